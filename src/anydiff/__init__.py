@@ -1,0 +1,88 @@
+"""anydiff: one interface to every automatic-differentiation system in Python.
+
+Write `f` once with the array API (`xp = ad.namespace(x)`), pick a backend object, call an
+operator::
+
+    import anydiff as ad
+    g = ad.gradient(f, ad.AutoJAX(), x)
+
+`import anydiff` imports no AD library; each backend's library is imported on first use.
+"""
+
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
+
+from ._arrays import namespace as namespace
+from ._backend import AbstractBackend as AbstractBackend
+from ._backend import AutoFiniteDiff as AutoFiniteDiff
+from ._backend import AutoJAX as AutoJAX
+from ._backend import AutoTorch as AutoTorch
+from ._backend import SecondOrder as SecondOrder
+from ._contexts import Cache as Cache
+from ._contexts import Constant as Constant
+from ._errors import AnyDiffError as AnyDiffError
+from ._errors import BackendNotInstalledError as BackendNotInstalledError
+from ._errors import FunctionNotDifferentiableError as FunctionNotDifferentiableError
+from ._errors import PreparationMismatchError as PreparationMismatchError
+from ._errors import UnsupportedError as UnsupportedError
+from ._impl import BackendImpl as BackendImpl
+from ._prep import Prep as Prep
+from ._registry import available_backends as available_backends
+from ._registry import check_available as check_available
+from ._registry import register_backend as register_backend
+from .first_order.derivative import derivative as derivative
+from .first_order.derivative import prepare_derivative as prepare_derivative
+from .first_order.derivative import value_and_derivative as value_and_derivative
+from .first_order.gradient import gradient as gradient
+from .first_order.gradient import prepare_gradient as prepare_gradient
+from .first_order.gradient import value_and_gradient as value_and_gradient
+from .first_order.jacobian import jacobian as jacobian
+from .first_order.jacobian import prepare_jacobian as prepare_jacobian
+from .first_order.jacobian import value_and_jacobian as value_and_jacobian
+from .first_order.pullback import prepare_pullback as prepare_pullback
+from .first_order.pullback import pullback as pullback
+from .first_order.pullback import value_and_pullback as value_and_pullback
+from .first_order.pushforward import prepare_pushforward as prepare_pushforward
+from .first_order.pushforward import pushforward as pushforward
+from .first_order.pushforward import value_and_pushforward as value_and_pushforward
+
+try:
+    __version__ = _version("anydiff")
+except _PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "AbstractBackend",
+    "AnyDiffError",
+    "AutoFiniteDiff",
+    "AutoJAX",
+    "AutoTorch",
+    "BackendImpl",
+    "BackendNotInstalledError",
+    "Cache",
+    "Constant",
+    "FunctionNotDifferentiableError",
+    "Prep",
+    "PreparationMismatchError",
+    "SecondOrder",
+    "UnsupportedError",
+    "available_backends",
+    "check_available",
+    "derivative",
+    "gradient",
+    "jacobian",
+    "namespace",
+    "prepare_derivative",
+    "prepare_gradient",
+    "prepare_jacobian",
+    "prepare_pullback",
+    "prepare_pushforward",
+    "pullback",
+    "pushforward",
+    "register_backend",
+    "value_and_derivative",
+    "value_and_gradient",
+    "value_and_jacobian",
+    "value_and_pullback",
+    "value_and_pushforward",
+]

@@ -1,0 +1,218 @@
+"""Array kinds: detection without importing, conversion between kinds, and `ad.namespace`.
+
+An *array kind* is the library an array belongs to ("numpy", "jax", "torch", ...). Results come
+back as the kind of `x`, whatever backend did the work, so each prep picks its two converters
+(user kind -> backend kind, and back) once, at prepare time; a prepared call on the backend's own
+kind converts nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ArrayKind",
+    "array_kind",
+    "converter",
+    "namespace",
+    "register_array_kind",
+    "register_namespace",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayKind:
+    """How anydiff recognises and converts the arrays of one library.
+
+    Attributes:
+        name: the kind's name, as shown in errors and tables ("numpy", "torch", ...).
+        module: the top-level module that defines the array type; detection looks for it in
+            `sys.modules` first, so recognising a kind never imports its library.
+        is_array: whether a type (not an instance) is this kind's array type.
+        to_numpy: array of this kind -> `numpy.ndarray` (no copy where the library allows).
+        from_numpy: `numpy.ndarray` -> array of this kind.
+        from_foreign: optional direct conversion from another kind's array (DLPack), used instead
+            of a round trip through NumPy.
+    """
+
+    name: str
+    module: str
+    is_array: Callable[[type], bool]
+    to_numpy: Callable[[Any], np.ndarray]
+    from_numpy: Callable[[np.ndarray], Any]
+    from_foreign: Callable[[Any], Any] | None = None
+
+
+_KINDS: dict[str, ArrayKind] = {}
+_KIND_OF_TYPE: dict[type, ArrayKind | None] = {}
+
+
+def register_array_kind(kind: ArrayKind) -> None:
+    """Teach anydiff a new kind of array (used by backend modules and by other packages)."""
+    _KINDS[kind.name] = kind
+    _KIND_OF_TYPE.clear()
+
+
+def _detect(tp: type) -> ArrayKind | None:
+    for kind in _KINDS.values():
+        if kind.module in sys.modules and kind.is_array(tp):
+            return kind
+    return None
+
+
+def array_kind(x: Any) -> ArrayKind | None:
+    """The kind of `x`, or `None` when `x` is not an array anydiff knows."""
+    tp = type(x)
+    try:
+        return _KIND_OF_TYPE[tp]
+    except KeyError:
+        kind = _KIND_OF_TYPE[tp] = _detect(tp)
+        return kind
+
+
+def converter(source: ArrayKind, target: ArrayKind) -> Callable[[Any], Any] | None:
+    """A function converting `source` arrays to `target` arrays, or `None` when they are the same.
+
+    Conversion goes through DLPack where the target library can read the source's arrays directly,
+    and through NumPy otherwise.
+    """
+    if source is target:
+        return None
+    if target.name == "numpy":
+        return source.to_numpy
+    if source.name == "numpy":
+        return target.from_numpy
+    if target.from_foreign is not None:
+        return target.from_foreign
+    to_numpy, from_numpy = source.to_numpy, target.from_numpy
+    return lambda a: from_numpy(to_numpy(a))
+
+
+def _numpy_from_numpy(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+register_array_kind(
+    ArrayKind(
+        name="numpy",
+        module="numpy",
+        # NumPy scalars (np.float64(1.0)) count as 0-d arrays.
+        is_array=lambda tp: issubclass(tp, (np.ndarray, np.generic)),
+        to_numpy=np.asarray,
+        from_numpy=_numpy_from_numpy,
+    )
+)
+
+
+def _torch_is_array(tp: type) -> bool:
+    import torch
+
+    return issubclass(tp, torch.Tensor)
+
+
+def _torch_to_numpy(a: Any) -> np.ndarray:
+    return a.detach().numpy()
+
+
+def _torch_from_numpy(a: np.ndarray) -> Any:
+    import torch
+
+    # `torch.from_numpy` warns on read-only arrays (e.g. NumPy views of JAX results); DLPack
+    # shares the memory without the warning, and anydiff never writes into an input.
+    a = np.asarray(a)
+    return torch.from_dlpack(a if a.flags.c_contiguous else a.copy())
+
+
+def _torch_from_foreign(a: Any) -> Any:
+    import torch
+
+    return torch.from_dlpack(a)
+
+
+register_array_kind(
+    ArrayKind(
+        name="torch",
+        module="torch",
+        is_array=_torch_is_array,
+        to_numpy=_torch_to_numpy,
+        from_numpy=_torch_from_numpy,
+        from_foreign=_torch_from_foreign,
+    )
+)
+
+
+def _jax_is_array(tp: type) -> bool:
+    import jax
+
+    return issubclass(tp, jax.Array)
+
+
+def _jax_from_numpy(a: np.ndarray) -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    # Without x64 enabled JAX would silently turn float64 into float32.
+    with jax.enable_x64(a.dtype.itemsize == 8):
+        return jnp.asarray(a)
+
+
+def _jax_from_foreign(a: Any) -> Any:
+    import jax
+
+    if hasattr(a, "detach"):  # a torch tensor that requires grad cannot be exported as is
+        a = a.detach()
+    with jax.enable_x64(a.dtype.itemsize == 8):
+        return jax.dlpack.from_dlpack(a)
+
+
+register_array_kind(
+    ArrayKind(
+        name="jax",
+        module="jax",
+        is_array=_jax_is_array,
+        to_numpy=np.asarray,
+        from_numpy=_jax_from_numpy,
+        from_foreign=_jax_from_foreign,
+    )
+)
+
+
+_NAMESPACES: dict[type, Callable[[Any], Any]] = {}
+
+
+def register_namespace(tp: type, make_namespace: Callable[[Any], Any]) -> None:
+    """Register the array-API namespace for an array type that has no `__array_namespace__`.
+
+    Backend modules use this for libraries whose arrays the array-API standard does not cover
+    (TensorFlow tensors, for example).
+    """
+    _NAMESPACES[tp] = make_namespace
+
+
+def namespace(*arrays: Any) -> Any:
+    """`namespace(*arrays) -> xp`: the array-API namespace of the arrays given.
+
+    Works on NumPy, JAX and torch arrays, on the tracers JAX and torch hand `f` while
+    differentiating it, and on anydiff's own tracer arrays, so one `f` runs on every backend.
+    Python scalars among the arrays are ignored.
+
+    Example:
+        >>> import numpy as np, anydiff as ad
+        >>> def f(x):
+        ...     xp = ad.namespace(x)
+        ...     return xp.sum(xp.sin(x) ** 2)
+        >>> float(f(np.zeros(3)))
+        0.0
+    """
+    for a in arrays:
+        make = _NAMESPACES.get(type(a))
+        if make is not None:
+            return make(a)
+    import array_api_compat
+
+    return array_api_compat.array_namespace(*arrays)

@@ -1,0 +1,149 @@
+"""Backend objects: immutable, hashable, keyword-only configuration (API.md section 1).
+
+A backend object says *which* library differentiates and how; it holds no state and imports
+nothing. The code that does the work lives in `anydiff._backends.<library>` and is found through
+the registry in `anydiff._impl`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import Executor
+from typing import Any, ClassVar, Literal
+
+__all__ = [
+    "AbstractBackend",
+    "AutoFiniteDiff",
+    "AutoJAX",
+    "AutoTorch",
+    "Mode",
+    "SecondOrder",
+]
+
+Mode = Literal["forward", "reverse"]
+_MODES = (None, "forward", "reverse")
+
+
+class AbstractBackend:
+    """Base class of every backend object.
+
+    Subclasses are frozen, slotted dataclasses named `Auto<Library>`; `repr` shows only the
+    fields that differ from their defaults.
+    """
+
+    __slots__ = ()
+    #: the `pip install anydiff[<extra>]` that provides the backend's library
+    extra: ClassVar[str | None] = None
+
+    def __repr__(self) -> str:
+        shown = []
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, field.name)
+            if field.default is dataclasses.MISSING or value != field.default:
+                shown.append(f"{field.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
+def _check_mode(backend: AbstractBackend, mode: object) -> None:
+    if mode not in _MODES:
+        raise ValueError(
+            f"{type(backend).__name__}: `mode` must be None (choose per operator), 'forward' or "
+            f"'reverse'; got {mode!r}."
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class AutoJAX(AbstractBackend):
+    """`AutoJAX(mode=None, jit=True)`: differentiate with JAX.
+
+    Args:
+        mode: `None` chooses per operator (forward mode for Jacobians with fewer inputs than
+            outputs, reverse otherwise); `"forward"` or `"reverse"` forces one.
+        jit: compile the derivative with `jax.jit` at prepare time.
+
+    float64 inputs stay float64: anydiff enables x64 around its own calls only, never globally.
+    """
+
+    mode: Mode | None = None
+    jit: bool = True
+    extra: ClassVar[str] = "jax"
+
+    def __post_init__(self) -> None:
+        _check_mode(self, self.mode)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class AutoTorch(AbstractBackend):
+    """`AutoTorch(mode=None, compile=False)`: differentiate with PyTorch.
+
+    Args:
+        mode: `None` chooses per operator, `"forward"` or `"reverse"` forces one.
+        compile: wrap `f` in `torch.compile` at prepare time.
+
+    Each operator takes the fastest native route measured on CPU: the autograd tape
+    (`torch.autograd.grad`) for gradients, pullbacks and HVPs, `torch.func` transforms for
+    batched pushforwards and Jacobians.
+    """
+
+    mode: Mode | None = None
+    compile: bool = False
+    extra: ClassVar[str] = "torch"
+
+    def __post_init__(self) -> None:
+        _check_mode(self, self.mode)
+
+
+_FD_METHODS = ("forward", "central", "complex")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class AutoFiniteDiff(AbstractBackend):
+    """`AutoFiniteDiff(method="central", step=None, executor=None)`: finite differences.
+
+    Needs no AD library and runs `f` on the array kind it is given (NumPy, JAX, torch, ...).
+
+    Args:
+        method: `"forward"` (error O(h)), `"central"` (O(h²), twice the evaluations) or
+            `"complex"` (complex step: exact to rounding, needs `f` to accept complex input).
+        step: relative step; by default the one that balances truncation and rounding error for
+            the input's dtype (eps^(1/2) forward, eps^(1/3) central, 1e-20 complex step).
+        executor: any `concurrent.futures.Executor`; the perturbed points of a Jacobian,
+            gradient or batched pushforward are then evaluated through it, in parallel.
+    """
+
+    method: Literal["forward", "central", "complex"] = "central"
+    step: float | None = None
+    executor: Executor | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in _FD_METHODS:
+            raise ValueError(
+                f"AutoFiniteDiff: `method` must be one of {_FD_METHODS}; got {self.method!r}."
+            )
+        if self.step is not None and not (isinstance(self.step, (int, float)) and self.step > 0):
+            raise ValueError(f"AutoFiniteDiff: `step` must be a positive number; got {self.step!r}.")
+        if self.executor is not None and not isinstance(self.executor, Executor):
+            raise TypeError(
+                "AutoFiniteDiff: `executor` must be a `concurrent.futures.Executor` (e.g. a "
+                f"ProcessPoolExecutor or a dask Client's executor); got {type(self.executor).__name__}."
+            )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class SecondOrder(AbstractBackend):
+    """`SecondOrder(outer, inner)`: `inner` differentiates `f`, `outer` differentiates that.
+
+    Used by the second-order operators (`hvp`, `hessian`, `second_derivative`). A plain backend
+    is its own pair.
+    """
+
+    outer: AbstractBackend
+    inner: AbstractBackend
+
+    def __post_init__(self) -> None:
+        for name in ("outer", "inner"):
+            if not isinstance(getattr(self, name), AbstractBackend):
+                raise TypeError(
+                    f"SecondOrder: `{name}` must be a backend object such as `ad.AutoJAX()`; "
+                    f"got {type(getattr(self, name)).__name__}."
+                )

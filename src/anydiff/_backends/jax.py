@@ -1,0 +1,110 @@
+"""JAX: `jax.jvp` / `jax.vjp` as primitives, `vmap` over tangents, `jax.jit` at prepare time.
+
+float64 is kept without touching JAX's global configuration: every prepared call of a float64
+prep runs inside `jax.enable_x64(True)`, a thread-local context manager.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from .._arrays import array_kind
+from .._backend import AutoJAX
+from .._errors import FunctionNotDifferentiableError
+from .._impl import BackendImpl
+from .._kernels import Kernels, OutputSpec, flat_size
+from ..first_order.jacobian import use_forward
+
+__all__ = ["JAXImpl"]
+
+_TRACER_ERRORS = (
+    jax.errors.TracerArrayConversionError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerIntegerConversionError,
+)
+
+
+def _x64(x: Any) -> bool:
+    return x.dtype == jnp.float64
+
+
+class JAXImpl(BackendImpl):
+    kind = array_kind(jnp.zeros(()))
+    accepts = frozenset({"numpy"})  # jitted functions take NumPy arrays as they are
+
+    def __init__(self, backend: AutoJAX) -> None:
+        super().__init__(backend)
+        self.jit = backend.jit
+
+    def jvp(self, f: Callable[..., Any], x: Any, tangents: Any, contexts: tuple) -> tuple[Any, Any]:
+        def g(x: Any) -> Any:
+            return f(x, *contexts)
+
+        if tangents.shape[0] == 1:
+            y, ty = jax.jvp(g, (x,), (tangents[0],))
+            return y, ty[None]
+        # Linearise once, then push every tangent through the linear map in one batch.
+        y, linear = jax.linearize(g, x)
+        return y, jax.vmap(linear)(tangents)
+
+    def vjp(self, f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Callable[[Any], Any]]:
+        y, pull = jax.vjp(lambda x: f(x, *contexts), x)
+        return y, jax.vmap(lambda u: pull(u)[0])
+
+    def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
+        compiled = jax.jit(fn) if self.jit else fn
+        if not _x64(x):
+            return compiled
+
+        def with_x64(*args: Any) -> Any:
+            with jax.enable_x64(True):
+                return compiled(*args)
+
+        return with_x64
+
+    def output_spec(self, f: Callable[..., Any], x: Any, contexts: tuple) -> OutputSpec:
+        with jax.enable_x64(_x64(x)):
+            out = jax.eval_shape(lambda x: f(x, *contexts), x)
+        if not hasattr(out, "shape"):
+            raise TypeError(
+                f"AutoJAX: `f` must return a JAX array; it returned {type(out).__name__}."
+            )
+        return OutputSpec(tuple(out.shape), out.dtype)
+
+    def translate_error(self, exc: Exception, operator: str) -> Exception | None:
+        if isinstance(exc, _TRACER_ERRORS):
+            first_line = str(exc).strip().splitlines()[0]
+            return FunctionNotDifferentiableError(
+                f"{operator}: `f` turned a JAX tracer into a concrete value ({first_line}). "
+                "Under `ad.AutoJAX()`, `f` receives JAX arrays being traced: write it with "
+                "`xp = ad.namespace(x)` and `xp.` functions instead of `numpy.` calls, and "
+                "replace Python branches on array values by `xp.where`."
+            )
+        return None
+
+    # -- native routes --------------------------------------------------------------------
+
+    def prepare_gradient(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+        return Kernels(
+            self.compile(jax.grad(f), x),
+            self.compile(jax.value_and_grad(f), x),
+            {"mode": "reverse"},
+        )
+
+    def prepare_jacobian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+        forward = use_forward(self, flat_size(tuple(x.shape)), flat_size(spec.shape))
+        jac = (jax.jacfwd if forward else jax.jacrev)(f)
+
+        def value_and_jacobian(x: Any, *contexts: Any) -> tuple[Any, Any]:
+            return f(x, *contexts), jac(x, *contexts)
+
+        return Kernels(
+            self.compile(jac, x),
+            self.compile(value_and_jacobian, x),
+            {"mode": "forward" if forward else "reverse"},
+        )

@@ -1,0 +1,142 @@
+"""`BackendImpl`: what a backend module implements, and the defaults it inherits.
+
+A backend supplies one or two *primitives* — `jvp` (pushforward) and/or `vjp` (pullback), both
+batched over a leading tangent axis — plus `compile`, its prepare-time specialisation (`jax.jit`,
+`torch.compile`, or nothing). Every operator has a generic fallback written on those primitives
+in its own module (`first_order/gradient.py`, ...); a backend overrides `prepare_<operator>` only
+where its library has a faster native route.
+
+Conventions for everything in this module: arrays are the backend's own kind ("native"), already
+converted by the caller; `contexts` is the tuple of unwrapped context values; tangents are stacked
+along a new leading axis, shape `(k,) + x.shape` (pushforward) or `(k,) + y.shape` (pullback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from ._arrays import ArrayKind, namespace
+from ._backend import AbstractBackend
+from ._errors import UnsupportedError
+from ._kernels import Kernels, OutputSpec, basis, device, flat_size
+from .first_order import derivative as _derivative
+from .first_order import gradient as _gradient
+from .first_order import jacobian as _jacobian
+from .first_order import pullback as _pullback
+from .first_order import pushforward as _pushforward
+
+__all__ = ["BackendImpl"]
+
+
+class BackendImpl:
+    """How one AD library differentiates; subclass it and override `jvp` and/or `vjp`.
+
+    Attributes:
+        backend: the backend object (configuration) this implementation serves.
+        kind: the array kind the library computes on; `None` means "whatever kind `x` is"
+            (finite differences).
+        accepts: other kinds the library's compiled functions take as they are (JAX takes
+            NumPy arrays), so that no conversion is paid for them on each call.
+        mutation: whether `f(y, x)` functions that write into `y` can be differentiated.
+    """
+
+    kind: ClassVar[ArrayKind | None] = None
+    accepts: ClassVar[frozenset[str]] = frozenset()
+    mutation: ClassVar[bool] = False
+
+    def __init__(self, backend: AbstractBackend) -> None:
+        self.backend = backend
+        mode = getattr(backend, "mode", None)
+        native_jvp = type(self).jvp is not BackendImpl.jvp
+        native_vjp = type(self).vjp is not BackendImpl.vjp
+        if not (native_jvp or native_vjp):
+            raise TypeError(f"{type(self).__name__} must implement `jvp`, `vjp` or both.")
+        #: a pushforward (resp. pullback) costs about one evaluation of `f`
+        self.forward = native_jvp and mode != "reverse"
+        self.reverse = native_vjp and mode != "forward"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.backend!r})"
+
+    def available(self) -> bool:
+        """Whether the library can run here (e.g. finds a device); imported already."""
+        return True
+
+    # -- primitives --------------------------------------------------------------------------
+
+    def jvp(self, f: Callable[..., Any], x: Any, tangents: Any, contexts: tuple) -> tuple[Any, Any]:
+        """`(f(x), J @ t for each t)`; default: the full Jacobian from `vjp`, then products."""
+        xp = namespace(x)
+        y, pullback = self.vjp(f, x, contexts)
+        rows = pullback(basis(xp, y))  # row i of J, shape (m,) + x.shape
+        m, n, k = flat_size(tuple(y.shape)), flat_size(tuple(x.shape)), tangents.shape[0]
+        flat = xp.reshape(tangents, (k, n)) @ xp.matrix_transpose(xp.reshape(rows, (m, n)))
+        return y, xp.reshape(flat, (k, *y.shape))
+
+    def vjp(self, f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Callable[[Any], Any]]:
+        """`(f(x), pullback)` with `pullback(cotangents) -> u @ J for each u`; default from `jvp`."""
+        xp = namespace(x)
+        y, columns = self.jvp(f, x, basis(xp, x), contexts)  # column j of J, shape (n,) + y.shape
+        m, n = flat_size(tuple(y.shape)), flat_size(tuple(x.shape))
+        jacobian_t = xp.reshape(columns, (n, m))
+
+        def pullback(cotangents: Any) -> Any:
+            k = cotangents.shape[0]
+            flat = xp.reshape(cotangents, (k, m)) @ xp.matrix_transpose(jacobian_t)
+            return xp.reshape(flat, (k, *x.shape))
+
+        return y, pullback
+
+    def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
+        """Specialise a derivative function for inputs like `x` at prepare time (jit).
+
+        Default: unchanged.
+        """
+        return fn
+
+    # -- evaluation helpers --------------------------------------------------------------------
+
+    def output_spec(self, f: Callable[..., Any], x: Any, contexts: tuple) -> OutputSpec:
+        """Shape and dtype of `f(x, *contexts)`; default: evaluate `f` once."""
+        y = f(x, *contexts)
+        return OutputSpec(tuple(y.shape), y.dtype)
+
+    def translate_error(self, exc: Exception, operator: str) -> Exception | None:
+        """An anydiff error explaining a library error raised while tracing `f`, or `None`."""
+        return None
+
+    def one_argument(self, f: Callable[..., Any], y: Any) -> Callable[..., Any]:
+        """Turn `f(y, x, *contexts)`, which writes into `y`, into a function returning `y`."""
+        if not self.mutation:
+            raise UnsupportedError(
+                f"{self.backend!r} cannot differentiate a two-argument function `f(y, x)`: its "
+                "arrays cannot be written in place. Write `f(x)` returning `y`, or use "
+                "`ad.AutoTorch()` or `ad.AutoFiniteDiff()`."
+            )
+        shape, dtype = tuple(y.shape), y.dtype
+
+        def returning_output(x: Any, *contexts: Any) -> Any:
+            xp = namespace(x)
+            out = xp.empty(shape, dtype=dtype, device=device(x))
+            f(out, x, *contexts)
+            return out
+
+        return returning_output
+
+    # -- prepared operators: generic fallbacks, overridden where the library is faster ----------
+
+    def prepare_pushforward(self, f, x, tangents, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
+        return _pushforward.fallback(self, f, x, tangents, contexts, spec)
+
+    def prepare_pullback(self, f, x, cotangents, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
+        return _pullback.fallback(self, f, x, cotangents, contexts, spec)
+
+    def prepare_derivative(self, f, x, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
+        return _derivative.fallback(self, f, x, contexts, spec)
+
+    def prepare_gradient(self, f, x, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
+        return _gradient.fallback(self, f, x, contexts, spec)
+
+    def prepare_jacobian(self, f, x, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
+        return _jacobian.fallback(self, f, x, contexts, spec)

@@ -1,0 +1,402 @@
+"""Preparation: validate once, convert arrays, build the backend's kernels, check every reuse.
+
+Every operator goes through `prepare` (one-time work) and `Prep.check` (a cheap test that the
+call matches what the prep was built for). The operator modules only describe themselves with an
+`Operator` record; the pipeline here is shared by all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from ._arrays import ArrayKind, array_kind, converter
+from ._backend import AbstractBackend
+from ._contexts import check_contexts
+from ._errors import AnyDiffError, PreparationMismatchError
+from ._kernels import Kernels, OutputSpec
+from ._registry import implementation
+
+__all__ = ["Operator", "Prep", "prepare", "reuse"]
+
+_FLOAT_DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """What the shared pipeline needs to know about one operator.
+
+    Attributes:
+        name: the operator's name (`"gradient"`); its backend method is `prepare_<name>`.
+        tangents: what the operator's tangents are shaped like: `None` (no tangents), `"x"`
+            (pushforward, hvp) or `"y"` (pullback).
+        output: the requirement on `f`'s output: `"any"`, `"scalar"` (shape `()`) or `"array"`.
+        input: the requirement on `x`: `"any"` or `"scalar"` (derivative operators).
+        two_argument: whether `f(y, x)` functions are allowed (with `y=`).
+        value_form: the name of the operator's value-returning form, for messages.
+    """
+
+    name: str
+    tangents: Literal["x", "y"] | None = None
+    output: Literal["any", "scalar", "array"] = "any"
+    input: Literal["any", "scalar"] = "any"
+    two_argument: bool = False
+    value_form: str = ""
+
+    def kernels(self, impl: Any, f: Any, x: Any, tangents: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+        method = getattr(impl, f"prepare_{self.name}")
+        if self.tangents is None:
+            return method(f, x, contexts, spec)
+        return method(f, x, tangents, contexts, spec)
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _describe_kind(x: Any) -> str:
+    kind = array_kind(x)
+    return kind.name if kind is not None else type(x).__name__
+
+
+def _float_input(operator: Operator, x: Any) -> tuple[Any, ArrayKind]:
+    """Check `x` and return it as an array with its kind (a Python float becomes NumPy)."""
+    if isinstance(x, float):
+        return np.asarray(x, dtype=np.float64), array_kind(np.float64(0.0))  # type: ignore[return-value]
+    kind = array_kind(x)
+    if kind is None:
+        raise TypeError(
+            f"{operator.name}: `x` must be an array (NumPy, JAX, torch, ...) or a Python float; "
+            f"got {type(x).__name__}. Convert it first, e.g. `numpy.asarray(x, dtype=float)`."
+        )
+    dtype = _dtype_name(x.dtype)
+    if dtype not in _FLOAT_DTYPES:
+        hint = "complex inputs are not supported; " if "complex" in dtype else ""
+        raise TypeError(
+            f"{operator.name}: `x` must have a real floating-point dtype (float32 or float64); "
+            f"got {dtype}. {hint}Convert it first, e.g. `x.astype(float)` or `x.double()`."
+        )
+    if operator.input == "scalar" and tuple(x.shape) != ():
+        raise ValueError(
+            f"{operator.name}: `x` must be a scalar (a float or a 0-d array); got shape "
+            f"{tuple(x.shape)}. Use `ad.{'jacobian' if operator.name == 'derivative' else 'hessian'}` "
+            "for array inputs."
+        )
+    return x, kind
+
+
+def _check_output(operator: Operator, spec: OutputSpec) -> None:
+    if operator.output == "scalar" and spec.shape != ():
+        raise ValueError(
+            f"{operator.name}: `f` must return a scalar (shape ()); it returned shape {spec.shape}. "
+            "Use `ad.jacobian` (or `ad.pullback`) for array outputs, or reduce the output, "
+            "e.g. `xp.sum(...)`."
+        )
+    if _dtype_name(spec.dtype) not in _FLOAT_DTYPES:
+        raise TypeError(
+            f"{operator.name}: `f` must return a real floating-point array (float32 or float64); "
+            f"it returned dtype {_dtype_name(spec.dtype)}."
+        )
+
+
+def _contexts_converter(target: ArrayKind, accepts: frozenset[str]) -> Callable[[tuple], tuple]:
+    """Unwrap `Constant`/`Cache` contexts and convert the arrays inside them to `target`."""
+
+    def convert(value: Any) -> Any:
+        kind = array_kind(value)
+        if kind is not None:
+            if kind is target or kind.name in accepts:
+                return value
+            return converter(kind, target)(value)  # type: ignore[misc]
+        if isinstance(value, (tuple, list)):
+            return type(value)(convert(v) for v in value)
+        if isinstance(value, Mapping):
+            return {k: convert(v) for k, v in value.items()}
+        return value
+
+    return lambda contexts: tuple(convert(c.value) for c in contexts)
+
+
+def _tree_converter(convert: Callable[[Any], Any], native: ArrayKind) -> Callable[[Any], Any]:
+    """Apply `convert` to every native array in a (nested tuple) result."""
+
+    def walk(r: Any) -> Any:
+        if isinstance(r, tuple):
+            return tuple(walk(v) for v in r)
+        return convert(r) if array_kind(r) is native else r
+
+    return walk
+
+
+class Prep:
+    """The one-time work of an operator, and the arguments it was built for.
+
+    Made by `ad.prepare_<operator>(...)` and passed back with `prep=`. A prep may be reused for
+    any `x`, tangents and contexts of the same array kind, shape and dtype; a call with another
+    function, backend, operator, kind, shape or dtype raises `ad.PreparationMismatchError`.
+
+    `prep.info` says what the backend chose (mode, strategy, batch size, ...). A prep holds no
+    lock: share one between threads only for backends documented as thread-safe.
+    """
+
+    __slots__ = (
+        "operator", "f", "backend", "kind", "xtype", "shape", "dtype", "ncontexts", "buffer", "output",
+        "info", "plain", "with_value",
+    )
+
+    def __init__(self, **fields: Any) -> None:
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("a Prep is immutable")
+
+    def __getattr__(self, name: str) -> Any:
+        # What a backend reports on its prep (`prep.sparsity`, `prep.colors`, ...).
+        try:
+            return object.__getattribute__(self, "info")[name]
+        except KeyError:
+            raise AttributeError(f"this {self.operator} prep has no attribute {name!r}") from None
+
+    def __repr__(self) -> str:
+        chosen = "".join(f", {k}={v!r}" for k, v in self.info.items() if isinstance(v, (str, int)))
+        return (
+            f"<Prep {self.operator} with {self.backend!r} for {self.kind.name} "
+            f"{_dtype_name(self.dtype)} {self.shape}{chosen}>"
+        )
+
+    def check(self, operator: str, f: Any, backend: Any, x: Any, contexts: tuple) -> None:
+        """Raise `PreparationMismatchError` unless the call matches the prep (cheap when it does)."""
+        if (
+            operator != self.operator
+            or (f is not self.f and f != self.f)
+            or (backend is not self.backend and backend != self.backend)
+            or type(x) is not self.xtype
+            or len(contexts) != self.ncontexts
+            or (self.xtype is not float and (x.shape != self.shape or x.dtype != self.dtype))
+        ):
+            raise self._mismatch(operator, f, backend, x, contexts)
+
+    def _mismatch(self, operator: str, f: Any, backend: Any, x: Any, contexts: tuple) -> PreparationMismatchError:
+        is_float = isinstance(x, float)
+        same_f = f is self.f or f == self.f
+        rows = [
+            ("operator", self.operator, operator, operator == self.operator),
+            ("function", _name(self.f), _name(f) + ("" if same_f else " (another object)"), same_f),
+            ("backend", repr(self.backend), repr(backend), backend == self.backend),
+            ("array kind", _kind_label(self.xtype, self.kind), _kind_label(type(x), array_kind(x)), type(x) is self.xtype),
+            ("shape", str(self.shape), "()" if is_float else str(tuple(getattr(x, "shape", ())))),
+            ("dtype", _dtype_name(self.dtype), "float64" if is_float else _dtype_name(getattr(x, "dtype", "-"))),
+            ("contexts", str(self.ncontexts), str(len(contexts))),
+        ]
+        rows = [r if len(r) == 4 else (*r, r[1] == r[2]) for r in rows]
+        width = max(len(r[1]) for r in rows) + 2
+        table = "\n".join(
+            f"  {' ' if same else '✗'} {name:<11} {a:<{width}} {b}" for name, a, b, same in rows
+        )
+        return PreparationMismatchError(
+            f"{operator}: the `prep` passed was built for other arguments ({self.operator}):\n"
+            f"    {'':<11} {'prepared for':<{width}} received\n{table}\n"
+            f"Prepare again with `ad.prepare_{operator.removeprefix('value_and_')}(f, backend, x, ...)` "
+            "for these arguments, or call without `prep=`."
+        )
+
+
+def _kind_label(tp: type, kind: ArrayKind | None) -> str:
+    if tp is float:
+        return "float"
+    return kind.name if kind is not None else tp.__name__
+
+
+def _name(f: Any) -> str:
+    return getattr(f, "__qualname__", None) or repr(f)
+
+
+def prepare(
+    operator: Operator,
+    f: Any,
+    backend: Any,
+    x: Any,
+    tangents: Any,
+    contexts: tuple,
+    y: Any = None,
+) -> Prep:
+    """Validate the arguments, convert them to the backend's arrays and build its kernels."""
+    if not callable(f):
+        raise TypeError(f"{operator.name}: `f` must be callable; got {type(f).__name__}.")
+    if not isinstance(backend, AbstractBackend):
+        raise TypeError(
+            f"{operator.name}: `backend` must be a backend object such as `ad.AutoJAX()` or "
+            f"`ad.AutoFiniteDiff()`; got {type(backend).__name__}. The argument order is "
+            f"`ad.{operator.name}(f, backend, x, ...)`."
+        )
+    check_contexts(operator.name, contexts)
+    x_array, kind = _float_input(operator, x)
+    impl = implementation(backend)
+    native = impl.kind or kind
+    to_native = None if kind.name in impl.accepts else converter(kind, native)
+    from_native = converter(native, kind)
+    if isinstance(x, float):
+        to_native = _compose(lambda v: np.asarray(v, dtype=np.float64), to_native)
+    convert_contexts = _contexts_converter(native, impl.accepts)
+    translate = impl.translate_error
+
+    xn = x_array if to_native is None else to_native(x_array)
+    cn = convert_contexts(contexts)
+    if y is not None:
+        if not operator.two_argument:
+            raise TypeError(
+                f"{operator.name}: two-argument functions `f(y, x)` (passed with `y=`) are "
+                "supported by pushforward, pullback, derivative and jacobian only."
+            )
+        y_kind = array_kind(y)
+        if y_kind is None:
+            raise TypeError(f"{operator.name}: `y` must be an array buffer; got {type(y).__name__}.")
+        f_native = impl.one_argument(f, y if y_kind is native else converter(y_kind, native)(y))  # type: ignore[misc]
+    else:
+        f_native = f
+
+    try:
+        spec = impl.output_spec(f_native, xn, cn)
+    except AnyDiffError:
+        raise
+    except Exception as exc:
+        translated = translate(exc, operator.name)
+        if translated is None:
+            raise
+        raise translated from exc
+    _check_output(operator, spec)
+
+    tn = None
+    if operator.tangents is not None:
+        expected = tuple(x_array.shape) if operator.tangents == "x" else spec.shape
+        tangents, _ = _tangent_tuple(operator.name, tangents, expected, x)
+        tn = tangents if to_native is None else tuple(to_native(t) for t in tangents)
+    kernels = operator.kernels(impl, f_native, xn, tn, cn, spec)
+    out = None if from_native is None else _tree_converter(from_native, native)
+    check_tangents = None
+    if operator.tangents is not None:
+        expected = tuple(x_array.shape) if operator.tangents == "x" else spec.shape
+        check_tangents = lambda t: _tangent_tuple(operator.name, t, expected, x)  # noqa: E731
+    return Prep(
+        operator=operator.name,
+        f=f,
+        backend=backend,
+        kind=kind,
+        xtype=type(x),
+        shape=tuple(x_array.shape),
+        dtype=x_array.dtype,
+        buffer=None if y is None else tuple(y.shape),
+        ncontexts=len(contexts),
+        output=spec,
+        info=kernels.info,
+        plain=_bind(kernels.plain, to_native, convert_contexts, out, translate, operator.name, check_tangents),
+        with_value=_bind(kernels.with_value, to_native, convert_contexts, out, translate, operator.name, check_tangents),
+    )
+
+
+def _compose(first: Callable[[Any], Any], then: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    return first if then is None else (lambda v: then(first(v)))
+
+
+def _tangent_tuple(name: str, tangents: Any, expected: tuple[int, ...], x: Any) -> tuple[tuple, bool]:
+    """`(tangents as a tuple, whether one bare array was given)`, after checking each one."""
+    single = not isinstance(tangents, tuple)
+    batch = (tangents,) if single else tangents
+    if not batch:
+        raise ValueError(f"{name}: the tuple of tangents is empty; pass at least one array.")
+    x_kind = "float" if isinstance(x, float) else _describe_kind(x)
+    for i, t in enumerate(batch):
+        label = "the tangent" if single else f"tangent {i}"
+        t_kind = "float" if isinstance(t, float) else _describe_kind(t)
+        if t_kind != x_kind and not (x_kind in ("float", "numpy") and t_kind in ("float", "numpy")):
+            raise TypeError(
+                f"{name}: {label} must be the same kind of array as `x` ({x_kind}); got {t_kind}."
+            )
+        shape = () if isinstance(t, float) else tuple(t.shape)
+        if shape != expected:
+            of = "`x`" if name in ("pushforward", "hvp") else "`f(x)`"
+            raise ValueError(
+                f"{name}: {label} must have the shape of {of}, {expected}; got {shape}."
+            )
+    return batch, single
+
+
+def _bind(
+    kernel: Callable[..., Any],
+    to_native: Callable[[Any], Any] | None,
+    convert_contexts: Callable[[tuple], tuple],
+    out: Callable[[Any], Any] | None,
+    translate: Callable[[Exception, str], Exception | None],
+    name: str,
+    check_tangents: Callable[[Any], tuple[tuple, bool]] | None,
+) -> Callable[..., Any]:
+    """The prepared call: convert inputs, run the kernel, convert results back.
+
+    Returns `call(x, contexts)` for operators without tangents and
+    `call(x, tangents, contexts) -> (result, single)` for the others.
+    """
+
+    def run(*args: Any) -> Any:
+        try:
+            return kernel(*args)
+        except AnyDiffError:
+            raise
+        except Exception as exc:
+            translated = translate(exc, name)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    if check_tangents is None:
+
+        def call(x: Any, contexts: tuple) -> Any:
+            if to_native is not None:
+                x = to_native(x)
+            r = run(x, *convert_contexts(contexts)) if contexts else run(x)
+            return r if out is None else out(r)
+
+        return call
+
+    def call_with_tangents(x: Any, tangents: Any, contexts: tuple) -> tuple[Any, bool]:
+        batch, single = check_tangents(tangents)  # type: ignore[misc]
+        if to_native is not None:
+            x = to_native(x)
+            batch = tuple(to_native(t) for t in batch)
+        r = run(x, batch, *convert_contexts(contexts)) if contexts else run(x, batch)
+        return (r if out is None else out(r)), single
+
+    return call_with_tangents
+
+
+def reuse(
+    prep: Prep | None,
+    operator: Operator,
+    f: Any,
+    backend: Any,
+    x: Any,
+    tangents: Any,
+    contexts: tuple,
+    y: Any = None,
+) -> Prep:
+    """The prep to use for a call: the one given after checking it, or a new one."""
+    if prep is None:
+        return prepare(operator, f, backend, x, tangents, contexts, y)
+    if not isinstance(prep, Prep):
+        raise TypeError(
+            f"{operator.name}: `prep` must come from `ad.prepare_{operator.name}`; "
+            f"got {type(prep).__name__}."
+        )
+    prep.check(operator.name, f, backend, x, contexts)
+    if operator.two_argument and (y is None) != (prep.buffer is None):
+        raise PreparationMismatchError(
+            f"{operator.name}: the `prep` was built for a "
+            f"{'one' if prep.buffer is None else 'two'}-argument function, but this call "
+            f"{'passes' if y is not None else 'does not pass'} an output buffer `y`. Prepare "
+            "again with the same form of `f`."
+        )
+    return prep
+

@@ -1,0 +1,1 @@
+"""First-order operators: pushforward, pullback, derivative, gradient, jacobian."""

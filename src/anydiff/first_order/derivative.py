@@ -1,0 +1,55 @@
+"""`derivative`: the derivative of a function of one scalar."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._arrays import namespace
+from .._kernels import Kernels, OutputSpec
+from .._prep import Operator, Prep, prepare, reuse
+
+__all__ = ["derivative", "prepare_derivative", "value_and_derivative"]
+
+DERIVATIVE = Operator("derivative", input="scalar", two_argument=True)
+
+
+def prepare_derivative(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None) -> Prep:
+    """`prepare_derivative(f, backend, x, *contexts, y=None) -> Prep` for `derivative`."""
+    return prepare(DERIVATIVE, f, backend, x, None, contexts, y)
+
+
+def derivative(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, prep: Prep | None = None) -> Any:
+    """`derivative(f, backend, x, *contexts) -> dy`: `df/dx` for a scalar `x`, shaped like `f(x)`.
+
+    Args:
+        f: `f(x, *contexts) -> y` with `x` a scalar (or `f(y, x, *contexts)` with `y=`).
+        backend: the backend object.
+        x: a Python float or a 0-d array.
+        contexts: `ad.Constant(...)` / `ad.Cache(...)` arguments passed on to `f`.
+        y: output buffer of a two-argument `f` (shape and dtype only; not written to).
+        prep: the result of `ad.prepare_derivative` with arguments like these.
+
+    Example:
+        >>> import numpy as np, anydiff as ad
+        >>> ad.derivative(lambda t: np.stack([t, t**2]), ad.AutoFiniteDiff(), 3.0).round(6)
+        array([1., 6.])
+    """
+    return reuse(prep, DERIVATIVE, f, backend, x, None, contexts, y).plain(x, contexts)
+
+
+def value_and_derivative(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, prep: Prep | None = None) -> tuple[Any, Any]:
+    """`value_and_derivative(f, backend, x, *contexts) -> (y, dy)`; see `derivative`."""
+    return reuse(prep, DERIVATIVE, f, backend, x, None, contexts, y).with_value(x, contexts)
+
+
+def fallback(impl: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    """A pushforward with the tangent 1."""
+
+    def value_and_derivative(x: Any, *contexts: Any) -> tuple[Any, Any]:
+        y, ty = impl.jvp(f, x, namespace(x).ones((1,), dtype=x.dtype), contexts)
+        return y, ty[0]
+
+    def derivative(x: Any, *contexts: Any) -> Any:
+        return value_and_derivative(x, *contexts)[1]
+
+    return Kernels(impl.compile(derivative, x), impl.compile(value_and_derivative, x))

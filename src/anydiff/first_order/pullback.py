@@ -1,0 +1,62 @@
+"""`pullback`: vector-Jacobian products (reverse mode), batched over cotangents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._arrays import namespace
+from .._kernels import Kernels, OutputSpec, unstack
+from .._prep import Operator, Prep, prepare, reuse
+
+__all__ = ["prepare_pullback", "pullback", "value_and_pullback"]
+
+PULLBACK = Operator("pullback", tangents="y", two_argument=True)
+
+
+def prepare_pullback(f: Any, backend: Any, x: Any, ty: Any, *contexts: Any, y: Any = None) -> Prep:
+    """`prepare_pullback(f, backend, x, ty, *contexts, y=None) -> Prep` for `pullback`."""
+    return prepare(PULLBACK, f, backend, x, ty, contexts, y)
+
+
+def pullback(f: Any, backend: Any, x: Any, ty: Any, *contexts: Any, y: Any = None, prep: Prep | None = None) -> Any:
+    """`pullback(f, backend, x, ty, *contexts) -> tx`: the VJP `ty @ J(x)`, shaped like `x`.
+
+    Args:
+        f: `f(x, *contexts) -> y`, or `f(y, x, *contexts)` writing into `y` when `y=` is given.
+        backend: the backend object.
+        x: the point.
+        ty: one cotangent shaped like `f(x)`, or a tuple of them (computed in one batch).
+        contexts: `ad.Constant(...)` / `ad.Cache(...)` arguments passed on to `f`.
+        y: output buffer of a two-argument `f` (shape and dtype only; not written to).
+        prep: the result of `ad.prepare_pullback` with arguments like these.
+
+    Returns:
+        `tx` (a tuple of them for a tuple `ty`), the same kind of array as `x`.
+
+    Example:
+        >>> import numpy as np, anydiff as ad
+        >>> ad.pullback(lambda x: x**2, ad.AutoFiniteDiff(), np.array([1.0, 2.0]), np.ones(2)).round(6)
+        array([2., 4.])
+    """
+    result, single = reuse(prep, PULLBACK, f, backend, x, ty, contexts, y).plain(x, ty, contexts)
+    return result[0] if single else result
+
+
+def value_and_pullback(f: Any, backend: Any, x: Any, ty: Any, *contexts: Any, y: Any = None, prep: Prep | None = None) -> tuple[Any, Any]:
+    """`value_and_pullback(f, backend, x, ty, *contexts) -> (y, tx)`; see `pullback`."""
+    (value, result), single = reuse(prep, PULLBACK, f, backend, x, ty, contexts, y).with_value(x, ty, contexts)
+    return value, (result[0] if single else result)
+
+
+def fallback(impl: Any, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    """Stack the cotangents and call the backend's batched `vjp` primitive."""
+
+    def value_and_pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
+        y, pull = impl.vjp(f, x, contexts)
+        return y, unstack(pull(namespace(x).stack(cotangents)), len(cotangents))
+
+    def pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple:
+        return value_and_pullback(x, cotangents, *contexts)[1]
+
+    mode = "reverse" if impl.reverse else "one pushforward per input"
+    return Kernels(impl.compile(pullback, x), impl.compile(value_and_pullback, x), {"mode": mode})

@@ -1,0 +1,63 @@
+"""`pushforward`: Jacobian-vector products (forward mode), batched over tangents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._arrays import namespace
+from .._kernels import Kernels, OutputSpec, unstack
+from .._prep import Operator, Prep, prepare, reuse
+
+__all__ = ["prepare_pushforward", "pushforward", "value_and_pushforward"]
+
+PUSHFORWARD = Operator("pushforward", tangents="x", two_argument=True)
+
+
+def prepare_pushforward(f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, y: Any = None) -> Prep:
+    """`prepare_pushforward(f, backend, x, tx, *contexts, y=None) -> Prep` for `pushforward`."""
+    return prepare(PUSHFORWARD, f, backend, x, tx, contexts, y)
+
+
+def pushforward(f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, y: Any = None, prep: Prep | None = None) -> Any:
+    """`pushforward(f, backend, x, tx, *contexts) -> ty`: the JVP `J(x) @ tx`, shaped like `f(x)`.
+
+    Args:
+        f: `f(x, *contexts) -> y`, or `f(y, x, *contexts)` writing into `y` when `y=` is given.
+        backend: the backend object, e.g. `ad.AutoJAX()`.
+        x: the point (NumPy, JAX, torch array or Python float).
+        tx: one tangent shaped like `x`, or a tuple of them (computed in one batch).
+        contexts: `ad.Constant(...)` / `ad.Cache(...)` arguments passed on to `f`.
+        y: output buffer of a two-argument `f`; it gives the output's shape and dtype and is
+            not written to.
+        prep: the result of `ad.prepare_pushforward` with arguments like these.
+
+    Returns:
+        `ty` (a tuple of them for a tuple `tx`), the same kind of array as `x`.
+
+    Example:
+        >>> import numpy as np, anydiff as ad
+        >>> ad.pushforward(lambda x: x**2, ad.AutoFiniteDiff(), np.array([1.0, 2.0]), np.ones(2)).round(6)
+        array([2., 4.])
+    """
+    result, single = reuse(prep, PUSHFORWARD, f, backend, x, tx, contexts, y).plain(x, tx, contexts)
+    return result[0] if single else result
+
+
+def value_and_pushforward(f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, y: Any = None, prep: Prep | None = None) -> tuple[Any, Any]:
+    """`value_and_pushforward(f, backend, x, tx, *contexts) -> (y, ty)`; see `pushforward`."""
+    (value, result), single = reuse(prep, PUSHFORWARD, f, backend, x, tx, contexts, y).with_value(x, tx, contexts)
+    return value, (result[0] if single else result)
+
+
+def fallback(impl: Any, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    """Stack the tangents and call the backend's batched `jvp` primitive."""
+
+    def value_and_pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
+        y, ty = impl.jvp(f, x, namespace(x).stack(tangents), contexts)
+        return y, unstack(ty, len(tangents))
+
+    def pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple:
+        return value_and_pushforward(x, tangents, *contexts)[1]
+
+    mode = "forward" if impl.forward else "one pullback per output"
+    return Kernels(impl.compile(pushforward, x), impl.compile(value_and_pushforward, x), {"mode": mode})
