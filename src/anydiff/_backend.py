@@ -13,9 +13,18 @@ from typing import Any, ClassVar, Literal
 
 __all__ = [
     "AbstractBackend",
+    "AutoAutograd",
+    "AutoCasADi",
     "AutoFiniteDiff",
     "AutoJAX",
+    "AutoMLX",
+    "AutoPyTensor",
+    "AutoSparse",
+    "AutoSymPy",
+    "AutoTensorFlow",
+    "AutoTinygrad",
     "AutoTorch",
+    "MixedMode",
     "Mode",
     "SecondOrder",
 ]
@@ -147,3 +156,92 @@ class SecondOrder(AbstractBackend):
                     f"SecondOrder: `{name}` must be a backend object such as `ad.AutoJAX()`; "
                     f"got {type(getattr(self, name)).__name__}."
                 )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class AutoTensorFlow(AbstractBackend):
+    """`AutoTensorFlow(mode=None, function=True)`: differentiate with TensorFlow.
+
+    Args:
+        mode: `None` chooses per operator, `"forward"` (`tf.autodiff.ForwardAccumulator`) or
+            `"reverse"` (`tf.GradientTape`) forces one.
+        function: wrap the derivative in `tf.function` (fixed input signature) at prepare time.
+    """
+
+    mode: Mode | None = None
+    function: bool = True
+    extra: ClassVar[str] = "tensorflow"
+
+    def __post_init__(self) -> None:
+        _check_mode(self, self.mode)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class AutoAutograd(AbstractBackend):
+    """`AutoAutograd()`: differentiate with HIPS autograd (reverse mode)."""
+
+    extra: ClassVar[str] = "autograd"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class AutoMLX(AbstractBackend):
+    """`AutoMLX(mode=None, compile=True)`: differentiate with MLX (`mx.compile` at prepare time)."""
+
+    mode: Mode | None = None
+    compile: bool = True
+    extra: ClassVar[str] = "mlx"
+
+    def __post_init__(self) -> None:
+        _check_mode(self, self.mode)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class AutoTinygrad(AbstractBackend):
+    """`AutoTinygrad()`: differentiate with tinygrad (reverse mode)."""
+
+    extra: ClassVar[str] = "tinygrad"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class AutoSymPy(AbstractBackend):
+    """`AutoSymPy()`: trace `f` on SymPy symbols, differentiate symbolically, `lambdify` at prepare."""
+
+    extra: ClassVar[str] = "sympy"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class AutoCasADi(AbstractBackend):
+    """`AutoCasADi()`: trace `f` onto CasADi expressions, compile `casadi.Function`s at prepare."""
+
+    extra: ClassVar[str] = "casadi"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class AutoPyTensor(AbstractBackend):
+    """`AutoPyTensor()`: trace `f` onto PyTensor variables, compile derivative graphs at prepare."""
+
+    extra: ClassVar[str] = "pytensor"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class AutoSparse(AbstractBackend):
+    """`AutoSparse(dense, sparsity_detector=None, coloring_algorithm=None)`: sparse Jacobians/Hessians.
+
+    `jacobian` and `hessian` (and their value forms) detect the sparsity pattern and color it
+    once at prepare time, then compute one compressed product per color with `dense`.
+    """
+
+    dense: AbstractBackend
+    sparsity_detector: Any = None
+    coloring_algorithm: Any = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class MixedMode(AbstractBackend):
+    """`MixedMode(forward, reverse)`: some Jacobian columns forward, some rows reverse.
+
+    Used inside `AutoSparse` with bidirectional coloring, for Jacobians with dense rows and columns.
+    """
+
+    forward: AbstractBackend
+    reverse: AbstractBackend

@@ -7,9 +7,10 @@ call matches what the prep was built for). The operator modules only describe th
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ContextManager, Literal
 
 import numpy as np
 
@@ -159,49 +160,58 @@ class Prep:
         try:
             return object.__getattribute__(self, "info")[name]
         except KeyError:
-            raise AttributeError(f"this {self.operator} prep has no attribute {name!r}") from None
+            raise AttributeError(f"this {self.operator.name} prep has no attribute {name!r}") from None
 
     def __repr__(self) -> str:
         chosen = "".join(f", {k}={v!r}" for k, v in self.info.items() if isinstance(v, (str, int)))
         return (
-            f"<Prep {self.operator} with {self.backend!r} for {self.kind.name} "
+            f"<Prep {self.operator.name} with {self.backend!r} for {self.kind.name} "
             f"{_dtype_name(self.dtype)} {self.shape}{chosen}>"
         )
 
-    def check(self, operator: str, f: Any, backend: Any, x: Any, contexts: tuple) -> None:
-        """Raise `PreparationMismatchError` unless the call matches the prep (cheap when it does)."""
+    def check(self, operator: Operator, f: Any, backend: Any, x: Any, contexts: tuple, y: Any = None) -> None:
+        """Raise `PreparationMismatchError` unless the call matches the prep.
+
+        Identity comparisons first: a prepared call in a loop pays about 0.2 µs here.
+        """
         if (
-            operator != self.operator
-            or (f is not self.f and f != self.f)
-            or (backend is not self.backend and backend != self.backend)
+            operator is not self.operator
+            or f is not self.f
+            or backend is not self.backend
             or type(x) is not self.xtype
             or len(contexts) != self.ncontexts
-            or (self.xtype is not float and (x.shape != self.shape or x.dtype != self.dtype))
+            or (self.xtype is not float and (x.dtype is not self.dtype or x.shape != self.shape))
+            or (y is None) is not (self.buffer is None)
         ):
-            raise self._mismatch(operator, f, backend, x, contexts)
+            self._check_slowly(operator, f, backend, x, contexts, y)
 
-    def _mismatch(self, operator: str, f: Any, backend: Any, x: Any, contexts: tuple) -> PreparationMismatchError:
-        is_float = isinstance(x, float)
-        same_f = f is self.f or f == self.f
+    def _check_slowly(self, operator: Operator, f: Any, backend: Any, x: Any, contexts: tuple, y: Any) -> None:
+        """The full comparison, by equality (an equal backend or bound method is fine)."""
+        is_float = type(x) is float
         rows = [
-            ("operator", self.operator, operator, operator == self.operator),
-            ("function", _name(self.f), _name(f) + ("" if same_f else " (another object)"), same_f),
+            ("operator", self.operator.name, operator.name, operator is self.operator),
+            ("function", _name(self.f), _name(f), f is self.f or f == self.f),
             ("backend", repr(self.backend), repr(backend), backend == self.backend),
             ("array kind", _kind_label(self.xtype, self.kind), _kind_label(type(x), array_kind(x)), type(x) is self.xtype),
-            ("shape", str(self.shape), "()" if is_float else str(tuple(getattr(x, "shape", ())))),
-            ("dtype", _dtype_name(self.dtype), "float64" if is_float else _dtype_name(getattr(x, "dtype", "-"))),
-            ("contexts", str(self.ncontexts), str(len(contexts))),
+            ("shape", str(self.shape), "()" if is_float else str(tuple(getattr(x, "shape", ()))), None),
+            ("dtype", _dtype_name(self.dtype), "float64" if is_float else _dtype_name(getattr(x, "dtype", "-")), None),
+            ("contexts", str(self.ncontexts), str(len(contexts)), None),
+            ("y buffer", str(self.buffer), str(None if y is None else tuple(y.shape)), None),
         ]
-        rows = [r if len(r) == 4 else (*r, r[1] == r[2]) for r in rows]
+        rows = [(name, a, b, a == b if same is None else same) for name, a, b, same in rows]
+        if all(same for *_, same in rows):
+            return
+        if rows[1][1] == rows[1][2] and not rows[1][3]:
+            rows[1] = (rows[1][0], rows[1][1], rows[1][2] + " (another object)", False)
         width = max(len(r[1]) for r in rows) + 2
         table = "\n".join(
             f"  {' ' if same else '✗'} {name:<11} {a:<{width}} {b}" for name, a, b, same in rows
         )
-        return PreparationMismatchError(
-            f"{operator}: the `prep` passed was built for other arguments ({self.operator}):\n"
+        raise PreparationMismatchError(
+            f"{operator.name}: the `prep` passed was built for other arguments:\n"
             f"    {'':<11} {'prepared for':<{width}} received\n{table}\n"
-            f"Prepare again with `ad.prepare_{operator.removeprefix('value_and_')}(f, backend, x, ...)` "
-            "for these arguments, or call without `prep=`."
+            f"Prepare again with `ad.prepare_{operator.name}` for these arguments, or call without "
+            "`prep=`."
         )
 
 
@@ -259,30 +269,35 @@ def prepare(
     else:
         f_native = f
 
-    try:
-        spec = impl.output_spec(f_native, xn, cn)
-    except AnyDiffError:
-        raise
-    except Exception as exc:
-        translated = translate(exc, operator.name)
-        if translated is None:
-            raise
-        raise translated from exc
-    _check_output(operator, spec)
-
-    tn = None
-    if operator.tangents is not None:
-        expected = tuple(x_array.shape) if operator.tangents == "x" else spec.shape
-        tangents, _ = _tangent_tuple(operator.name, tangents, expected, x)
-        tn = tangents if to_native is None else tuple(to_native(t) for t in tangents)
-    kernels = operator.kernels(impl, f_native, xn, tn, cn, spec)
+    context = native.context(xn) if native.context is not None else None
+    with context() if context is not None else contextlib.nullcontext():
+        try:
+            spec = impl.output_spec(f_native, xn, cn)
+        except Exception as exc:
+            better = None if isinstance(exc, AnyDiffError) else translate(exc, operator.name)
+            if better is None:
+                raise
+            raise better from exc
+        _check_output(operator, spec)
+        tn = None
+        if operator.tangents is not None:
+            expected = tuple(x_array.shape) if operator.tangents == "x" else spec.shape
+            tangents, _ = _tangent_tuple(operator.name, tangents, expected, x)
+            tn = tangents if to_native is None else tuple(to_native(t) for t in tangents)
+        kernels = operator.kernels(impl, f_native, xn, tn, cn, spec)
     out = None if from_native is None else _tree_converter(from_native, native)
     check_tangents = None
     if operator.tangents is not None:
         expected = tuple(x_array.shape) if operator.tangents == "x" else spec.shape
         check_tangents = lambda t: _tangent_tuple(operator.name, t, expected, x)  # noqa: E731
+    def bind(kernel: Callable[..., Any]) -> Callable[..., Any]:
+        return _bind(
+            kernel, to_native, convert_contexts, out, translate, operator.name, check_tangents,
+            context,
+        )
+
     return Prep(
-        operator=operator.name,
+        operator=operator,
         f=f,
         backend=backend,
         kind=kind,
@@ -293,8 +308,8 @@ def prepare(
         ncontexts=len(contexts),
         output=spec,
         info=kernels.info,
-        plain=_bind(kernels.plain, to_native, convert_contexts, out, translate, operator.name, check_tangents),
-        with_value=_bind(kernels.with_value, to_native, convert_contexts, out, translate, operator.name, check_tangents),
+        plain=bind(kernels.plain),
+        with_value=bind(kernels.with_value),
     )
 
 
@@ -333,40 +348,69 @@ def _bind(
     translate: Callable[[Exception, str], Exception | None],
     name: str,
     check_tangents: Callable[[Any], tuple[tuple, bool]] | None,
+    context: Callable[[], ContextManager[Any]] | None,
 ) -> Callable[..., Any]:
-    """The prepared call: convert inputs, run the kernel, convert results back.
+    """The prepared call: convert inputs, run the kernel (in the backend's context), convert back.
 
     Returns `call(x, contexts)` for operators without tangents and
-    `call(x, tangents, contexts) -> (result, single)` for the others.
+    `call(x, tangents, contexts) -> (result, single)` for the others. The common case (the
+    backend's own arrays, no contexts) costs one Python frame on top of the kernel.
     """
 
+    def explained(exc: Exception) -> Exception | None:
+        return None if isinstance(exc, AnyDiffError) else translate(exc, name)
+
     def run(*args: Any) -> Any:
-        try:
+        if context is None:
             return kernel(*args)
-        except AnyDiffError:
-            raise
-        except Exception as exc:
-            translated = translate(exc, name)
-            if translated is None:
-                raise
-            raise translated from exc
+        with context():
+            return kernel(*args)
 
     if check_tangents is None:
+        if to_native is None and out is None:
 
-        def call(x: Any, contexts: tuple) -> Any:
+            def call(x: Any, contexts: tuple) -> Any:
+                try:
+                    if contexts:
+                        return run(x, *convert_contexts(contexts))
+                    if context is None:
+                        return kernel(x)
+                    with context():
+                        return kernel(x)
+                except Exception as exc:
+                    better = explained(exc)
+                    if better is None:
+                        raise
+                    raise better from exc
+
+            return call
+
+        def convert_and_call(x: Any, contexts: tuple) -> Any:
             if to_native is not None:
                 x = to_native(x)
-            r = run(x, *convert_contexts(contexts)) if contexts else run(x)
+            try:
+                r = run(x, *convert_contexts(contexts)) if contexts else run(x)
+            except Exception as exc:
+                better = explained(exc)
+                if better is None:
+                    raise
+                raise better from exc
             return r if out is None else out(r)
 
-        return call
+        return convert_and_call
 
     def call_with_tangents(x: Any, tangents: Any, contexts: tuple) -> tuple[Any, bool]:
         batch, single = check_tangents(tangents)  # type: ignore[misc]
         if to_native is not None:
             x = to_native(x)
             batch = tuple(to_native(t) for t in batch)
-        r = run(x, batch, *convert_contexts(contexts)) if contexts else run(x, batch)
+        try:
+            r = run(x, batch, *convert_contexts(contexts)) if contexts else run(x, batch)
+        except Exception as exc:
+            better = explained(exc)
+            if better is None:
+                raise
+            raise better from exc
         return (r if out is None else out(r)), single
 
     return call_with_tangents
@@ -385,18 +429,10 @@ def reuse(
     """The prep to use for a call: the one given after checking it, or a new one."""
     if prep is None:
         return prepare(operator, f, backend, x, tangents, contexts, y)
-    if not isinstance(prep, Prep):
+    if type(prep) is not Prep:
         raise TypeError(
             f"{operator.name}: `prep` must come from `ad.prepare_{operator.name}`; "
             f"got {type(prep).__name__}."
         )
-    prep.check(operator.name, f, backend, x, contexts)
-    if operator.two_argument and (y is None) != (prep.buffer is None):
-        raise PreparationMismatchError(
-            f"{operator.name}: the `prep` was built for a "
-            f"{'one' if prep.buffer is None else 'two'}-argument function, but this call "
-            f"{'passes' if y is not None else 'does not pass'} an output buffer `y`. Prepare "
-            "again with the same form of `f`."
-        )
+    prep.check(operator, f, backend, x, contexts, y)
     return prep
-

