@@ -279,17 +279,20 @@ def prepare(
                 raise
             raise better from exc
         _check_output(operator, spec)
-        tn = None
+        tn = check_tangents = None
         if operator.tangents is not None:
-            expected = tuple(x_array.shape) if operator.tangents == "x" else spec.shape
-            tangents, _ = _tangent_tuple(operator.name, tangents, expected, x)
+            like_x = operator.tangents == "x"
+            check_tangents = _tangent_checker(
+                operator.name,
+                tuple(x_array.shape) if like_x else spec.shape,
+                x_array.dtype if like_x else spec.dtype,
+                x,
+            )
+            tangents, _ = check_tangents(tangents)
             tn = tangents if to_native is None else tuple(to_native(t) for t in tangents)
         kernels = operator.kernels(impl, f_native, xn, tn, cn, spec)
     out = None if from_native is None else _tree_converter(from_native, native)
-    check_tangents = None
-    if operator.tangents is not None:
-        expected = tuple(x_array.shape) if operator.tangents == "x" else spec.shape
-        check_tangents = lambda t: _tangent_tuple(operator.name, t, expected, x)  # noqa: E731
+
     def bind(kernel: Callable[..., Any]) -> Callable[..., Any]:
         return _bind(
             kernel, to_native, convert_contexts, out, translate, operator.name, check_tangents,
@@ -317,27 +320,48 @@ def _compose(first: Callable[[Any], Any], then: Callable[[Any], Any] | None) -> 
     return first if then is None else (lambda v: then(first(v)))
 
 
-def _tangent_tuple(name: str, tangents: Any, expected: tuple[int, ...], x: Any) -> tuple[tuple, bool]:
+def _tangent_tuple(name: str, tangents: Any, expected: tuple[int, ...], dtype: str, x: Any) -> tuple[tuple, bool]:
     """`(tangents as a tuple, whether one bare array was given)`, after checking each one."""
     single = not isinstance(tangents, tuple)
     batch = (tangents,) if single else tangents
     if not batch:
         raise ValueError(f"{name}: the tuple of tangents is empty; pass at least one array.")
     x_kind = "float" if isinstance(x, float) else _describe_kind(x)
+    of = "`x`" if name in ("pushforward", "hvp") else "`f(x)`"
     for i, t in enumerate(batch):
         label = "the tangent" if single else f"tangent {i}"
         t_kind = "float" if isinstance(t, float) else _describe_kind(t)
         if t_kind != x_kind and not (x_kind in ("float", "numpy") and t_kind in ("float", "numpy")):
-            raise TypeError(
-                f"{name}: {label} must be the same kind of array as `x` ({x_kind}); got {t_kind}."
-            )
+            raise TypeError(f"{name}: {label} must be the same kind of array as `x` ({x_kind}); got {t_kind}.")
         shape = () if isinstance(t, float) else tuple(t.shape)
         if shape != expected:
-            of = "`x`" if name in ("pushforward", "hvp") else "`f(x)`"
-            raise ValueError(
-                f"{name}: {label} must have the shape of {of}, {expected}; got {shape}."
+            raise ValueError(f"{name}: {label} must have the shape of {of}, {expected}; got {shape}.")
+        t_dtype = "float64" if isinstance(t, float) else _dtype_name(t.dtype)
+        if t_dtype != dtype:
+            raise TypeError(
+                f"{name}: {label} must have the dtype of {of}, {dtype}; got {t_dtype}. Cast it first."
             )
     return batch, single
+
+
+def _tangent_checker(name: str, expected: tuple[int, ...], dtype: Any, x: Any) -> Callable[[Any], tuple[tuple, bool]]:
+    """The per-call tangent check: identity tests for the usual case, `_tangent_tuple` otherwise."""
+    # A Python-float `x` always takes the full check (its tangents may be floats or 0-d arrays).
+    xtype, dtype_name = (None if isinstance(x, float) else type(x)), _dtype_name(dtype)
+    native_dtype = getattr(x, "dtype", None) if dtype_name == _dtype_name(getattr(x, "dtype", "float64")) else None
+
+    def usual(t: Any) -> bool:
+        return type(t) is xtype and t.dtype is native_dtype and t.shape == expected
+
+    def check(tangents: Any) -> tuple[tuple, bool]:
+        if type(tangents) is tuple:
+            if tangents and all(usual(t) for t in tangents):
+                return tangents, False
+        elif usual(tangents):
+            return (tangents,), True
+        return _tangent_tuple(name, tangents, expected, dtype_name, x)
+
+    return check
 
 
 def _bind(

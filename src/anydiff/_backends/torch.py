@@ -130,7 +130,8 @@ class TorchImpl(BackendImpl):
 
         def value_and_pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
             leaf, y = _record(f, x, contexts)
-            return y.detach(), tuple(_tape_pullback(leaf, y, torch.stack(cotangents)))
+            last = len(cotangents) - 1
+            return y.detach(), tuple(_tape_grad(y, leaf, u, retain=i < last) for i, u in enumerate(cotangents))
 
         def pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple:
             return value_and_pullback(x, cotangents, *contexts)[1]

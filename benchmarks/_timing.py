@@ -1,0 +1,72 @@
+"""Shared timing helpers for the benchmarks: interleaved measurement, ratio of medians, tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def calls_per_sample(fn: Callable[[], Any], target: float = 0.02) -> int:
+    """How many calls of `fn` take about `target` seconds (at least one)."""
+    fn()
+    number = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        elapsed = time.perf_counter() - start
+        if elapsed >= target or number >= 1 << 20:
+            return max(1, int(number * target / max(elapsed, 1e-9)))
+        number *= 4
+
+
+def interleaved(fns: Sequence[Callable[[], Any]], repeats: int = 15, target: float = 0.02) -> list[float]:
+    """Median seconds per call of each function, measured in alternation so that the machine's
+    drift (other processes, frequency changes) hits every function alike."""
+    numbers = [calls_per_sample(fn, target) for fn in fns]
+    samples: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, number, out in zip(fns, numbers, samples, strict=True):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            out.append((time.perf_counter() - start) / number)
+    return [statistics.median(s) for s in samples]
+
+
+def fastest(routes: dict[str, Callable[[], Any]], repeats: int = 7) -> tuple[str, Callable[[], Any]]:
+    """The name and function of the fastest of several native routes for the same work."""
+    times = interleaved(list(routes.values()), repeats=repeats, target=0.01)
+    name = min(zip(times, routes), key=lambda p: p[0])[1]
+    return name, routes[name]
+
+
+def fmt_time(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    rule = "  ".join("-" * w for w in widths)
+    body = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join([line, rule, *body])
+
+
+def save(name: str, rows: list[dict[str, Any]], meta: dict[str, Any] | None = None) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    payload = {"meta": {"cpu_count": os.cpu_count(), **(meta or {})}, "rows": rows}
+    path.write_text(json.dumps(payload, indent=2, default=str))
+    return path
