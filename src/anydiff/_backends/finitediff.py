@@ -7,6 +7,7 @@ input (the generic emulation in `BackendImpl.vjp`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -51,11 +52,29 @@ class FiniteDiffImpl(BackendImpl):
         return float(xp.finfo(dtype).eps) ** _STEP_EXPONENT[self.method]
 
     def evaluate(self, f: Callable[..., Any], points: Iterable[Any], contexts: tuple) -> list[Any]:
-        """`f` at each point, in order; through the executor when there is one."""
+        """`f` at each point, in order; through the executor when there is one.
+
+        With an executor, `f` and its contexts travel once per chunk of points (process pools)
+        or once per call (Dask pickles a task's function once). If an evaluation fails, the
+        pending ones are cancelled (`Executor.map` cancels what it has not yielded) and the
+        original exception is raised with a note giving the point's index.
+        """
         bound = _Bound(f, contexts)
         if self.executor is None:
             return [bound(p) for p in points]
-        return list(self.executor.map(bound, points))
+        points = list(points)
+        chunksize = max(1, len(points) // (4 * (os.cpu_count() or 1)))
+        values: list[Any] = []
+        try:
+            values.extend(self.executor.map(bound, points, chunksize=chunksize))
+        except Exception as exc:
+            exc.add_note(
+                f"anydiff: raised by `f` at perturbed point {len(values)} of {len(points)} "
+                f"(finite differences evaluated through {type(self.executor).__name__}); the "
+                "remaining evaluations were cancelled."
+            )
+            raise
+        return values
 
     def differences(
         self,
