@@ -8,6 +8,8 @@ call matches what the prep was built for). The operator modules only describe th
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ContextManager, Literal
@@ -55,7 +57,8 @@ class Operator:
 
 
 def _dtype_name(dtype: Any) -> str:
-    return str(dtype).removeprefix("torch.")
+    name = getattr(dtype, "name", None)  # NumPy and TensorFlow dtypes ("float64")
+    return name if isinstance(name, str) else str(dtype).rsplit(".", 1)[-1]  # "torch.float64"
 
 
 def _describe_kind(x: Any) -> str:
@@ -450,13 +453,47 @@ def reuse(
     contexts: tuple,
     y: Any = None,
 ) -> Prep:
-    """The prep to use for a call: the one given after checking it, or a new one."""
+    """The prep to use for a call: the one given after checking it, or a recent or new one."""
     if prep is None:
-        return prepare(operator, f, backend, x, tangents, contexts, y)
+        return _recent(operator, f, backend, x, tangents, contexts, y)
     if type(prep) is not Prep:
         raise TypeError(
             f"{operator.name}: `prep` must come from `ad.prepare_{operator.name}`; "
             f"got {type(prep).__name__}."
         )
     prep.check(operator, f, backend, x, contexts, y)
+    return prep
+
+
+_RECENT: OrderedDict[tuple, Prep] = OrderedDict()
+_RECENT_SIZE = 64
+_RECENT_LOCK = threading.Lock()
+
+
+def _recent(operator: Operator, f: Any, backend: Any, x: Any, tangents: Any, contexts: tuple, y: Any) -> Prep:
+    """The prep of an unprepared call, remembered for the next calls with the same signature.
+
+    A prep is valid for any arguments of the same kind, shape and dtype, so unprepared calls in
+    a loop (or inside SciPy callbacks and linear operators) pay the preparation — a JAX
+    compilation, say — once instead of at every call. The last `_RECENT_SIZE` are kept.
+    """
+    try:
+        key = (
+            operator, f, backend, type(x), tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", "")),
+            tuple(type(c) for c in contexts),
+            None if y is None else (type(y), tuple(y.shape), str(y.dtype)),
+        )
+        hash(key)
+    except (TypeError, AttributeError):  # an unhashable `f` or backend: prepare afresh
+        return prepare(operator, f, backend, x, tangents, contexts, y)
+    with _RECENT_LOCK:
+        prep = _RECENT.get(key)
+        if prep is not None:
+            _RECENT.move_to_end(key)
+    if prep is None:
+        prep = prepare(operator, f, backend, x, tangents, contexts, y)
+        with _RECENT_LOCK:
+            _RECENT[key] = prep
+            if len(_RECENT) > _RECENT_SIZE:
+                _RECENT.popitem(last=False)
     return prep
