@@ -23,7 +23,7 @@ from ._errors import AnyDiffError, PreparationMismatchError
 from ._kernels import Kernels, OutputSpec
 from ._registry import implementation
 
-__all__ = ["Operator", "Prep", "prepare", "reuse"]
+__all__ = ["Operator", "Prep", "evaluate", "prepare", "reuse"]
 
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -58,7 +58,12 @@ class Operator:
 
 def _dtype_name(dtype: Any) -> str:
     name = getattr(dtype, "name", None)  # NumPy and TensorFlow dtypes ("float64")
-    return name if isinstance(name, str) else str(dtype).rsplit(".", 1)[-1]  # "torch.float64"
+    name = name if isinstance(name, str) else str(dtype).rsplit(".", 1)[-1]  # "torch.float64"
+    return _C_NAMES.get(name, name)
+
+
+# tinygrad names its dtypes after C's types.
+_C_NAMES = {"double": "float64", "float": "float32", "half": "float16"}
 
 
 def _describe_kind(x: Any) -> str:
@@ -228,16 +233,8 @@ def _name(f: Any) -> str:
     return getattr(f, "__qualname__", None) or repr(f)
 
 
-def prepare(
-    operator: Operator,
-    f: Any,
-    backend: Any,
-    x: Any,
-    tangents: Any,
-    contexts: tuple,
-    y: Any = None,
-) -> Prep:
-    """Validate the arguments, convert them to the backend's arrays and build its kernels."""
+def _setup(operator: Operator, f: Any, backend: Any, x: Any, contexts: tuple) -> tuple:
+    """Check `f`, `backend`, `x` and contexts; pick the backend and the converters in and out."""
     if not callable(f):
         raise TypeError(f"{operator.name}: `f` must be callable; got {type(f).__name__}.")
     if not isinstance(backend, AbstractBackend):
@@ -254,9 +251,39 @@ def prepare(
     from_native = converter(native, kind)
     if isinstance(x, float):
         to_native = _compose(lambda v: np.asarray(v, dtype=np.float64), to_native)
-    convert_contexts = _contexts_converter(native, impl.accepts)
-    translate = impl.translate_error
+    return x_array, kind, impl, native, to_native, from_native, _contexts_converter(native, impl.accepts)
 
+
+_EVALUATE = Operator("evaluate")
+
+
+def evaluate(f: Any, backend: Any, x: Any, *contexts: Any) -> Any:
+    """`evaluate(f, backend, x, *contexts) -> y`: `f` alone, run on the backend's arrays.
+
+    For callers that need the value without a derivative (SciPy's `least_squares` residuals,
+    output shapes): the arguments are converted as an operator would, and `y` comes back as the
+    kind of `x`.
+    """
+    x_array, kind, impl, native, to_native, from_native, convert_contexts = _setup(_EVALUATE, f, backend, x, contexts)
+    xn = x_array if to_native is None else to_native(x_array)
+    context = native.context(xn) if native.context is not None else None
+    with context() if context is not None else contextlib.nullcontext():
+        y = f(xn, *convert_contexts(contexts))
+    return y if from_native is None else from_native(y)
+
+
+def prepare(
+    operator: Operator,
+    f: Any,
+    backend: Any,
+    x: Any,
+    tangents: Any,
+    contexts: tuple,
+    y: Any = None,
+) -> Prep:
+    """Validate the arguments, convert them to the backend's arrays and build its kernels."""
+    x_array, kind, impl, native, to_native, from_native, convert_contexts = _setup(operator, f, backend, x, contexts)
+    translate = impl.translate_error
     xn = x_array if to_native is None else to_native(x_array)
     cn = convert_contexts(contexts)
     if y is not None:
