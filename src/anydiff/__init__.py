@@ -14,8 +14,15 @@ from importlib.metadata import version as _version
 
 from ._arrays import namespace as namespace
 from ._backend import AbstractBackend as AbstractBackend
+from ._backend import AutoAutograd as AutoAutograd
+from ._backend import AutoCasADi as AutoCasADi
 from ._backend import AutoFiniteDiff as AutoFiniteDiff
 from ._backend import AutoJAX as AutoJAX
+from ._backend import AutoMLX as AutoMLX
+from ._backend import AutoPyTensor as AutoPyTensor
+from ._backend import AutoSymPy as AutoSymPy
+from ._backend import AutoTensorFlow as AutoTensorFlow
+from ._backend import AutoTinygrad as AutoTinygrad
 from ._backend import AutoTorch as AutoTorch
 from ._backend import SecondOrder as SecondOrder
 from ._contexts import Cache as Cache
@@ -30,6 +37,7 @@ from ._prep import Prep as Prep
 from ._registry import available_backends as available_backends
 from ._registry import check_available as check_available
 from ._registry import register_backend as register_backend
+from .bridge import DifferentiateWith as DifferentiateWith
 from .first_order.derivative import derivative as derivative
 from .first_order.derivative import prepare_derivative as prepare_derivative
 from .first_order.derivative import value_and_derivative as value_and_derivative
@@ -45,6 +53,19 @@ from .first_order.pullback import value_and_pullback as value_and_pullback
 from .first_order.pushforward import prepare_pushforward as prepare_pushforward
 from .first_order.pushforward import pushforward as pushforward
 from .first_order.pushforward import value_and_pushforward as value_and_pushforward
+from .scipy import hessian_operator as hessian_operator
+from .scipy import jacobian_operator as jacobian_operator
+from .second_order.hessian import hessian as hessian
+from .second_order.hessian import prepare_hessian as prepare_hessian
+from .second_order.hessian import value_gradient_and_hessian as value_gradient_and_hessian
+from .second_order.hvp import gradient_and_hvp as gradient_and_hvp
+from .second_order.hvp import hvp as hvp
+from .second_order.hvp import prepare_hvp as prepare_hvp
+from .second_order.second_derivative import prepare_second_derivative as prepare_second_derivative
+from .second_order.second_derivative import second_derivative as second_derivative
+from .second_order.second_derivative import (
+    value_derivative_and_second_derivative as value_derivative_and_second_derivative,
+)
 
 try:
     __version__ = _version("anydiff")
@@ -54,13 +75,21 @@ except _PackageNotFoundError:  # running from a source tree that is not installe
 __all__ = [
     "AbstractBackend",
     "AnyDiffError",
+    "AutoAutograd",
+    "AutoCasADi",
     "AutoFiniteDiff",
     "AutoJAX",
+    "AutoMLX",
+    "AutoPyTensor",
+    "AutoSymPy",
+    "AutoTensorFlow",
+    "AutoTinygrad",
     "AutoTorch",
     "BackendImpl",
     "BackendNotInstalledError",
     "Cache",
     "Constant",
+    "DifferentiateWith",
     "FunctionNotDifferentiableError",
     "Prep",
     "PreparationMismatchError",
@@ -70,19 +99,28 @@ __all__ = [
     "check_available",
     "derivative",
     "gradient",
+    "gradient_and_hvp",
+    "hessian",
+    "hvp",
     "jacobian",
     "namespace",
     "prepare_derivative",
     "prepare_gradient",
+    "prepare_hessian",
+    "prepare_hvp",
     "prepare_jacobian",
     "prepare_pullback",
     "prepare_pushforward",
+    "prepare_second_derivative",
     "pullback",
     "pushforward",
     "register_backend",
+    "second_derivative",
     "value_and_derivative",
     "value_and_gradient",
     "value_and_jacobian",
     "value_and_pullback",
     "value_and_pushforward",
+    "value_derivative_and_second_derivative",
+    "value_gradient_and_hessian",
 ]

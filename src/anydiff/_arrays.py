@@ -40,6 +40,10 @@ class ArrayKind:
             of a round trip through NumPy.
         context: for an input like the one given, a factory of the context manager every
             computation on this kind's arrays must run in, or `None` (JAX: x64 for float64).
+        namespace: optional `array -> xp` for kinds that array-api-compat does not cover
+            (TensorFlow); `ad.namespace` calls it the first time it meets such an array.
+        dlpack: whether the arrays export DLPack (`__dlpack__`); conversions from kinds that
+            do not (tinygrad) go through NumPy even where the target has `from_foreign`.
     """
 
     name: str
@@ -49,6 +53,8 @@ class ArrayKind:
     from_numpy: Callable[[np.ndarray], Any]
     from_foreign: Callable[[Any], Any] | None = None
     context: Callable[[Any], Callable[[], ContextManager[Any]] | None] | None = None
+    namespace: Callable[[Any], Any] | None = None
+    dlpack: bool = True
 
 
 _KINDS: dict[str, ArrayKind] = {}
@@ -90,7 +96,7 @@ def converter(source: ArrayKind, target: ArrayKind) -> Callable[[Any], Any] | No
         return source.to_numpy
     if source.name == "numpy":
         return target.from_numpy
-    if target.from_foreign is not None:
+    if target.from_foreign is not None and source.dlpack:
         return target.from_foreign
     to_numpy, from_numpy = source.to_numpy, target.from_numpy
     return lambda a: from_numpy(to_numpy(a))
@@ -169,7 +175,8 @@ def _jax_from_foreign(a: Any) -> Any:
 
     if hasattr(a, "detach"):  # a torch tensor that requires grad cannot be exported as is
         a = a.detach()
-    with jax.enable_x64(a.dtype.itemsize == 8):
+    itemsize = getattr(a.dtype, "itemsize", None) or a.dtype.size  # MLX names it `size`
+    with jax.enable_x64(itemsize == 8):
         return jax.dlpack.from_dlpack(a)
 
 
@@ -194,6 +201,121 @@ register_array_kind(
         from_numpy=_jax_from_numpy,
         from_foreign=_jax_from_foreign,
         context=_jax_context,
+    )
+)
+
+
+def _tensorflow_is_array(tp: type) -> bool:
+    import tensorflow as tf
+
+    return issubclass(tp, tf.Tensor)
+
+
+def _tensorflow_to_numpy(a: Any) -> np.ndarray:
+    return a.numpy()
+
+
+def _tensorflow_from_numpy(a: np.ndarray) -> Any:
+    import tensorflow as tf
+
+    return tf.convert_to_tensor(a)
+
+
+def _tensorflow_from_foreign(a: Any) -> Any:
+    import tensorflow as tf
+
+    if hasattr(a, "detach"):  # a torch tensor that requires grad cannot be exported as is
+        a = a.detach()
+    try:
+        return tf.experimental.dlpack.from_dlpack(a.__dlpack__())
+    except tf.errors.InvalidArgumentError:  # TensorFlow imports compact arrays only; NumPy any strides
+        return tf.convert_to_tensor(np.from_dlpack(a))
+
+
+def _tensorflow_namespace(a: Any) -> Any:
+    # Importing the backend module also registers the namespace for TensorFlow's tensor types.
+    from ._backends.tensorflow import tensorflow_namespace
+
+    return tensorflow_namespace
+
+
+register_array_kind(
+    ArrayKind(
+        name="tensorflow",
+        module="tensorflow",
+        is_array=_tensorflow_is_array,
+        to_numpy=_tensorflow_to_numpy,
+        from_numpy=_tensorflow_from_numpy,
+        from_foreign=_tensorflow_from_foreign,
+        namespace=_tensorflow_namespace,
+    )
+)
+
+
+def _mlx_is_array(tp: type) -> bool:
+    import mlx.core as mx
+
+    return issubclass(tp, mx.array)
+
+
+def _mlx_from_numpy(a: np.ndarray) -> Any:
+    import mlx.core as mx
+
+    # `mx.array` and `mx.from_dlpack` turn float64 into MLX's default float32 unless told.
+    return mx.array(a, dtype=mx.float64) if a.dtype == np.float64 else mx.array(a)
+
+
+def _mlx_namespace(a: Any) -> Any:
+    from ._backends.mlx import mlx_namespace
+
+    return mlx_namespace
+
+
+register_array_kind(
+    ArrayKind(
+        name="mlx",
+        module="mlx",
+        is_array=_mlx_is_array,
+        to_numpy=np.asarray,  # evaluates the lazy array; shares its memory through the buffer protocol
+        from_numpy=_mlx_from_numpy,
+        namespace=_mlx_namespace,
+    )
+)
+
+
+def _tinygrad_is_array(tp: type) -> bool:
+    from tinygrad import Tensor
+
+    return issubclass(tp, Tensor)
+
+
+def _tinygrad_to_numpy(a: Any) -> np.ndarray:
+    from ._backends.tinygrad import to_numpy
+
+    return to_numpy(a)
+
+
+def _tinygrad_from_numpy(a: np.ndarray) -> Any:
+    from ._backends.tinygrad import from_numpy
+
+    return from_numpy(a)
+
+
+def _tinygrad_namespace(a: Any) -> Any:
+    from ._backends.tinygrad import tinygrad_namespace
+
+    return tinygrad_namespace
+
+
+register_array_kind(
+    ArrayKind(
+        name="tinygrad",
+        module="tinygrad",
+        is_array=_tinygrad_is_array,
+        to_numpy=_tinygrad_to_numpy,
+        from_numpy=_tinygrad_from_numpy,
+        namespace=_tinygrad_namespace,
+        dlpack=False,
     )
 )
 
@@ -229,6 +351,13 @@ def namespace(*arrays: Any) -> Any:
         make = _NAMESPACES.get(type(a))
         if make is not None:
             return make(a)
+    # Kinds whose namespace anydiff supplies come before array-api-compat: MLX arrays have an
+    # `__array_namespace__`, but `mlx.core` lacks array-API names. Registered on first sight.
+    for a in arrays:
+        kind = array_kind(a)
+        if kind is not None and kind.namespace is not None:
+            register_namespace(type(a), kind.namespace)
+            return kind.namespace(a)
     import array_api_compat
 
     return array_api_compat.array_namespace(*arrays)

@@ -116,8 +116,11 @@ class AutoFiniteDiff(AbstractBackend):
             `"complex"` (complex step: exact to rounding, needs `f` to accept complex input).
         step: relative step; by default the one that balances truncation and rounding error for
             the input's dtype (eps^(1/2) forward, eps^(1/3) central, 1e-20 complex step).
+            Second-order operators take second differences of `f`, whose balanced steps are
+            eps^(1/3) forward and eps^(1/4) central; the complex method differences its
+            complex-step derivatives along real central steps of eps^(1/3).
         executor: any `concurrent.futures.Executor`; the perturbed points of a Jacobian,
-            gradient or batched pushforward are then evaluated through it, in parallel.
+            gradient, batched pushforward, Hessian or HVP are then evaluated through it, in parallel.
     """
 
     method: Literal["forward", "central", "complex"] = "central"

@@ -25,6 +25,9 @@ from .first_order import gradient as _gradient
 from .first_order import jacobian as _jacobian
 from .first_order import pullback as _pullback
 from .first_order import pushforward as _pushforward
+from .second_order import hessian as _hessian
+from .second_order import hvp as _hvp
+from .second_order import second_derivative as _second_derivative
 
 __all__ = ["BackendImpl"]
 
@@ -88,6 +91,20 @@ class BackendImpl:
 
         return y, pullback
 
+    def gradient_function(self, f: Callable[..., Any]) -> Callable[..., Any]:
+        """`gradient(x, *contexts) -> ∇f(x)` for a scalar `f`, traceable by other transforms.
+
+        The outer backend of a second-order pair differentiates it. Default: a pullback of the
+        seed 1 (reverse mode), or one pushforward per input; backends override it with their
+        library's own (`jax.grad`, `torch.func.grad`).
+        """
+        value_and_gradient = _gradient.value_and_gradient_function(self, f)
+
+        def gradient(x: Any, *contexts: Any) -> Any:
+            return value_and_gradient(x, *contexts)[1]
+
+        return gradient
+
     def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
         """Specialise a derivative function for inputs like `x` at prepare time (jit).
 
@@ -140,3 +157,12 @@ class BackendImpl:
 
     def prepare_jacobian(self, f, x, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
         return _jacobian.fallback(self, f, x, contexts, spec)
+
+    def prepare_second_derivative(self, f, x, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
+        return _second_derivative.fallback(self, self, f, x, contexts, spec)
+
+    def prepare_hvp(self, f, x, tangents, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
+        return _hvp.fallback(self, self, f, x, tangents, contexts, spec)
+
+    def prepare_hessian(self, f, x, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
+        return _hessian.fallback(self, self, f, x, contexts, spec)

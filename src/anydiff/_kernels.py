@@ -44,10 +44,13 @@ def basis(xp: Any, a: Any) -> Any:
 
 
 def device(a: Any) -> Any:
-    """The device `a` lives on, in array-API terms."""
+    """The device `a` lives on, in array-API terms; `None` for arrays without one (MLX)."""
     import array_api_compat
 
-    return array_api_compat.device(a)
+    try:
+        return array_api_compat.device(a)
+    except AttributeError:  # MLX arrays have no `.device`; their namespace ignores `device=None`
+        return None
 
 
 

@@ -7,7 +7,20 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING
 
-from ._backend import AbstractBackend, AutoFiniteDiff, AutoJAX, AutoTorch
+from ._backend import (
+    AbstractBackend,
+    AutoAutograd,
+    AutoCasADi,
+    AutoFiniteDiff,
+    AutoJAX,
+    AutoMLX,
+    AutoPyTensor,
+    AutoSymPy,
+    AutoTensorFlow,
+    AutoTinygrad,
+    AutoTorch,
+    SecondOrder,
+)
 from ._errors import BackendNotInstalledError
 
 if TYPE_CHECKING:
@@ -20,6 +33,14 @@ _REGISTRY: dict[type, tuple[type[BackendImpl] | str, str | None]] = {
     AutoFiniteDiff: ("anydiff._backends.finitediff:FiniteDiffImpl", None),
     AutoJAX: ("anydiff._backends.jax:JAXImpl", "jax"),
     AutoTorch: ("anydiff._backends.torch:TorchImpl", "torch"),
+    SecondOrder: ("anydiff.second_order.combination:SecondOrderImpl", None),
+    AutoMLX: ("anydiff._backends.mlx:MLXImpl", "mlx"),
+    AutoTinygrad: ("anydiff._backends.tinygrad:TinygradImpl", "tinygrad"),
+    AutoSymPy: ("anydiff._backends.sympy:SymPyImpl", "sympy"),
+    AutoCasADi: ("anydiff._backends.casadi:CasADiImpl", "casadi"),
+    AutoPyTensor: ("anydiff._backends.pytensor:PyTensorImpl", "pytensor"),
+    AutoTensorFlow: ("anydiff._backends.tensorflow:TensorFlowImpl", "tensorflow"),
+    AutoAutograd: ("anydiff._backends.autograd:AutogradImpl", "autograd"),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._arrays import namespace
-from .._kernels import Kernels, OutputSpec, basis
+from .._kernels import Kernels, OutputSpec, basis, device
 from .._prep import Operator, Prep, prepare, reuse
 
 __all__ = ["gradient", "prepare_gradient", "value_and_gradient"]
@@ -52,13 +52,14 @@ def value_and_gradient(f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep 
     return reuse(prep, GRADIENT, f, backend, x, None, contexts).with_value(x, contexts)
 
 
-def fallback(impl: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
-    """A pullback with the seed 1 (reverse mode), or one pushforward per input (forward mode)."""
+def value_and_gradient_function(impl: Any, f: Any) -> Any:
+    """`(f(x), ∇f(x))` from the backend's primitives, traceable by other transforms: a pullback of
+    the seed 1 (reverse mode), or one pushforward per input (forward mode)."""
     if impl.reverse:
 
         def value_and_gradient(x: Any, *contexts: Any) -> tuple[Any, Any]:
             y, pull = impl.vjp(f, x, contexts)
-            return y, pull(namespace(x).ones((1,), dtype=y.dtype))[0]
+            return y, pull(namespace(x).ones((1,), dtype=y.dtype, device=device(x)))[0]
 
     else:
 
@@ -66,6 +67,13 @@ def fallback(impl: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Ke
             xp = namespace(x)
             y, columns = impl.jvp(f, x, basis(xp, x), contexts)
             return y, xp.reshape(columns, x.shape)
+
+    return value_and_gradient
+
+
+def fallback(impl: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    """The composable value-and-gradient of `value_and_gradient_function`, compiled."""
+    value_and_gradient = value_and_gradient_function(impl, f)
 
     def gradient(x: Any, *contexts: Any) -> Any:
         return value_and_gradient(x, *contexts)[1]

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import array_api_compat.numpy as _NP  # the array-API view of NumPy: constants, dtypes, index maps
+import array_api_compat.numpy as _compat_numpy
 import numpy as np
 import scipy.sparse as sp
 
@@ -46,6 +46,8 @@ from anydiff._contexts import check_contexts
 from anydiff._errors import FunctionNotDifferentiableError
 
 __all__ = ["SparsityTracer", "TracerSparsityDetector", "tracer_namespace"]
+
+_NP: Any = _compat_numpy  # the array-API view of NumPy: constants, dtypes, index maps
 
 _DENSE_HINT = (
     "use `ad.DenseSparsityDetector(backend)` for a local pattern from one dense evaluation, or "
@@ -75,9 +77,7 @@ def _take_rows(blocks: Sequence[sp.csr_array], rows: np.ndarray, n: int) -> sp.c
     np.cumsum(lengths, out=out_indptr[1:])
     # position in `indices` of every entry of the result: a vectorised concatenation of slices
     source = np.repeat(first - out_indptr[:-1], lengths) + np.arange(out_indptr[-1])
-    result = sp.csr_array(
-        (np.ones(source.size, bool), indices[source], out_indptr), shape=(rows.size, n)
-    )
+    result = sp.csr_array((np.ones(source.size, bool), indices[source], out_indptr), shape=(rows.size, n))
     result.has_sorted_indices = all(block.has_sorted_indices for block in blocks)
     return result
 
@@ -119,6 +119,11 @@ class _Trace:
         self.n = n
         self.track_hessian = track_hessian
         self._pieces: list[sp.csr_array] = []
+
+    @property
+    def operator(self) -> str:
+        """The public function being run, for error messages."""
+        return "hessian_sparsity" if self.track_hessian else "jacobian_sparsity"
 
     def add_interactions(self, left: sp.csr_array, right: sp.csr_array) -> None:
         """Record `S_left(k) x S_right(k)` for every element `k` (the pattern of `leftᵀ right`)."""
@@ -175,12 +180,8 @@ class SparsityTracer:
     """
 
     __slots__ = ("shape", "dtype", "deps", "_trace")
-    # NumPy operators (`A @ x`, `c * x`) defer to this class's reflected operators
-    __array_priority__ = 1000
 
-    def __init__(
-        self, shape: tuple[int, ...], dtype: np.dtype, deps: sp.csr_array, trace: _Trace
-    ) -> None:
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, deps: sp.csr_array, trace: _Trace) -> None:
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self.deps = deps
@@ -209,7 +210,7 @@ class SparsityTracer:
     def __getitem__(self, key: Any) -> SparsityTracer:
         if _contains_tracer(key):
             raise FunctionNotDifferentiableError(
-                "jacobian_sparsity: the tracer cannot index with a traced index or mask, because "
+                f"{self._trace.operator}: the tracer cannot index with a traced index or mask, because "
                 "which elements are selected depends on the values of `x` (data-dependent "
                 f"indexing). Select with `xp.where(condition, a, b)` instead, or {_DENSE_HINT}."
             )
@@ -217,14 +218,14 @@ class SparsityTracer:
 
     def __setitem__(self, key: Any, value: Any) -> None:
         raise FunctionNotDifferentiableError(
-            "jacobian_sparsity: the tracer does not support in-place assignment `x[key] = value` "
+            f"{self._trace.operator}: the tracer does not support in-place assignment `x[key] = value` "
             "(neither does JAX). Build the array functionally, e.g. with `xp.concat`, `xp.stack` "
             "or `xp.where(mask, value, x)`."
         )
 
     def _concrete(self, *args: Any, **kwargs: Any) -> Any:
         raise FunctionNotDifferentiableError(
-            f"jacobian_sparsity: `f` needs the value of a traced array ({self!r}), but the tracer "
+            f"{self._trace.operator}: `f` needs the value of a traced array ({self!r}), but the tracer "
             "cannot follow data-dependent control flow: the pattern it finds holds for every `x`, "
             "so it has no values. This happens with `if x[0] > 0:`, `bool(t)`, `float(t)`, "
             "`t.item()`, or when a NumPy function receives the tracer. Write branches as "
@@ -240,7 +241,7 @@ class SparsityTracer:
         function = getattr(tracer_namespace, ufunc.__name__, None)
         if method != "__call__" or kwargs or function is None:
             raise FunctionNotDifferentiableError(
-                f"jacobian_sparsity: `numpy.{ufunc.__name__}.{method}` cannot run on a tracer. "
+                f"{self._trace.operator}: `numpy.{ufunc.__name__}.{method}` cannot run on a tracer. "
                 "Write `f` with `xp = ad.namespace(x)` functions."
             )
         return function(*inputs)
@@ -382,15 +383,15 @@ def _broadcast_deps(value: SparsityTracer, shape: tuple[int, ...]) -> sp.csr_arr
     return _rearrange(lambda rows: np.broadcast_to(rows, shape), value).deps
 
 
-def _mask_rows(deps: sp.csr_array, mask: Any, n: int) -> sp.csr_array:
-    """Keep the rows where `mask` (a bool or a bool array) holds; the others depend on nothing."""
+def _mask_rows(deps: sp.csr_array, mask: Any, shape: tuple[int, ...], n: int) -> sp.csr_array:
+    """Keep the rows where `mask` (a bool, or bools broadcastable to `shape`) holds."""
     mask = np.asarray(mask, bool)
     if mask.ndim == 0:
         return deps if mask else _empty(deps.shape[0], n)
     if mask.all():
         return deps
-    rows = np.where(mask.reshape(-1), np.arange(1, mask.size + 1), 0)
-    return _take_rows([deps], rows, n)
+    mask = np.broadcast_to(mask, shape).reshape(-1)
+    return _take_rows([deps], np.where(mask, np.arange(1, mask.size + 1), 0), n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,14 +428,14 @@ class _Elementwise:
         parts = []
         for i, operand in enumerate(operands):
             if _is_tracer(operand) and self.first[i]:
-                deps = _mask_rows(_broadcast_deps(operand, shape), first[i], trace.n)
+                deps = _mask_rows(_broadcast_deps(operand, shape), first[i], shape, trace.n)
                 parts.append((i, deps))
         if not parts:
             return _opaque(shape, dtype, trace)
         if trace.track_hessian:
             for i, deps in parts:
                 if self.second[i]:
-                    own = _mask_rows(deps, second[i], trace.n)
+                    own = _mask_rows(deps, second[i], shape, trace.n)
                     trace.add_interactions(own, own)
             if self.cross and len(parts) == 2:
                 trace.add_interactions(parts[0][1], parts[1][1])
@@ -462,9 +463,7 @@ def _power_masks(base: Operand, exponent: Operand) -> tuple[list[Any], list[Any]
     return [base_first, exponent_both], [base_second, exponent_both]
 
 
-def _linear_map(
-    x: SparsityTracer, matrix: sp.csr_array, shape: tuple[int, ...], dtype: Any = None
-) -> SparsityTracer:
+def _linear_map(x: SparsityTracer, matrix: sp.csr_array, shape: tuple[int, ...], dtype: Any = None) -> SparsityTracer:
     """The tracer `y` with `deps_y = matrix @ deps_x`: each output combines a set of inputs."""
     deps = matrix @ x.deps
     deps.sort_indices()
@@ -480,11 +479,13 @@ class _Namespace:
 
     def __init__(self, label: str, functions: dict[str, Any]) -> None:
         self.__dict__.update(functions)
-        self._label = label
+        self.__name__ = self._label = label
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # introspection (copy, pickle, array_api_compat), not `f`
+            raise AttributeError(name)
         raise AttributeError(
-            f"jacobian_sparsity: `{self._label}.{name}` is not supported by the sparsity tracer. "
+            f"sparsity detection: `{self._label}.{name}` is not supported by the sparsity tracer. "
             f"Write `f` with supported array-API functions, or {_DENSE_HINT}."
         )
 
@@ -527,16 +528,12 @@ _BINARY = {
     "greater_equal logical_and logical_or logical_xor bitwise_and bitwise_or bitwise_xor "
     "bitwise_left_shift bitwise_right_shift left_shift right_shift",
 }
-for (_first, _second, _cross), _names in _BINARY.items():
+for (_firsts, _seconds, _cross), _names in _BINARY.items():
     for _name in _names.split():
-        _FUNCTIONS[_name] = _Elementwise(_name, _first, _second, _cross)
+        _FUNCTIONS[_name] = _Elementwise(_name, _firsts, _seconds, _cross)
 _FUNCTIONS["multiply"] = _Elementwise("multiply", (True, True), (False, False), True, _multiply_masks)
-_FUNCTIONS["divide"] = _FUNCTIONS["true_divide"] = _Elementwise(
-    "divide", (True, True), (False, True), True
-)
-_FUNCTIONS["pow"] = _FUNCTIONS["power"] = _Elementwise(
-    "pow", (True, True), (True, True), True, _power_masks
-)
+_FUNCTIONS["divide"] = _FUNCTIONS["true_divide"] = _Elementwise("divide", (True, True), (False, True), True)
+_FUNCTIONS["pow"] = _FUNCTIONS["power"] = _Elementwise("pow", (True, True), (True, True), True, _power_masks)
 _WHERE = _Elementwise("where", (False, True, True), (False, False, False))
 
 # Structural functions, applied by NumPy to row numbers (see `_rearrange`).
@@ -637,7 +634,7 @@ for _name in ("zeros_like", "ones_like", "empty_like"):
 def full(shape: Any, fill_value: Any, *, dtype: Any = None, device: Any = None) -> Any:
     """`full(shape, fill_value)`: NumPy's, or the broadcast fill value when it is traced."""
     if _is_tracer(fill_value):
-        return broadcast_to_shape(asarray(fill_value, dtype=dtype), shape)
+        return _broadcast_to_shape(asarray(fill_value, dtype=dtype), shape)
     return _NP.full(shape, fill_value, dtype=dtype)
 
 
@@ -647,7 +644,8 @@ def full_like(x: Any, /, fill_value: Any, *, dtype: Any = None, device: Any = No
     return full(np.shape(x), fill_value, dtype=x.dtype if dtype is None else dtype)
 
 
-def broadcast_to_shape(x: Any, shape: Any) -> Any:
+def _broadcast_to_shape(x: Any, shape: Any) -> Any:
+    """`broadcast_to(x, shape)` with an int or any sequence as the shape."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     return tracer_namespace.broadcast_to(x, shape)
 
@@ -656,7 +654,7 @@ def broadcast_to_shape(x: Any, shape: Any) -> Any:
 def broadcast_arrays(*arrays: Any) -> list[Any]:
     """`broadcast_arrays(*arrays)`: each array broadcast to the common shape."""
     shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
-    return [broadcast_to_shape(a, shape) for a in arrays]
+    return [_broadcast_to_shape(a, shape) for a in arrays]
 
 
 @_export("unstack")
@@ -699,9 +697,7 @@ def _reduction(name: str, product: bool = False) -> Callable[..., Any]:
         dtype = numpy_function(np.ones((1,) * x.ndim, x.dtype), axis=axis, **kwargs).dtype
         groups = math.prod(kept)
         group = np.broadcast_to(np.arange(groups).reshape(kept), x.shape).reshape(-1)
-        matrix = sp.csr_array(
-            (np.ones(x.size, bool), (group, np.arange(x.size))), shape=(groups, x.size)
-        )
+        matrix = sp.csr_array((np.ones(x.size, bool), (group, np.arange(x.size))), shape=(groups, x.size))
         if product and x._trace.track_hessian:
             x._trace.add_distinct_pairs(matrix, x.deps)
         return _linear_map(x, matrix, shape, dtype)
@@ -755,9 +751,7 @@ def _along_axis(x: SparsityTracer, axis: int, block: np.ndarray, new_length: int
 
 
 @_export("cumulative_sum", "cumsum")
-def cumulative_sum(
-    x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: bool = False
-) -> Any:
+def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: bool = False) -> Any:
     """`cumulative_sum(x, axis)`: element `i` depends on elements `0..i` along `axis`.
 
     `axis=None` flattens `x` first, as NumPy's `cumsum` does.
@@ -765,7 +759,9 @@ def cumulative_sum(
     if not _is_tracer(x):
         return _NP.cumulative_sum(
             _NP.reshape(x, (-1,)) if axis is None else x,
-            axis=0 if axis is None else axis, dtype=dtype, include_initial=include_initial
+            axis=0 if axis is None else axis,
+            dtype=dtype,
+            include_initial=include_initial,
         )
     if axis is None:
         x, axis = tracer_namespace.reshape(x, (-1,)), 0
@@ -873,7 +869,12 @@ def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
 
 
 def vector_norm(
-    x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: float = 2  # noqa: A002
+    x: Any,
+    /,
+    *,
+    axis: Any = None,
+    keepdims: bool = False,
+    ord: float = 2,  # noqa: A002
 ) -> Any:
     """`linalg.vector_norm(x, axis, ord)`: `sum(abs(x) ** ord) ** (1 / ord)`, or max/min/count."""
     ns = tracer_namespace
@@ -893,7 +894,7 @@ _LINALG.update(
 )  # fmt: skip
 _FUNCTIONS["linalg"] = _Namespace("tracer_namespace.linalg", _LINALG)
 _FUNCTIONS["__array_api_version__"] = "2024.12"
-tracer_namespace = _Namespace("tracer_namespace", _FUNCTIONS)
+tracer_namespace: _Namespace = _Namespace("tracer_namespace", _FUNCTIONS)
 """The array-API namespace of `SparsityTracer` (what `ad.namespace(tracer)` returns)."""
 
 register_namespace(SparsityTracer, lambda _: tracer_namespace)
@@ -918,8 +919,9 @@ def _shape(x: Any) -> tuple[int, ...]:
     return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
 
 
-def _run(operator: str, f: Callable[..., Any], x: Any, contexts: tuple[Any, ...],
-         track_hessian: bool) -> tuple[Any, _Trace]:
+def _run(
+    operator: str, f: Callable[..., Any], x: Any, contexts: tuple[Any, ...], track_hessian: bool
+) -> tuple[Any, _Trace]:
     check_contexts(operator, contexts)
     trace = _Trace(math.prod(_shape(x)), track_hessian)
     y = f(_input_tracer(x, trace), *(_context_value(c.value) for c in contexts))
@@ -948,9 +950,7 @@ def _output_deps(operator: str, y: Any, trace: _Trace) -> sp.csr_array:
     try:
         size = np.size(np.asarray(y))
     except Exception as error:
-        raise TypeError(
-            f"{operator}: `f` must return one array; it returned a {type(y).__name__}."
-        ) from error
+        raise TypeError(f"{operator}: `f` must return one array; it returned a {type(y).__name__}.") from error
     return _empty(size, trace.n)  # `f` does not depend on `x`
 
 

@@ -1,0 +1,199 @@
+"""Overhead of prepared anydiff calls on MLX and tinygrad against the fastest native route.
+
+Each operator (gradient, value_and_gradient, pushforward, pullback, jacobian) at n = 10 and 1 000,
+with inputs of the library's own array kind and with NumPy inputs, on the functions of
+`overhead.py`. The native side is the fastest of the library's routes for the same work (compiled
+or not), including, for NumPy inputs, the conversions a user would write; neither library has a
+Jacobian of its own, so its native route is the batched primitives (MLX: `vmap` of `jvp` or `vjp`)
+or the compiled pullback replayed per row (tinygrad), written by hand. Every result is evaluated
+(`mx.eval`, `.realize()`). Calls are timed in alternation in one process, ratio of medians.
+
+tinygrad's `TinyJit` returns the same output tensors from every call, overwritten by the next one;
+anydiff copies its results out of them. The "kept" column compares with a native call that keeps
+its result too (`.numpy()` for NumPy inputs, a fresh tensor of the copied values otherwise).
+
+    DEV=CPU python benchmarks/overhead_mlx_tinygrad.py [--quick]
+
+Targets (issue 9): ratio <= 1.10 at n = 10 and <= 1.02 at n >= 1 000.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+import anydiff as ad
+from _timing import fastest, fmt_time, interleaved, save, table
+from overhead import energy, stretch
+
+OPERATORS = ("gradient", "value_and_gradient", "pushforward", "pullback", "jacobian")
+
+
+def mlx_routes(n: int, kind: str) -> tuple:
+    import mlx.core as mx
+
+    rng = np.random.default_rng(0)
+    x_np, t_np = rng.uniform(-1, 1, (2, n))
+    if kind == "mlx":
+        x, t = mx.array(x_np, dtype=mx.float64), mx.array(t_np, dtype=mx.float64)
+        inp, out = (lambda a: a), (lambda r: r)
+    else:
+        x, t = x_np, t_np
+        inp, out = (lambda a: mx.array(a, dtype=mx.float64)), np.asarray
+    eye = mx.eye(n, dtype=mx.float64)
+
+    def jvp(x: object, t: object) -> object:
+        return mx.jvp(stretch, [x], [t])[1][0]
+
+    def vjp(x: object, u: object) -> object:
+        return mx.vjp(stretch, [x], [u])[1][0]
+
+    def jacfwd(x: object) -> object:
+        return mx.vmap(lambda t: jvp(x, t), out_axes=1)(eye)
+
+    def jacrev(x: object) -> object:
+        return mx.vmap(lambda u: vjp(x, u))(eye)
+
+    def both(fn: object) -> dict:
+        """The function eagerly and under `mx.compile`, evaluated."""
+        compiled = mx.compile(fn)
+
+        def run(f: object) -> object:
+            def call() -> object:
+                r = f(*(inp(a) for a in args))
+                mx.eval(r)
+                return tuple(map(out, r)) if isinstance(r, tuple) else out(r)
+
+            return call
+
+        args = (x, t) if fn in (jvp, vjp) else (x,)
+        return {"compile": run(compiled), "eager": run(fn)}
+
+    natives = {
+        "gradient": both(mx.grad(energy)),
+        "value_and_gradient": both(mx.value_and_grad(energy)),
+        "pushforward": both(jvp),
+        "pullback": both(vjp),
+        "jacobian": {f"{name} {mode}": route for name, fn in (("vmap(jvp)", jacfwd), ("vmap(vjp)", jacrev))
+                     for mode, route in both(fn).items()},
+    }
+    return ad.AutoMLX(), x, t, natives, mx.eval
+
+
+def tinygrad_routes(n: int, kind: str) -> tuple:
+    from tinygrad import Tensor, TinyJit, Variable
+
+    rng = np.random.default_rng(0)
+    x_np, t_np = rng.uniform(-1, 1, (2, n))
+    if kind == "tinygrad":
+        x, t = Tensor(x_np).realize(), Tensor(t_np).realize()
+        inp = lambda a: a  # noqa: E731
+        keep = lambda r: Tensor(r.numpy())  # noqa: E731
+    else:
+        x, t = x_np, t_np
+        inp = Tensor
+        keep = lambda r: r.numpy()  # noqa: E731
+
+    def gradient(x: object) -> object:
+        return energy(x).gradient(x)[0]
+
+    def value_and_gradient(x: object) -> tuple:
+        y = energy(x)
+        return y, y.gradient(x)[0]
+
+    def jvp(x: object, t: object) -> object:  # the double VJP: there is no forward mode
+        y = stretch(x)
+        seed = Tensor.zeros(*y.shape, dtype=y.dtype).contiguous()
+        return (y.gradient(x, gradient=seed)[0] * t).sum().gradient(seed)[0]
+
+    def vjp(x: object, u: object) -> object:
+        return stretch(x).gradient(x, gradient=u)[0]
+
+    def realized(fn: object) -> object:
+        def run(*args: object) -> object:
+            r = fn(*args)
+            return tuple(v.realize() for v in r) if isinstance(r, tuple) else r.realize()
+
+        return run
+
+    def routes(fn: object, with_t: bool = False) -> dict:
+        jitted, eager = TinyJit(realized(fn)), realized(fn)
+
+        def call(f: object, kept: bool) -> object:
+            def run() -> object:
+                r = f(inp(x), inp(t)) if with_t else f(inp(x))
+                if not kept:
+                    return r
+                return tuple(map(keep, r)) if isinstance(r, tuple) else keep(r)
+
+            return run
+
+        return {"TinyJit": call(jitted, False), "TinyJit kept": call(jitted, True), "eager kept": call(eager, True)}
+
+    seeds = Tensor(np.eye(n)).realize()
+    row_index = Variable("row", 0, n - 1)
+    row = TinyJit(realized(lambda x, seeds, i: vjp(x, seeds[i])))
+
+    def jacobian_rows(kept: bool) -> object:
+        def run() -> object:
+            xi = inp(x)
+            rows = np.stack([row(xi, seeds, row_index.bind(i)).numpy() for i in range(n)])
+            return Tensor(rows) if kept and kind == "tinygrad" else rows
+
+        return run
+
+    natives = {
+        "gradient": routes(gradient),
+        "value_and_gradient": routes(value_and_gradient),
+        "pushforward": routes(jvp, with_t=True),
+        "pullback": routes(vjp, with_t=True),
+        "jacobian": {"TinyJit rows": jacobian_rows(False), "TinyJit rows kept": jacobian_rows(True)},
+    }
+    return ad.AutoTinygrad(), x, t, natives, lambda r: r
+
+
+def ours(op: str, b: object, x: object, t: object, sync: object) -> object:
+    f = energy if op in ("gradient", "value_and_gradient") else stretch
+    call = getattr(ad, op)
+    if op in ("pushforward", "pullback"):
+        prep = getattr(ad, f"prepare_{op}")(f, b, x, t)
+        return lambda: sync(call(f, b, x, t, prep=prep))
+    prep = getattr(ad, f"prepare_{op.removeprefix('value_and_')}")(f, b, x)
+    return lambda: sync(call(f, b, x, prep=prep))
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    rows = []
+    libraries = (("mlx", mlx_routes, ("mlx", "numpy")), ("tinygrad", tinygrad_routes, ("tinygrad", "numpy")))
+    for library, make_routes, kinds in libraries:
+        for kind in kinds:
+            for n in (10, 1000):
+                b, x, t, natives, sync = make_routes(n, kind)
+                for op in OPERATORS:
+                    candidates = natives[op]
+                    kept = {k: v for k, v in candidates.items() if "kept" in k or library == "mlx"}
+                    route, native = fastest(candidates)
+                    kept_route, native_kept = fastest(kept)
+                    mine = ours(op, b, x, t, sync)
+                    t_native, t_kept, t_ours = interleaved([native, native_kept, mine], repeats=5 if quick else 11)
+                    target = 1.10 if n <= 10 else 1.02
+                    ratio = t_ours / t_native
+                    rows.append({
+                        "library": library, "input": kind, "n": n, "operator": op, "native route": route,
+                        "native": fmt_time(t_native), "anydiff": fmt_time(t_ours), "ratio": f"{ratio:.3f}",
+                        "target": f"<= {target}", "met": "yes" if ratio <= target else "no",
+                        "kept route": kept_route, "ratio kept": f"{t_ours / t_kept:.3f}",
+                        "native_s": t_native, "native_kept_s": t_kept, "anydiff_s": t_ours,
+                    })
+                    print(f"  {library:8} {kind:8} n={n:<5} {op:19} {ratio:.3f} (kept {t_ours / t_kept:.3f})",
+                          file=sys.stderr)
+    columns = ["library", "input", "n", "operator", "native route", "native", "anydiff", "ratio", "target", "met",
+               "kept route", "ratio kept"]
+    print(table(rows, columns))
+    print(f"\nwritten to {save('overhead_mlx_tinygrad', rows, {'quick': quick})}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,381 @@
+"""MLX: `mx.jvp` / `mx.vjp` as primitives, `mx.vmap` over tangents, `mx.compile` at prepare time.
+
+MLX has no Jacobian or Hessian of its own (mlx#164): they come from the generic fallbacks, one
+batched (`mx.vmap`) pushforward or pullback of a basis, compiled with the rest of the kernel.
+
+Precision on the CPU: float64 arrays stay float64, and arithmetic, `log`, `tan`, `tanh`, `sqrt`,
+`power`, `matmul` and `linalg` are exact to float64 rounding; but MLX evaluates `exp`, `sin`, `cos`,
+`erf` and `erfinv` of float64 arrays in float32 arithmetic (mlx#3047). Their relative error is
+about 1e-7, so are the derivatives of functions that use them, and float64 `exp` overflows above
+88.7 like float32's. Operations MLX has no float64 version of raise inside MLX; an `f` whose result
+comes back float32 for a float64 `x` (FFTs, constants made with a bare `mx.array(...)`) raises
+`UnsupportedError` at prepare time rather than losing precision silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import mlx.core as mx
+import numpy as np
+
+from .._arrays import array_kind
+from .._backend import AutoMLX
+from .._errors import FunctionNotDifferentiableError, UnsupportedError
+from .._impl import BackendImpl
+from .._kernels import Kernels, OutputSpec
+
+__all__ = ["MLXImpl", "mlx_namespace"]
+
+
+class MLXImpl(BackendImpl):
+    kind = array_kind(mx.zeros(()))
+    mutation = True  # item assignment on MLX arrays is recorded and differentiable
+
+    def __init__(self, backend: AutoMLX) -> None:
+        super().__init__(backend)
+        self.compiled = backend.compile
+
+    # -- composable primitives ------------------------------------------------------------------
+
+    def jvp(self, f: Callable[..., Any], x: Any, tangents: Any, contexts: tuple) -> tuple[Any, Any]:
+        def g(x: Any) -> Any:
+            return f(x, *contexts)
+
+        if tangents.shape[0] == 1:
+            (y,), (ty,) = mx.jvp(g, [x], [tangents[0]])
+            return y, ty[None]
+        # `mx.vmap` cannot return an unbatched output, so `y` is built apart; `mx.compile`
+        # merges the two forward passes into one.
+        return g(x), mx.vmap(lambda t: mx.jvp(g, [x], [t])[1][0])(tangents)
+
+    def vjp(self, f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Callable[[Any], Any]]:
+        def g(x: Any) -> Any:
+            return f(x, *contexts)
+
+        def pullback(cotangents: Any) -> Any:
+            if cotangents.shape[0] == 1:
+                return mx.vjp(g, [x], [cotangents[0]])[1][0][None]
+            return mx.vmap(lambda u: mx.vjp(g, [x], [u])[1][0])(cotangents)
+
+        return g(x), pullback
+
+    def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
+        return mx.compile(fn) if self.compiled else fn
+
+    # -- evaluation helpers ---------------------------------------------------------------------
+
+    def output_spec(self, f: Callable[..., Any], x: Any, contexts: tuple) -> OutputSpec:
+        y = f(x, *contexts)  # lazy: builds the graph, computes nothing
+        if not isinstance(y, mx.array):
+            raise TypeError(f"AutoMLX: `f` must return an MLX array; it returned {type(y).__name__}.")
+        if x.dtype == mx.float64 and y.dtype == mx.float32:
+            raise UnsupportedError(
+                "AutoMLX: `x` is float64 but `f` returned float32: an operation in `f` has no "
+                "float64 version in MLX (FFTs, for instance), or `f` made a constant with a bare "
+                "`mx.array(...)`, which defaults to float32. Make constants with "
+                "`xp.asarray(c, dtype=x.dtype)`, or pass a float32 `x` to compute in float32."
+            )
+        return OutputSpec(tuple(y.shape), y.dtype)
+
+    def translate_error(self, exc: Exception, operator: str) -> Exception | None:
+        message = str(exc)
+        if isinstance(exc, ValueError) and message.startswith("[eval]"):
+            return FunctionNotDifferentiableError(
+                f"{operator}: `f` asked for the value of an MLX array while it was being "
+                f"transformed ({message}). Under `ad.AutoMLX()`, write `f` with "
+                "`xp = ad.namespace(x)` and `xp.` functions instead of `numpy.` calls, `.item()` "
+                "or `float(...)`, and replace Python branches on array values by `xp.where`; "
+                "`ad.AutoMLX(compile=False)` allows branches outside `vmap`-batched operators."
+            )
+        if isinstance(exc, ValueError) and message.startswith("[compile] Function arguments"):
+            return UnsupportedError(
+                f"{operator}: `mx.compile` takes only arrays, numbers, strings and None (in "
+                f"tuples, lists and dicts) as arguments ({message}). Wrap such contexts "
+                "differently, or use `ad.AutoMLX(compile=False)`."
+            )
+        return None
+
+    def gradient_function(self, f: Callable[..., Any]) -> Callable[..., Any]:
+        return mx.grad(f) if self.reverse else super().gradient_function(f)
+
+    # -- native routes --------------------------------------------------------------------------
+
+    def prepare_gradient(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+        if not self.reverse:
+            return super().prepare_gradient(f, x, contexts, spec)
+        return Kernels(
+            self.compile(mx.grad(f), x),
+            self.compile(mx.value_and_grad(f), x),
+            {"mode": "reverse"},
+        )
+
+    def prepare_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+        if not self.forward:
+            return super().prepare_pushforward(f, x, tangents, contexts, spec)
+        return self._per_seed(mx.jvp, f, x, "forward")[0]
+
+    def prepare_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+        if not self.reverse:
+            return super().prepare_pullback(f, x, cotangents, contexts, spec)
+        return self._per_seed(mx.vjp, f, x, "reverse")[0]
+
+    def prepare_derivative(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+        if not self.forward:
+            return super().prepare_derivative(f, x, contexts, spec)
+        value_and_products = self._per_seed(mx.jvp, f, x, "forward")[1]
+
+        def value_and_derivative(x: Any, *contexts: Any) -> tuple[Any, Any]:
+            y, (dy,) = value_and_products(x, (mx.array(1.0, dtype=x.dtype),), *contexts)
+            return y, dy
+
+        def derivative(x: Any, *contexts: Any) -> Any:
+            return value_and_derivative(x, *contexts)[1]
+
+        return Kernels(self.compile(derivative, x), self.compile(value_and_derivative, x), {"mode": "forward"})
+
+    def _per_seed(self, transform: Callable[..., Any], f: Any, x: Any, mode: str) -> tuple[Kernels, Callable[..., Any]]:
+        """Kernels with one `mx.jvp` or `mx.vjp` per tangent, and their uncompiled value form.
+
+        The generic fallbacks stack the tangents for the batched primitive and unstack the
+        results: in a compiled kernel every such array operation costs about 15 µs on the CPU,
+        twice a whole JVP at n = 10; `mx.compile` merges the forward passes the seeds share.
+        """
+
+        def value_and_products(x: Any, seeds: tuple, *contexts: Any) -> tuple[Any, tuple]:
+            def g(x: Any) -> Any:
+                return f(x, *contexts)
+
+            results = [transform(g, [x], [s]) for s in seeds]
+            return results[0][0][0], tuple(r[1][0] for r in results)
+
+        def products(x: Any, seeds: tuple, *contexts: Any) -> tuple:
+            return value_and_products(x, seeds, *contexts)[1]
+
+        kernels = Kernels(self.compile(products, x), self.compile(value_and_products, x), {"mode": mode})
+        return kernels, value_and_products
+
+    def prepare_hvp(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+        return self._traceable("prepare_hvp", (f, x, tangents, contexts, spec), (x, tangents, *contexts))
+
+    def prepare_hessian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+        return self._traceable("prepare_hessian", (f, x, contexts, spec), (x, *contexts))
+
+    def _traceable(self, method: str, args: tuple, call: tuple) -> Kernels:
+        """The generic second-order kernels, or those of reverse over reverse where MLX needs it.
+
+        Forward over reverse needs a JVP for every primitive of the reverse pass, and MLX has
+        none for some: indexing `x[0]` pulls back through `scatter` (mlx#1771). Reverse over
+        reverse needs VJPs only. The trial traces the kernel once, lazily (nothing is computed),
+        and `mx.compile` keeps the trace for the first call.
+        """
+        kernels = getattr(super(), method)(*args)
+        if not (self.forward and self.reverse):
+            return kernels
+        try:
+            kernels.plain(*call)
+        except Exception as exc:  # any other error is raised, translated, by the first call
+            if "JVP not yet implemented" in str(exc):
+                reverse = MLXImpl(AutoMLX(mode="reverse", compile=self.compiled))
+                return getattr(reverse, method)(*args)
+        return kernels
+
+
+# -- the array-API namespace -------------------------------------------------------------------
+
+
+def _without_device(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` accepting (and ignoring) the array API's `device=`: MLX arrays live in unified memory."""
+
+    def call(*args: Any, device: Any = None, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    call.__name__ = fn.__name__
+    return call
+
+
+def _signbit(x: Any) -> Any:
+    # -0.0 has its sign bit set without being negative: 1 / -0.0 is -inf.
+    return mx.logical_or(x < 0, mx.logical_and(x == 0, mx.reciprocal(x) < 0))
+
+
+def _with_initial(result: Any, x: Any, axis: int, include_initial: bool, identity: float) -> Any:
+    if not include_initial:
+        return result
+    shape = list(x.shape)
+    shape[axis] = 1
+    return mx.concatenate([mx.full(shape, identity, dtype=result.dtype), result], axis=axis)
+
+
+def _cumulative_axis(x: Any, axis: int | None) -> int:
+    if axis is None:
+        if x.ndim > 1:
+            raise ValueError("cumulative_sum: `axis` is required for arrays of more than one dimension.")
+        return 0
+    return axis
+
+
+def _cast(result: Any, dtype: Any) -> Any:
+    return result if dtype is None else result.astype(dtype)
+
+
+class _MLXLinalg:
+    """`mlx.core.linalg` plus the array-API linear-algebra names it lacks."""
+
+    @staticmethod
+    def vector_norm(x: Any, /, *, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, ord: float = 2) -> Any:
+        if axis is None:
+            x, axis = mx.reshape(x, (-1,)), 0
+        if ord == 2:
+            return mx.sqrt(mx.sum(x * x, axis=axis, keepdims=keepdims))
+        if ord == float("inf"):
+            return mx.max(mx.abs(x), axis=axis, keepdims=keepdims)
+        if ord == -float("inf"):
+            return mx.min(mx.abs(x), axis=axis, keepdims=keepdims)
+        if ord == 0:
+            return mx.sum((x != 0).astype(x.dtype), axis=axis, keepdims=keepdims)
+        return mx.power(mx.sum(mx.power(mx.abs(x), ord), axis=axis, keepdims=keepdims), 1.0 / ord)
+
+    @staticmethod
+    def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any:
+        return mx.linalg.norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
+
+    @staticmethod
+    def outer(a: Any, b: Any, /) -> Any:
+        return mx.outer(a, b)
+
+    @staticmethod
+    def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
+        return _cast(mx.trace(x, offset=offset, axis1=-2, axis2=-1), dtype)
+
+    @staticmethod
+    def diagonal(x: Any, /, *, offset: int = 0) -> Any:
+        return mx.diagonal(x, offset=offset, axis1=-2, axis2=-1)
+
+    matmul = staticmethod(mx.matmul)
+    matrix_transpose = staticmethod(mx.matrix_transpose)
+    tensordot = staticmethod(mx.tensordot)
+    vecdot = staticmethod(mx.vecdot)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(mx.linalg, name)
+
+
+class _MLXNamespace:
+    """`mlx.core` with the array-API names and signatures it lacks; what `ad.namespace` returns.
+
+    Fills in `hypot`, `copysign`, `signbit`, `nonzero`, `unique_values`, `bool`, the array API's
+    `cumulative_sum(include_initial=)`, `std`/`var(correction=)`, `sum`/`prod(dtype=)`,
+    `clip(min=, max=)`, `sort(descending=)`, `asarray` keeping float64, the `device=` argument of the
+    creation functions, and `linalg.vector_norm` and friends; every other name is `mlx.core`'s.
+    `nonzero` and `unique_values` have data-dependent shapes: they work on concrete arrays only,
+    not inside `mx.compile` or `mx.vmap`.
+    """
+
+    __array_api_version__ = "2023.12"
+    bool = mx.bool_
+    linalg = _MLXLinalg()
+
+    zeros = staticmethod(_without_device(mx.zeros))
+    ones = staticmethod(_without_device(mx.ones))
+    empty = staticmethod(_without_device(mx.zeros))
+    full = staticmethod(_without_device(mx.full))
+    zeros_like = staticmethod(_without_device(mx.zeros_like))
+    ones_like = staticmethod(_without_device(mx.ones_like))
+    empty_like = staticmethod(_without_device(mx.zeros_like))
+    full_like = staticmethod(_without_device(mx.full_like))
+    eye = staticmethod(_without_device(mx.eye))
+    arange = staticmethod(_without_device(mx.arange))
+    linspace = staticmethod(_without_device(mx.linspace))
+
+    @staticmethod
+    def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: bool | None = None) -> Any:
+        if dtype is None and isinstance(obj, (np.ndarray, np.generic)) and obj.dtype == np.float64:
+            dtype = mx.float64  # MLX would make it float32
+        if isinstance(obj, mx.array) and dtype in (None, obj.dtype) and not copy:
+            return obj
+        return mx.array(obj, dtype=dtype) if dtype is not None else mx.array(obj)
+
+    @staticmethod
+    def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
+        return x.astype(dtype)
+
+    @staticmethod
+    def reshape(x: Any, /, shape: Sequence[int], *, copy: bool | None = None) -> Any:
+        return mx.reshape(x, shape)
+
+    @staticmethod
+    def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
+        return mx.sum(_cast(x, dtype), axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def prod(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
+        return mx.prod(_cast(x, dtype), axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def std(x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: bool = False) -> Any:
+        return mx.std(x, axis=axis, keepdims=keepdims, ddof=int(correction))
+
+    @staticmethod
+    def var(x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: bool = False) -> Any:
+        return mx.var(x, axis=axis, keepdims=keepdims, ddof=int(correction))
+
+    @staticmethod
+    def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: bool = False) -> Any:
+        axis = _cumulative_axis(x, axis)
+        return _with_initial(mx.cumsum(_cast(x, dtype), axis=axis), x, axis, include_initial, 0.0)
+
+    @staticmethod
+    def cumulative_prod(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: bool = False) -> Any:
+        axis = _cumulative_axis(x, axis)
+        return _with_initial(mx.cumprod(_cast(x, dtype), axis=axis), x, axis, include_initial, 1.0)
+
+    @staticmethod
+    def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:
+        return x if min is None and max is None else mx.clip(x, min, max)
+
+    @staticmethod
+    def sort(x: Any, /, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
+        result = mx.sort(x, axis=axis)
+        return mx.flip(result, axis=axis) if descending else result
+
+    @staticmethod
+    def argsort(x: Any, /, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
+        if descending:  # stable descending order: sort the negated values
+            return mx.argsort(-x, axis=axis)
+        return mx.argsort(x, axis=axis)
+
+    @staticmethod
+    def hypot(x1: Any, x2: Any, /) -> Any:
+        # Scaled by the larger magnitude so that squaring neither overflows nor underflows.
+        a, b = mx.abs(x1), mx.abs(x2)
+        big, small = mx.maximum(a, b), mx.minimum(a, b)
+        ratio = mx.where(big == 0, 0.0, small / mx.where(big == 0, 1.0, big))
+        return big * mx.sqrt(1 + ratio * ratio)
+
+    signbit = staticmethod(_signbit)
+
+    @staticmethod
+    def copysign(x1: Any, x2: Any, /) -> Any:
+        magnitude = mx.abs(x1)
+        return mx.where(_signbit(mx.array(x2) if not isinstance(x2, mx.array) else x2), -magnitude, magnitude)
+
+    @staticmethod
+    def nonzero(x: Any, /) -> tuple[Any, ...]:
+        return tuple(mx.array(i) for i in np.nonzero(np.asarray(x)))
+
+    @staticmethod
+    def unique_values(x: Any, /) -> Any:
+        return mx.array(np.unique(np.asarray(x)))
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(mx, name)
+        setattr(self, name, value)  # found once, then an ordinary attribute
+        return value
+
+    def __repr__(self) -> str:
+        return "<anydiff array-API namespace for mlx.core>"
+
+
+mlx_namespace = _MLXNamespace()

@@ -1,0 +1,91 @@
+"""PyTorch programs calling a `DifferentiateWith` function: one `torch.autograd.Function`.
+
+Its `backward` and `jvp` apply the Function again on derived nodes (`nodes.py`), so they are
+differentiable themselves (double backward, forward over reverse), and its `vmap` maps a node
+instead of tracing `f`: `torch.autograd.grad`, forward-mode dual numbers and the `torch.func`
+transforms (`grad`, `vjp`, `jvp`, `jacrev`, `jacfwd`, `hessian`, `vmap`) all work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .._arrays import _KINDS, array_kind, converter
+from .._backend import AutoTorch
+from .nodes import Node, cotangents, evaluate, numpy_dtype, tangent
+
+__all__ = ["asarray", "call", "owns", "transparent"]
+
+_TORCH = _KINDS["torch"]
+
+#: the substitute that needs no bridge from torch
+transparent = AutoTorch
+
+
+def owns(x: Any) -> bool:
+    return isinstance(x, torch.Tensor)
+
+
+def asarray(a: Any) -> Any:
+    """A context array as a tensor, so that `vmap` may map over it."""
+    kind = array_kind(a)
+    return a if kind is None or kind is _TORCH else converter(kind, _TORCH)(a)  # type: ignore[misc]
+
+
+class _Call(torch.autograd.Function):
+    """`node(*args)` with derivatives from the node's derived nodes."""
+
+    @staticmethod
+    def forward(node: Node, *args: Any) -> Any:  # type: ignore[override]
+        return evaluate(node, args, _TORCH)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Any) -> None:
+        node, *args = inputs
+        ctx.node = node
+        ctx.output_like = (output.shape, output.dtype, output.device)
+        ctx.save_for_backward(*args)
+        ctx.save_for_forward(*args)
+
+    @staticmethod
+    def backward(ctx: Any, ct: Any) -> tuple:  # type: ignore[override]
+        args = ctx.saved_tensors
+        avals = tuple((tuple(a.shape), numpy_dtype(a.dtype)) for a in args)
+        return (None, *cotangents(_Ops, ctx.node, args, ct, ctx.needs_input_grad[1:], avals))
+
+    @staticmethod
+    def jvp(ctx: Any, _: Any, *tangents: Any) -> Any:
+        # `torch.func` hands zero tensors as the tangents of inputs it does not differentiate
+        # (the contexts, then): they cannot be told from real ones, so they are dropped.
+        live = 1 + ctx.node.k
+        tangents = tangents[:live] + (None,) * (len(tangents) - live)
+        ty = tangent(_Ops, ctx.node, ctx.saved_tensors, tangents)
+        if ty is None:
+            shape, dtype, device = ctx.output_like
+            return torch.zeros(shape, dtype=dtype, device=device)
+        return ty
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple, node: Node, *args: Any) -> tuple[Any, int]:
+        dims = in_dims[1:]
+        moved = tuple(a if d is None else a.movedim(d, 0) for a, d in zip(args, dims, strict=True))
+        return call(node.vmap(tuple(None if d is None else 0 for d in dims)), moved), 0
+
+
+def call(node: Node, args: tuple) -> Any:
+    return _Call.apply(node, *args)
+
+
+class _Ops:
+    call = staticmethod(call)
+
+    @staticmethod
+    def vmap(fn: Callable[..., Any], in_axes: tuple) -> Callable[..., Any]:
+        return torch.func.vmap(fn, in_dims=in_axes)
+
+    @staticmethod
+    def sum0(a: Any) -> Any:
+        return a.sum(0)

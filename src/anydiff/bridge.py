@@ -1,0 +1,176 @@
+"""`DifferentiateWith`: one library's function inside another library's program, with derivatives.
+
+`ad.DifferentiateWith(f, backend)` is `f` for whoever calls it, but when the caller's library
+differentiates through it, the derivatives come from `backend` (the *substitute*): a NumPy
+simulation inside a JAX loss, a JAX model inside a torch training loop, ...
+
+What each calling library gets:
+
+- **JAX**: `jvp`, `vjp`, `grad`, `jacfwd`, `jacrev`, `hessian` and any composition of them, under
+  `jit` and `vmap` (a JAX primitive, lowered to `jax.pure_callback` under `jit`).
+- **PyTorch**: a `torch.autograd.Function` with `backward` and `jvp`, so `torch.autograd.grad`
+  (double backward included), forward-mode dual numbers and the `torch.func` transforms
+  (`grad`, `jacrev`, `jacfwd`, `hessian`, `vmap`) all work.
+- **HIPS autograd**: a primitive with VJP and JVP rules, so `grad`, `make_jvp`, `jacobian`,
+  `hessian` and their compositions work (NumPy arrays outside autograd's tracing are NumPy's).
+- **NumPy** (or a Python float): the plain value of `f`.
+
+A caller whose library is the substitute's own (JAX calling `DifferentiateWith(f, ad.AutoJAX())`)
+calls `f` directly: its library differentiates `f` natively, which is what the substitute would do.
+
+Arrays cross between libraries through DLPack or NumPy views, without copies where the
+libraries allow it. The substitute's operators are prepared once per shape and dtype of the
+arguments and reused; a prep is built under a lock, so one `DifferentiateWith` may serve several
+threads.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ._arrays import array_kind
+from ._backend import AbstractBackend, AutoSparse, MixedMode, SecondOrder
+from ._bridge.nodes import Base, Substitute, evaluate, fill_contexts, numpy_dtype, skeleton_key, split_contexts
+from ._contexts import Cache, Constant
+
+__all__ = ["DifferentiateWith"]
+
+# calling library (the top-level module of its arrays) -> the module registering the bridge's rules
+_CALLERS: dict[str, str] = {
+    "jax": "anydiff._bridge.jax",
+    "torch": "anydiff._bridge.torch",
+    "autograd": "anydiff._bridge.autograd",
+}
+
+_NUMPY = array_kind(np.zeros(()))
+
+
+class _NumPyCaller:
+    """NumPy calls without differentiating: the plain value."""
+
+    transparent = ()
+
+    @staticmethod
+    def owns(x: Any) -> bool:
+        return array_kind(x) is _NUMPY
+
+    @staticmethod
+    def asarray(a: Any) -> Any:
+        kind = array_kind(a)
+        return a if kind is None else kind.to_numpy(a)
+
+    @staticmethod
+    def call(node: Base, args: tuple) -> Any:
+        return np.asarray(evaluate(node, args, _NUMPY))  # type: ignore[arg-type]  # 0-d, not a NumPy scalar
+
+
+def _caller(x: Any) -> Any:
+    """The module (or object) that handles calls with `x`, or `None` for an unknown kind."""
+    if _NumPyCaller.owns(x):
+        return _NumPyCaller
+    for library, module_name in _CALLERS.items():
+        if library in sys.modules:  # an array of a library that was never imported cannot exist
+            module: ModuleType = importlib.import_module(module_name)
+            if module.owns(x):
+                return module
+    return None
+
+
+class DifferentiateWith:
+    """`DifferentiateWith(f, backend)`: `f`, whose derivatives `backend` computes for any caller.
+
+    Call it as `f` itself, `dw(x, *contexts)`, from NumPy, JAX or torch code; when that code is
+    differentiated, the derivatives of `f` come from `backend`.
+
+    Args:
+        f: `f(x, *contexts) -> y`, one floating-point array in and one out, written for the
+            substitute `backend`'s arrays (NumPy for `ad.AutoFiniteDiff()`).
+        backend: the substitute, a first-order backend object such as `ad.AutoTorch()`.
+
+    Calls:
+        `dw(x, *contexts)`, like `f`, with `x` a NumPy, JAX or torch array (or a Python float);
+        the result is of `x`'s kind. The extra arguments are `f`'s contexts: bare values (as the
+        operators pass them to `f`) or wrapped in `ad.Constant` / `ad.Cache`, which are
+        unwrapped. Their arrays, of any kind, also nested in tuples, lists or dicts, reach `f` as
+        the substitute's arrays. They are not differentiated: JAX raises `ad.UnsupportedError`
+        if one carries a tangent; torch gives them no gradient and ignores their tangents.
+        Under JAX's `jit`, where only shapes are known, the output's shape comes from evaluating
+        `f` once at zeros of the input's shapes (unless a call with these shapes was seen).
+
+    Second order (`jax.hessian`, `torch.func.hessian`, double backward) uses the substitute's
+    `hvp` and the composition of its own primitives.
+
+    Example:
+        >>> import numpy as np, torch, anydiff as ad
+        >>> def simulate(p):  # plain NumPy
+        ...     return np.cumsum(np.sin(p))
+        >>> step = ad.DifferentiateWith(simulate, ad.AutoFiniteDiff())
+        >>> p = torch.tensor([0.1, 0.2], dtype=torch.float64, requires_grad=True)
+        >>> loss = (step(p) ** 2).sum()  # a torch program around the NumPy function
+        >>> loss.backward()  # its derivatives by finite differences
+        >>> p.grad.numpy().round(4)
+        array([0.7927, 0.5851])
+
+        In JAX: `jax.grad(lambda p: jnp.sum(step(p) ** 2))(p0)` (also `jacfwd`, `hessian`, `jit`).
+    """
+
+    __slots__ = ("__weakref__", "_bases", "_lock", "_substitute", "backend", "f")
+
+    def __init__(self, f: Callable[..., Any], backend: AbstractBackend) -> None:
+        if not callable(f):
+            raise TypeError(f"DifferentiateWith: `f` must be callable; got {type(f).__name__}.")
+        if not isinstance(backend, AbstractBackend) or isinstance(backend, (SecondOrder, AutoSparse, MixedMode)):
+            got = repr(backend) if isinstance(backend, AbstractBackend) else type(backend).__name__
+            raise TypeError(
+                "DifferentiateWith: `backend` must be a first-order backend object such as "
+                f"`ad.AutoTorch()` or `ad.AutoFiniteDiff()`; got {got}. The argument order is "
+                "`ad.DifferentiateWith(f, backend)`."
+            )
+        self.f, self.backend = f, backend
+        self._substitute: Substitute | None = None
+        self._bases: dict[Any, Base] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"DifferentiateWith({getattr(self.f, '__qualname__', self.f)}, {self.backend!r})"
+
+    def __call__(self, x: Any, *contexts: Any) -> Any:
+        contexts = tuple(c if isinstance(c, (Constant, Cache)) else Constant(c) for c in contexts)
+        if type(x) is float:
+            x = np.asarray(x, dtype=np.float64)
+        caller = _caller(x)
+        if caller is None:
+            raise TypeError(
+                f"{self!r}: `x` must be a NumPy, JAX or torch array (or a Python float); got "
+                f"{type(x).__name__}."
+            )
+        if numpy_dtype(x.dtype).kind != "f":
+            raise TypeError(
+                f"{self!r}: `x` must have a real floating-point dtype (float32 or float64); got "
+                f"{x.dtype}. Convert it first, e.g. `x.astype(float)`."
+            )
+        skeleton, leaves = split_contexts(contexts, lambda v: array_kind(v) is not None or caller.owns(v))
+        leaves = [caller.asarray(a) for a in leaves]
+        if isinstance(self.backend, caller.transparent):
+            return self.f(x, *(c.value for c in fill_contexts(skeleton, leaves)))
+        return caller.call(self._base(skeleton), (x, *leaves))
+
+    def _base(self, skeleton: tuple) -> Base:
+        """The node of `f` for contexts of this structure, made once."""
+        key = skeleton_key(skeleton)
+        base = self._bases.get(key)
+        if base is None:
+            with self._lock:
+                base = self._bases.get(key)
+                if base is None:
+                    if self._substitute is None:
+                        self._substitute = Substitute(self.backend)
+                    base = self._bases[key] = Base(self._substitute, self.f, skeleton)
+        return base

@@ -1,0 +1,1 @@
+"""Second-order operators: second_derivative, hvp, hessian, and the `SecondOrder` pair."""

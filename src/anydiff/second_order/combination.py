@@ -1,0 +1,142 @@
+"""`SecondOrder(outer, inner)`: the inner backend differentiates `f`, the outer differentiates that.
+
+The pair's Hessian-vector strategy follows from the two parts' modes (`hvp.strategy`): forward
+over reverse when the outer has forward mode and the inner reverse mode, then reverse over
+forward, reverse over reverse, and forward over forward; `prep.info["strategy"]` shows it.
+A pair of a backend with itself is that backend, native routes included.
+
+Finite differences pair with any backend: they run on whatever arrays they are given, so the
+other part's library owns the arrays and compiles the kernels (finite differences over JAX are
+traced into one `jax.jit`). Two different AD libraries need the `DifferentiateWith` bridge.
+"""
+
+from __future__ import annotations
+
+from functools import partialmethod
+from typing import Any, NoReturn
+
+from .._backend import AutoFiniteDiff, SecondOrder
+from .._errors import UnsupportedError
+from .._impl import BackendImpl
+from .._kernels import Kernels, OutputSpec
+from .._registry import implementation
+from . import hessian as _hessian
+from . import hvp as _hvp
+from . import second_derivative as _second_derivative
+
+__all__ = ["SecondOrderImpl"]
+
+
+class SecondOrderImpl(BackendImpl):
+    """The implementation of `SecondOrder`: resolves both parts and hands them to the fallbacks."""
+
+    def __init__(self, backend: SecondOrder) -> None:
+        # A combinator has no primitives of its own, so `BackendImpl.__init__`'s check does not
+        # apply: everything goes through the parts.
+        self.backend = backend
+        self.outer = implementation(backend.outer)
+        self.inner = implementation(backend.inner)
+        self.same = backend.outer == backend.inner
+        self.owner = self.outer if self.outer.kind is not None else self.inner
+        self.kind = self.owner.kind  # type: ignore[misc]
+        # Finite differences as the outer part compute eagerly on the arrays they receive.
+        self.accepts = self.owner.accepts if self.outer.kind is not None else frozenset()  # type: ignore[misc]
+
+    def available(self) -> bool:
+        return self.outer.available() and self.inner.available()
+
+    def output_spec(self, f: Any, x: Any, contexts: tuple) -> OutputSpec:
+        return self.owner.output_spec(self.across(f), x, contexts)
+
+    def across(self, f: Any) -> Any:
+        """`f` as the outer part can trace it: `DifferentiateWith(f, inner)` for two AD libraries."""
+        outer, inner = self.outer, self.inner
+        if outer.kind is None or inner.kind is None or outer.kind is inner.kind:
+            return f
+        from .._bridge.pair import bridged
+
+        return bridged(f, inner.backend)
+
+    def translate_error(self, exc: Exception, operator: str) -> Exception | None:
+        if "modified by an inplace operation" in str(exc) and _evaluates_inside(self.outer, self.inner):
+            return UnsupportedError(
+                f"{operator}: `f` overwrote an array that {self.outer.backend!r} still needed to "
+                f"differentiate. Finite differences, the inner part of {self.backend!r}, evaluate `f` "
+                "several times within one outer differentiation, so a buffer `f` writes in place "
+                "(an `ad.Cache`) is overwritten between evaluations. Use finite differences as the "
+                f"outer part, `ad.SecondOrder(ad.AutoFiniteDiff(), {self.backend.outer!r})`, or let "
+                "`f` allocate its scratch arrays."
+            )
+        return self.outer.translate_error(exc, operator) or self.inner.translate_error(exc, operator)
+
+    def parts(self, operator: str, f: Any) -> tuple[BackendImpl, BackendImpl, Any]:
+        """`(outer, inner, f)` for the fallbacks, after checking that they can be combined for `operator`."""
+        outer, inner = self.outer, self.inner
+        pair = repr(self.backend)
+        for name, part in (("outer", outer), ("inner", inner)):
+            if isinstance(part, SecondOrderImpl):
+                raise TypeError(
+                    f"{operator}: the `{name}` part of {pair} is itself a `SecondOrder`; each part "
+                    "must be a first-order backend such as `ad.AutoJAX()`."
+                )
+        if outer.kind is not None and inner.kind is not None and outer.kind is not inner.kind:
+            # Two AD libraries: the outer differentiates `DifferentiateWith(f, inner)`, whose
+            # derivatives the inner computes; the inner's modes still choose the strategy.
+            from .._bridge.pair import Bridged
+
+            return outer, Bridged(outer, inner), self.across(f)
+        for name, part, other in (("outer", outer, inner), ("inner", inner, outer)):
+            executor = isinstance(part.backend, AutoFiniteDiff) and part.backend.executor is not None
+            if executor and other.kind is not None:
+                raise UnsupportedError(
+                    f"{operator}: the `{name}` part of {pair} evaluates through an executor, which "
+                    f"cannot run inside {other.backend!r}'s traced and compiled functions. Drop "
+                    "`executor=` in the pair, or use `ad.AutoFiniteDiff(executor=...)` alone, whose "
+                    "second differences go through the executor."
+                )
+        if isinstance(outer.backend, AutoFiniteDiff) and outer.backend.method == "complex":
+            if not isinstance(inner.backend, AutoFiniteDiff) or inner.backend.method == "complex":
+                raise UnsupportedError(
+                    f"{operator}: the complex-step outer part of {pair} would evaluate the inner "
+                    "derivative at complex points, which only finite differences with real steps "
+                    f"accept (not {inner.backend!r}). Use `ad.AutoFiniteDiff()` (central) as the "
+                    "outer part."
+                )
+        return outer, inner, f
+
+    # -- second-order operators --------------------------------------------------------------
+
+    def prepare_second_derivative(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+        if self.same:
+            return self.outer.prepare_second_derivative(f, x, contexts, spec)
+        return _second_derivative.fallback(*self.parts("second_derivative", f), x, contexts, spec)
+
+    def prepare_hvp(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+        if self.same:
+            return self.outer.prepare_hvp(f, x, tangents, contexts, spec)
+        return _hvp.fallback(*self.parts("hvp", f), x, tangents, contexts, spec)
+
+    def prepare_hessian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+        if self.same:
+            return self.outer.prepare_hessian(f, x, contexts, spec)
+        return _hessian.fallback(*self.parts("hessian", f), x, contexts, spec)
+
+    # -- first-order operators: not what a pair is for ---------------------------------------
+
+    def _first_order(self, operator: str, *args: Any) -> NoReturn:
+        raise UnsupportedError(
+            f"{operator}: {self.backend!r} is a second-order pair, for `second_derivative`, `hvp` "
+            f"and `hessian`. Call `ad.{operator}` with one of its parts, e.g. "
+            f"`ad.{operator}(f, {self.backend.inner!r}, x, ...)`."
+        )
+
+    prepare_pushforward = partialmethod(_first_order, "pushforward")  # type: ignore[assignment]
+    prepare_pullback = partialmethod(_first_order, "pullback")  # type: ignore[assignment]
+    prepare_derivative = partialmethod(_first_order, "derivative")  # type: ignore[assignment]
+    prepare_gradient = partialmethod(_first_order, "gradient")  # type: ignore[assignment]
+    prepare_jacobian = partialmethod(_first_order, "jacobian")  # type: ignore[assignment]
+
+
+def _evaluates_inside(outer: BackendImpl, inner: BackendImpl) -> bool:
+    """Whether `inner` evaluates `f` several times inside what `outer` traces."""
+    return outer.kind is not None and isinstance(inner.backend, AutoFiniteDiff)

@@ -1,0 +1,87 @@
+"""`hessian`: the dense Hessian of a scalar function, shape `x.shape + x.shape`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._arrays import namespace
+from .._kernels import Kernels, OutputSpec, basis, flat_size
+from .._prep import Operator, Prep, prepare, reuse
+from . import hvp as _hvp
+
+__all__ = ["hessian", "prepare_hessian", "value_gradient_and_hessian"]
+
+HESSIAN = Operator("hessian", output="scalar")
+
+
+def prepare_hessian(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None) -> Prep:
+    """`prepare_hessian(f, backend, x, *contexts) -> Prep` for `hessian` and `value_gradient_and_hessian`.
+
+    `prep.info["strategy"]` says how the Hessian-vector products behind it are computed (see
+    `ad.prepare_hvp`).
+
+    Example:
+        >>> import numpy as np, anydiff as ad
+        >>> f = lambda x: x[0] ** 2 * x[1]
+        >>> prep = ad.prepare_hessian(f, ad.AutoFiniteDiff(), np.zeros(2))
+        >>> ad.hessian(f, ad.AutoFiniteDiff(), np.array([1.0, 2.0]), prep=prep).round(5)
+        array([[4., 2.],
+               [2., 0.]])
+    """
+    return prepare(HESSIAN, f, backend, x, None, contexts, y)
+
+
+def hessian(f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None) -> Any:
+    """`hessian(f, backend, x, *contexts) -> H`: the Hessian of a scalar `f`, shape `x.shape + x.shape`.
+
+    `H[i..., j...]` is `∂²f / ∂x[i...] ∂x[j...]`: the Jacobian of the gradient.
+
+    Args:
+        f: `f(x, *contexts) -> y` with `y` a scalar (shape `()`).
+        backend: the backend object, or `ad.SecondOrder(outer, inner)` to choose both parts.
+        x: the point (NumPy, JAX, torch array or Python float).
+        contexts: `ad.Constant(...)` / `ad.Cache(...)` arguments passed on to `f`.
+        prep: the result of `ad.prepare_hessian` with arguments like these.
+
+    Returns:
+        The Hessian, the same kind of array as `x`.
+
+    Example:
+        >>> import numpy as np, anydiff as ad
+        >>> ad.hessian(lambda x: x[0] ** 2 * x[1], ad.AutoFiniteDiff(), np.array([1.0, 2.0])).round(5)
+        array([[4., 2.],
+               [2., 0.]])
+    """
+    return reuse(prep, HESSIAN, f, backend, x, None, contexts).plain(x, contexts)
+
+
+def value_gradient_and_hessian(
+    f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None
+) -> tuple[Any, Any, Any]:
+    """`value_gradient_and_hessian(f, backend, x, *contexts) -> (y, g, H)`; see `hessian`."""
+    return reuse(prep, HESSIAN, f, backend, x, None, contexts).with_value(x, contexts)
+
+
+def fallback(outer: Any, inner: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    """Hessian-vector products of the basis, in one batch (see `hvp.products`)."""
+    how, hvps, gradient_and_hvps = _hvp.products(outer, inner, f, x, contexts, spec)
+    columns = how in (_hvp.FORWARD_OVER_REVERSE, _hvp.FORWARD_OVER_FORWARD)
+
+    def matrix(xp: Any, x: Any, products: Any) -> Any:
+        n = flat_size(tuple(x.shape))
+        square = xp.reshape(products, (n, n))
+        # Transposing the columns also lets XLA pick a fast layout for the batch: 2-30x faster
+        # at n = 1 000 than the rows as they come out of `vmap` (measured).
+        return xp.reshape(xp.matrix_transpose(square) if columns else square, (*x.shape, *x.shape))
+
+    def hessian(x: Any, *contexts: Any) -> Any:
+        xp = namespace(x)
+        return matrix(xp, x, hvps(x, basis(xp, x), *contexts))
+
+    def value_gradient_and_hessian(x: Any, *contexts: Any) -> tuple[Any, Any, Any]:
+        xp = namespace(x)
+        g, products = gradient_and_hvps(x, basis(xp, x), *contexts)
+        return f(x, *contexts), g, matrix(xp, x, products)
+
+    compile = _hvp.compiler(outer, inner)
+    return Kernels(compile(hessian, x), compile(value_gradient_and_hessian, x), {"strategy": how})

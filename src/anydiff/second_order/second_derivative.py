@@ -1,0 +1,87 @@
+"""`second_derivative`: the second derivative of a function of one scalar."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._arrays import namespace
+from .._kernels import Kernels, OutputSpec, device
+from .._prep import Operator, Prep, prepare, reuse
+from . import hvp as _hvp
+
+__all__ = ["prepare_second_derivative", "second_derivative", "value_derivative_and_second_derivative"]
+
+SECOND_DERIVATIVE = Operator("second_derivative", input="scalar")
+
+
+def prepare_second_derivative(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None) -> Prep:
+    """`prepare_second_derivative(f, backend, x, *contexts) -> Prep` for `second_derivative`.
+
+    Also serves `value_derivative_and_second_derivative`.
+
+    Example:
+        >>> import numpy as np, anydiff as ad
+        >>> prep = ad.prepare_second_derivative(np.sin, ad.AutoFiniteDiff(), 0.0)
+        >>> round(float(ad.second_derivative(np.sin, ad.AutoFiniteDiff(), 1.0, prep=prep)), 6)
+        -0.841471
+    """
+    return prepare(SECOND_DERIVATIVE, f, backend, x, None, contexts, y)
+
+
+def second_derivative(f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None) -> Any:
+    """`second_derivative(f, backend, x, *contexts) -> d2y`: `d²f/dx²` for a scalar `x`, shaped like `f(x)`.
+
+    Args:
+        f: `f(x, *contexts) -> y` with `x` a scalar; `y` may be any array.
+        backend: the backend object, or `ad.SecondOrder(outer, inner)` to choose both parts.
+        x: a Python float or a 0-d array.
+        contexts: `ad.Constant(...)` / `ad.Cache(...)` arguments passed on to `f`.
+        prep: the result of `ad.prepare_second_derivative` with arguments like these.
+
+    Example:
+        >>> import numpy as np, anydiff as ad
+        >>> ad.second_derivative(lambda t: np.stack([t**2, t**3]), ad.AutoFiniteDiff(), 2.0).round(5)
+        array([ 2., 12.])
+    """
+    return reuse(prep, SECOND_DERIVATIVE, f, backend, x, None, contexts).plain(x, contexts)
+
+
+def value_derivative_and_second_derivative(
+    f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None
+) -> tuple[Any, Any, Any]:
+    """`value_derivative_and_second_derivative(f, backend, x, *contexts) -> (y, dy, d2y)`; see `second_derivative`."""
+    return reuse(prep, SECOND_DERIVATIVE, f, backend, x, None, contexts).with_value(x, contexts)
+
+
+def fallback(outer: Any, inner: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    """The outer derivative of the inner `(f, f')`, stacked: its tangent holds `f''`.
+
+    Pushforwards with the tangent 1 on both levels (a backend with reverse mode only emulates
+    them, at one pullback per output).
+    """
+    if _hvp.evaluates_only(outer):
+        inner_value_and_derivative = inner.prepare_derivative(f, x, contexts, spec).with_value
+    else:
+
+        def inner_value_and_derivative(x: Any, *contexts: Any) -> tuple[Any, Any]:
+            y, dy = inner.jvp(f, x, _one(x), contexts)
+            return y, dy[0]
+
+    def value_and_derivative(x: Any, *contexts: Any) -> Any:
+        return namespace(x).stack(inner_value_and_derivative(x, *contexts))
+
+    def value_derivative_and_second_derivative(x: Any, *contexts: Any) -> tuple[Any, Any, Any]:
+        both, tangent = outer.jvp(value_and_derivative, x, _one(x), contexts)
+        return both[0], both[1], tangent[0, 1]
+
+    def second_derivative(x: Any, *contexts: Any) -> Any:
+        return outer.jvp(value_and_derivative, x, _one(x), contexts)[1][0, 1]
+
+    compile = _hvp.compiler(outer, inner)
+    info = {"strategy": _hvp.FORWARD_OVER_FORWARD}
+    return Kernels(compile(second_derivative, x), compile(value_derivative_and_second_derivative, x), info)
+
+
+def _one(x: Any) -> Any:
+    """The tangent 1 for a scalar `x`, stacked: shape `(1,)`."""
+    return namespace(x).ones((1,), dtype=x.dtype, device=device(x))

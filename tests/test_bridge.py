@@ -1,0 +1,379 @@
+"""`DifferentiateWith`: one library's function inside another's program, derivatives by a substitute.
+
+Three kinds of checks:
+- the scenario suite (analytic derivatives) run by a caller backend (`AutoJAX`, `AutoTorch`: its
+  own `jit`, `grad`, `jacfwd`, `hessian`, ... route) on functions wrapped for each substitute;
+- the caller library's transforms (JAX: `jvp`, `vjp`, `grad`, `jacfwd`, `jacrev`, `hessian`,
+  `jit`, `vmap`; torch: `torch.func`, `autograd.grad` with double backward, dual numbers) through
+  the wrapped function, against the same transforms of the function itself;
+- contexts, preparation reuse, threads, errors.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import anydiff as ad
+from anydiff.testing import default_scenarios, test_differentiation
+
+jax = pytest.importorskip("jax")
+jnp = pytest.importorskip("jax.numpy")
+torch = pytest.importorskip("torch")
+
+FD, JAX, TORCH = ad.AutoFiniteDiff(), ad.AutoJAX(), ad.AutoTorch()
+SUBSTITUTES = [FD, JAX, TORCH]
+
+# One or two scenarios per operator and variant, enough to cross every rule of the bridge.
+LABELS = {
+    "pushforward-vector-to-vector-batched",
+    "pullback-scalar-to-matrix-batched",
+    "derivative-scalar",
+    "gradient-matrix",
+    "jacobian-vector-to-vector",
+    "second_derivative-vector",
+    "hvp-vector-batched",
+    "hessian-matrix",
+    "hvp-vector-constant",
+    "pullback-scalar-to-vector-cache",
+    "gradient-vector-float32",
+    "hessian-matrix-float32",
+}
+# A caller whose library is the substitute's calls `f` itself (`test_same_library_is_transparent`).
+PAIRS = [(caller, s) for caller in (JAX, TORCH) for s in SUBSTITUTES if s != caller]
+
+
+def wrapped(scenario, substitute):
+    """The scenario with its function wrapped, at both of its points."""
+    dw = ad.DifferentiateWith(scenario.f, substitute)
+    second = scenario.second_point
+    return scenario.replace(f=dw, second_point=None if second is None else second.replace(f=dw))
+
+
+def g(x, scale=1.0):
+    """Vector to vector, written once for every library."""
+    xp = ad.namespace(x)
+    return xp.sin(x) * xp.cumulative_sum(x) * scale
+
+
+def numpy_only(x):
+    return np.sin(np.asarray(x)) * 2.0
+
+
+# -- the scenario suite, caller backend x substitute ------------------------------------------------
+
+
+@pytest.mark.parametrize(("caller", "substitute"), PAIRS, ids=repr)
+def test_scenarios_through_the_bridge(caller, substitute):
+    scenarios = [wrapped(s, substitute) for s in default_scenarios() if s.label in LABELS]
+    # JAX arrays cannot be written into, so a JAX substitute cannot run an `f` that fills a Cache.
+    excluded = {s.label for s in scenarios if s.name.endswith("cache")} if substitute == JAX else set()
+    if substitute == FD:  # second differences in float32 are good to ~1e-4
+        excluded |= {s.label for s in scenarios if s.name.endswith("float32")}
+        test_differentiation(caller, [s for s in scenarios if s.name.endswith("float32")], rtol=2e-3)
+    outcomes = test_differentiation(caller, scenarios, excluded=excluded)
+    assert {o.status for o in outcomes} <= {"works", "unsupported"}
+
+
+def test_same_library_is_transparent():
+    seen = []
+
+    def f(x, c):
+        seen.append(type(x))
+        return x * c
+
+    with jax.enable_x64(True):
+        jax.jit(jax.grad(lambda x: ad.DifferentiateWith(f, JAX)(x, 2.0).sum()))(jnp.ones(2))
+    torch.func.grad(lambda x: ad.DifferentiateWith(f, TORCH)(x, ad.Constant(2.0)).sum())(torch.ones(2))
+    assert [issubclass(t, jax.core.Tracer) for t in seen] == [True, False]
+    assert issubclass(seen[1], torch.Tensor)
+
+
+# -- JAX transforms ----------------------------------------------------------------------------------
+
+# Eager and under `jit`; the references (JAX differentiating `g` itself) always under `jit`, which
+# compiles once instead of op by op.
+JAX_TRANSFORMS = {
+    "grad": jax.grad,
+    "jacfwd": jax.jacfwd,
+    "hessian": jax.hessian,
+    "jit(jacrev)": lambda f: jax.jit(jax.jacrev(f)),
+    "jit(hessian)": lambda f: jax.jit(jax.hessian(f)),
+    "jit(jacrev(jacrev))": lambda f: jax.jit(jax.jacrev(jax.jacrev(f))),
+    "jit(jacfwd(jacfwd))": lambda f: jax.jit(jax.jacfwd(jax.jacfwd(f))),
+    "jit(vmap(grad))": lambda f: jax.jit(lambda x: jax.vmap(jax.grad(f))(jnp.stack([x, 2 * x]))),
+}
+
+
+def tolerance(substitute, order):
+    if substitute == FD:
+        return {1: 1e-7, 2: 1e-4}[order]
+    return 1e-10
+
+
+@pytest.mark.parametrize("substitute", [FD, TORCH], ids=repr)
+def test_jax_transforms_match_jax_itself(substitute):
+    dw = ad.DifferentiateWith(g, substitute)
+    with jax.enable_x64(True):
+        x = jnp.linspace(0.1, 1.0, 4)
+        for name, transform in JAX_TRANSFORMS.items():
+            order = 2 if any(s in name for s in ("hessian", "(jac")) else 1
+            got = transform(lambda x: jnp.sum(dw(x) ** 2))(x)
+            want = jax.jit(transform(lambda x: jnp.sum(g(x) ** 2)))(x)
+            assert type(got) is type(want) and got.dtype == jnp.float64, name
+            np.testing.assert_allclose(got, want, rtol=tolerance(substitute, order), err_msg=name)
+        t = jnp.cos(x)
+        for name, (got, want) in {
+            "jvp": (jax.jvp(dw, (x,), (t,)), jax.jit(lambda x, t: jax.jvp(g, (x,), (t,)))(x, t)),
+            "vjp": (jax.vjp(dw, x)[1](t), jax.jit(lambda x, t: jax.vjp(g, x)[1](t))(x, t)),
+            "jit(vmap)": (jax.jit(jax.vmap(dw))(jnp.stack([x, t])), jax.jit(jax.vmap(g))(jnp.stack([x, t]))),
+            "linearize": (jax.linearize(dw, x)[1](t), jax.jit(lambda x, t: jax.linearize(g, x)[1](t))(x, t)),
+        }.items():
+            for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+                np.testing.assert_allclose(a, b, rtol=tolerance(substitute, 1), err_msg=name)
+
+
+def test_jax_float32_and_eager_call_give_jax_arrays():
+    dw = ad.DifferentiateWith(g, TORCH)
+    x = jnp.linspace(0.1, 1.0, 3, dtype=jnp.float32)
+    y = dw(x)
+    assert isinstance(y, jax.Array) and y.dtype == jnp.float32
+    np.testing.assert_allclose(y, g(x), rtol=1e-6)
+
+
+# -- torch transforms --------------------------------------------------------------------------------
+
+TORCH_TRANSFORMS = {
+    "grad": torch.func.grad,
+    "jacfwd": torch.func.jacfwd,
+    "jacrev": torch.func.jacrev,
+    "hessian": torch.func.hessian,
+    "jacrev(jacrev)": lambda f: torch.func.jacrev(torch.func.jacrev(f)),
+    "jacfwd(jacfwd)": lambda f: torch.func.jacfwd(torch.func.jacfwd(f)),
+    "vmap(grad)": lambda f: lambda x: torch.func.vmap(torch.func.grad(f))(torch.stack([x, 2 * x])),
+}
+
+
+@pytest.mark.parametrize("substitute", [FD, JAX], ids=repr)
+def test_torch_transforms_match_torch_itself(substitute):
+    dw = ad.DifferentiateWith(g, substitute)
+    x = torch.linspace(0.1, 1.0, 4, dtype=torch.float64)
+    for name, transform in TORCH_TRANSFORMS.items():
+        order = 2 if any(s in name for s in ("hessian", "(jac")) else 1
+        got = transform(lambda x: torch.sum(dw(x) ** 2))(x)
+        want = transform(lambda x: torch.sum(g(x) ** 2))(x)
+        assert got.dtype == torch.float64, name
+        torch.testing.assert_close(got, want, rtol=tolerance(substitute, order), atol=1e-12, msg=name)
+    t = torch.cos(x)
+    torch.testing.assert_close(torch.func.jvp(dw, (x,), (t,)), torch.func.jvp(g, (x,), (t,)))
+    torch.testing.assert_close(torch.func.vjp(dw, x)[1](t), torch.func.vjp(g, x)[1](t))
+
+
+@pytest.mark.parametrize("substitute", [FD, JAX], ids=repr)
+def test_torch_autograd_double_backward_and_dual_numbers(substitute):
+    dw = ad.DifferentiateWith(g, substitute)
+    x0 = torch.linspace(0.1, 1.0, 4, dtype=torch.float64)
+    results = []
+    for fn in (dw, g):
+        x = x0.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(torch.sum(fn(x) ** 2), x, create_graph=True)
+        (hv,) = torch.autograd.grad(grad @ torch.cos(x0), x)  # double backward: H @ cos(x0)
+        with torch.autograd.forward_ad.dual_level():
+            dual = torch.autograd.forward_ad.make_dual(x0, torch.cos(x0))
+            tangent = torch.autograd.forward_ad.unpack_dual(fn(dual)).tangent
+        results.append((grad.detach(), hv, tangent))
+    for got, want in zip(*results, strict=True):
+        torch.testing.assert_close(got, want, rtol=tolerance(substitute, 2), atol=1e-12)
+
+
+def test_third_order_in_both_callers():
+    # Reverse over forward over reverse: transposes a second-order node in a tangent that is not
+    # its last (the generic `Transpose`).
+    def third(f):
+        return jax.jit(jax.jacrev(jax.jacfwd(jax.grad(f))))
+
+    with jax.enable_x64(True):
+        dw = ad.DifferentiateWith(g, TORCH)
+        x = jnp.linspace(0.1, 1.0, 3)
+        got, want = third(lambda x: jnp.sum(dw(x) ** 2))(x), third(lambda x: jnp.sum(g(x) ** 2))(x)
+        np.testing.assert_allclose(got, want, rtol=1e-10)
+    dw = ad.DifferentiateWith(g, JAX)
+    x = torch.linspace(0.1, 1.0, 3, dtype=torch.float64)
+    third_torch = lambda f: torch.func.jacrev(torch.func.hessian(f))  # noqa: E731
+    got, want = third_torch(lambda x: torch.sum(dw(x) ** 2))(x), third_torch(lambda x: torch.sum(g(x) ** 2))(x)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+# -- NumPy callers -----------------------------------------------------------------------------------
+
+
+def test_numpy_call_gives_numpy_and_python_float_works():
+    dw = ad.DifferentiateWith(g, TORCH)
+    x = np.linspace(0.1, 1.0, 3)
+    np.testing.assert_allclose(dw(x), g(x))
+    assert type(dw(x)) is np.ndarray
+    y = ad.DifferentiateWith(lambda x: x**2, FD)(3.0)
+    assert type(y) is np.ndarray and y.dtype == np.float64 and y == 9.0
+
+
+# -- contexts ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("substitute", [FD, TORCH], ids=repr)
+def test_jax_contexts_of_any_kind_reach_f(substitute):
+    def f(x, c):
+        return x * c["scale"] + c["shift"][0]
+
+    dw = ad.DifferentiateWith(f, substitute)
+    with jax.enable_x64(True):
+        x = jnp.linspace(0.1, 1.0, 3)
+        for scale in (np.float64(3.0), jnp.asarray(3.0), torch.tensor(3.0, dtype=torch.float64)):
+            c = {"scale": scale, "shift": (np.ones(3), "label")}
+            for form in (c, ad.Constant(c)):
+                grad = jax.jit(jax.grad(lambda x, form=form: jnp.sum(dw(x, form) ** 2)))(x)
+                np.testing.assert_allclose(grad, 2 * (3 * x + 1) * 3, rtol=1e-7)
+        # vmap over a context array, which f sees one element at a time
+        scales = jnp.asarray([1.0, 2.0])
+        got = jax.vmap(lambda s: dw(x, {"scale": s, "shift": (jnp.zeros(3),)}))(scales)
+        np.testing.assert_allclose(got, scales[:, None] * x[None], rtol=1e-12)
+
+
+def test_torch_context_and_contexts_get_no_gradient():
+    dw = ad.DifferentiateWith(g, FD)
+    x = torch.linspace(0.1, 1.0, 3, dtype=torch.float64, requires_grad=True)
+    scale = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    y = dw(x, ad.Constant(scale))
+    torch.testing.assert_close(y, g(x.detach(), 2.0))
+    grad_x, grad_scale = torch.autograd.grad(y.sum(), (x, scale), allow_unused=True)
+    torch.testing.assert_close(grad_x, torch.func.grad(lambda x: g(x, 2.0).sum())(x.detach()))
+    assert grad_scale is None
+
+
+def test_tangent_on_a_context_is_an_error():
+    dw = ad.DifferentiateWith(g, TORCH)
+    with pytest.raises(ad.UnsupportedError, match=r"differentiates `f` in `x` only.*contexts.*stop_gradient"):
+        jax.grad(lambda s: jnp.sum(dw(jnp.ones(3), s)))(2.0)
+
+
+# -- preparation, threads, inputs ------------------------------------------------------------------
+
+
+def test_preps_built_once_per_shape_and_reused():
+    dw = ad.DifferentiateWith(g, TORCH)
+    grad = jax.grad(lambda x: jnp.sum(dw(x) ** 2))
+    for x in (jnp.ones(3), jnp.zeros(3), jnp.arange(3.0), jnp.ones(4)):
+        np.testing.assert_allclose(grad(x), jax.grad(lambda x: jnp.sum(g(x) ** 2))(x), rtol=1e-6)
+    (base,) = dw._bases.values()
+    shapes = [key[0][0] for key in base.pull()._preps]
+    assert sorted(shapes) == [(3,), (4,)]
+
+
+def test_threads_share_one_wrapped_function():
+    dw = ad.DifferentiateWith(g, TORCH)
+    grad = jax.grad(lambda x: jnp.sum(dw(x) ** 2))
+    points = [jnp.linspace(0.1, 1.0, 5) * (i + 1) for i in range(8)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(grad, points))
+    for x, got in zip(points, results, strict=True):
+        np.testing.assert_allclose(got, jax.grad(lambda x: jnp.sum(g(x) ** 2))(x), rtol=1e-6)
+
+
+def test_inputs_are_never_mutated():
+    x_np = np.linspace(0.1, 1.0, 4)
+    c_np = np.full(4, 2.0)
+    x_t, c_t = torch.from_numpy(x_np.copy()), torch.from_numpy(c_np.copy())
+    for substitute in (FD, JAX):
+        dw = ad.DifferentiateWith(lambda x, c: g(x) * c, substitute)
+        torch.func.hessian(lambda x, dw=dw: dw(x, c_t).sum())(x_t)
+        dw(x_np, ad.Constant(c_np))
+    np.testing.assert_array_equal(x_t.numpy(), x_np)
+    np.testing.assert_array_equal(c_t.numpy(), c_np)
+    np.testing.assert_array_equal(c_np, np.full(4, 2.0))
+
+
+def test_numpy_only_use_imports_no_ad_library():
+    code = (
+        "import sys, numpy as np, anydiff as ad; "
+        "print(ad.DifferentiateWith(np.sin, ad.AutoFiniteDiff())(np.zeros(2)).tolist(), "
+        "[m for m in ('jax', 'torch') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[0.0, 0.0] []"
+
+
+# -- cross-library second order ---------------------------------------------------------------------
+
+
+JAX_REVERSE = ad.AutoJAX(mode="reverse")
+
+
+def quartic_torch(x, a):  # torch only: JAX cannot trace it
+    return torch.sum(a * x**4)
+
+
+def quartic_jax(x, a):  # JAX only
+    return jnp.sum(a * x**4)
+
+
+@pytest.mark.parametrize(
+    ("pair", "f", "strategy"),
+    [
+        (ad.SecondOrder(JAX, TORCH), quartic_torch, "forward-over-reverse"),
+        (ad.SecondOrder(JAX_REVERSE, ad.AutoTorch(mode="forward")), quartic_torch, "reverse-over-forward"),
+        (ad.SecondOrder(JAX_REVERSE, ad.AutoTorch(mode="reverse")), quartic_torch, "reverse-over-reverse"),
+        (ad.SecondOrder(TORCH, JAX), quartic_jax, "forward-over-reverse"),
+    ],
+    ids=lambda p: repr(p) if isinstance(p, ad.SecondOrder) else "",
+)
+def test_second_order_pairs_of_two_libraries(pair, f, strategy):
+    a, x, v = np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0]), np.array([1.0, 0.5, -1.0])
+    hessian = np.diag(12 * a * x**2)
+    prep = ad.prepare_hvp(f, pair, x, v, ad.Constant(a))
+    assert prep.info["strategy"] == strategy
+    np.testing.assert_allclose(ad.hvp(f, pair, x, (v, 2 * v), ad.Constant(a), prep=prep)[1], 2 * hessian @ v)
+    np.testing.assert_allclose(ad.hessian(f, pair, x, ad.Constant(a)), hessian)
+    t = np.array(0.7)  # d²/dt² Σ aᵢ (t aᵢ)⁴ = 12 t² Σ aᵢ⁵
+    second = ad.second_derivative(lambda t, a: f(t * a, a), pair, t, ad.Constant(a))
+    np.testing.assert_allclose(second, 12 * t**2 * np.sum(a**5))
+
+
+# -- errors ------------------------------------------------------------------------------------------
+
+
+def test_substitute_that_cannot_run_f_explains_itself():
+    # JAX cannot trace NumPy calls: the primal call already fails, from torch.
+    message = r"DifferentiateWith\(numpy_only, AutoJAX\(\)\): `f` turned a JAX tracer"
+    with pytest.raises(ad.FunctionNotDifferentiableError, match=message):
+        ad.DifferentiateWith(numpy_only, JAX)(torch.ones(3))
+    # torch runs NumPy on plain tensors but cannot differentiate it: reverse, forward, under jit.
+    dw = ad.DifferentiateWith(numpy_only, TORCH)
+    message = r"DifferentiateWith\(numpy_only, AutoTorch\(\)\) could not differentiate `f` with AutoTorch\(\)"
+    for run in (
+        lambda: jax.grad(lambda x: dw(x).sum())(jnp.ones(3)),
+        lambda: jax.jit(jax.grad(lambda x: dw(x).sum()))(jnp.ones(3)),  # fails while tracing
+        lambda: jax.jvp(dw, (jnp.ones(3),), (jnp.ones(3),)),
+    ):
+        with pytest.raises(ad.FunctionNotDifferentiableError, match=message):
+            run()
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match=r"DifferentiateWith: `f` must be callable; got int"):
+        ad.DifferentiateWith(3, FD)
+    with pytest.raises(TypeError, match=r"first-order backend .* got str.*`ad.DifferentiateWith\(f, backend\)`"):
+        ad.DifferentiateWith(g, "torch")
+    with pytest.raises(TypeError, match=r"first-order backend .* got SecondOrder"):
+        ad.DifferentiateWith(g, ad.SecondOrder(JAX, TORCH))
+    dw = ad.DifferentiateWith(g, FD)
+    with pytest.raises(TypeError, match=r"`x` must be a NumPy, JAX or torch array .* got list"):
+        dw([1.0, 2.0])
+    with pytest.raises(TypeError, match=r"`x` must have a real floating-point dtype .* got int64"):
+        dw(np.arange(3))
+    with pytest.raises(TypeError, match=r"`f` must return one array; it returned tuple"):
+        ad.DifferentiateWith(lambda x: (x, x), FD)(torch.ones(2))
+    with pytest.raises(TypeError, match=r"`f` must return a real floating-point array; it returned dtype bool"):
+        ad.DifferentiateWith(lambda x: x > 0, FD)(np.ones(2))
