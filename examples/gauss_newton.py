@@ -13,6 +13,7 @@ import argparse
 import time
 
 import numpy as np
+from _common import select_backends
 
 import anydiff as ad
 
@@ -52,13 +53,10 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--n", type=int, default=200, help="number of data points")
     parser.add_argument("--backends", default="", help="comma-separated names, e.g. AutoJAX,AutoTorch (default: all)")
     args = parser.parse_args(argv)
-    wanted = set(filter(None, args.backends.split(",")))
     t, data, truth = make_data(args.n)
     p0 = np.array([1.5, 0.3, 2.9, 0.0])
     rows = []
-    for backend in ad.available_backends():
-        if wanted and type(backend).__name__ not in wanted:
-            continue
+    for backend in select_backends(args.backends):
         start = time.perf_counter()
         p, iterations = gauss_newton(damped_oscillation, backend, p0, ad.Constant(t), ad.Constant(data))
         rows.append({"backend": repr(backend), "fit": np.round(p, 4), "iterations": iterations,

@@ -11,7 +11,7 @@ import pytest
 
 import anydiff as ad
 from anydiff._registry import implementation
-from anydiff.testing import default_scenarios, test_differentiation
+from anydiff.testing import default_scenarios, sparse_scenarios, test_differentiation
 
 autograd = pytest.importorskip("autograd", reason="autograd is not installed: pip install 'anydiff[autograd]'")
 anp = autograd.numpy
@@ -127,6 +127,22 @@ def test_other_kinds_and_float32():
     g32 = ad.gradient(energy, AG, X.astype(np.float32))
     assert g32.dtype == np.float32
     close(g32, energy_gradient(X), rtol=1e-5)
+
+
+def test_float32_results_stay_float32():
+    # autograd's own rules for `where` and `mean` compute in float64.
+    def f(x):
+        xp = ad.namespace(x)
+        return xp.mean(xp.where(x > 0.0, x**2, x))
+
+    x = X.astype(np.float32)
+    for operator, args in (("gradient", ()), ("hessian", ()), ("hvp", (x,)), ("jacobian", ())):
+        assert getattr(ad, operator)(f, AG, x, *args).dtype == np.float32, operator
+
+
+def test_scalar_to_scalar_jacobian_and_hessian():
+    close(ad.jacobian(lambda t: t**3, AG, np.float64(1.5)), 6.75)
+    close(ad.hessian(lambda t: t**3, AG, np.float64(1.5)), 9.0)
 
 
 def test_contexts_and_inputs_not_mutated():
@@ -318,3 +334,8 @@ def test_scenarios():
     assert {o.status for o in outcomes} == {"works", "unsupported"}
     unsupported = {o.scenario for o in outcomes if o.status == "unsupported"}
     assert all("cache" in label or "inplace" in label for label in unsupported)
+
+
+def test_sparse_scenarios():
+    outcomes = test_differentiation([ad.AutoSparse(AG)], sparse_scenarios(), allow_unsupported=False)
+    assert {o.status for o in outcomes} == {"works"}

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import anydiff as ad
-from anydiff.testing import default_scenarios, test_differentiation, with_kind
+from anydiff.testing import default_scenarios, sparse_scenarios, test_differentiation, with_kind
 
 mx = pytest.importorskip("mlx.core", reason="mlx is not installed: pip install 'anydiff[mlx]'")
 
@@ -162,6 +162,11 @@ def test_missing_mlx_raises_with_install_hint():
     assert out.startswith("False\n")
     assert "pip install 'anydiff[mlx]'" in out
 
+
+
+def test_sparse_jacobians_and_hessians():
+    """`ad.AutoSparse` colors the pattern and compresses the products MLX computes."""
+    test_differentiation(ad.AutoSparse(MLX), sparse_scenarios(), rtol=1e-6)
 
 # -- the namespace -------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import pytest
 
 import anydiff as ad
 from anydiff._registry import implementation
-from anydiff.testing import default_scenarios, test_differentiation, with_kind
+from anydiff.testing import default_scenarios, sparse_scenarios, test_differentiation, with_kind
 
 tinygrad = pytest.importorskip("tinygrad", reason="tinygrad is not installed: pip install 'anydiff[tinygrad]'")
 Tensor = tinygrad.Tensor
@@ -162,6 +162,13 @@ def test_missing_tinygrad_raises_with_install_hint():
     out = _run(code)
     assert out.startswith("False\n") and "pip install 'anydiff[tinygrad]'" in out
 
+
+
+@needs_device
+def test_sparse_jacobians_and_hessians():
+    """`ad.AutoSparse` colors the pattern and compresses the products tinygrad computes."""
+    one_of_each = {s.operator: s for s in sparse_scenarios()}.values()  # tinygrad compiles slowly
+    test_differentiation(ad.AutoSparse(TINYGRAD), one_of_each, rtol=1e-6)
 
 # -- the namespace -------------------------------------------------------------------------------
 

@@ -208,6 +208,34 @@ def test_third_order_in_both_callers():
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
 
+def test_tensorflow_tapes_forward_accumulator_and_graphs():
+    tf = pytest.importorskip("tensorflow")
+    results = {}
+    for name, fn in (("bridged", ad.DifferentiateWith(g, TORCH)), ("tensorflow", g)):
+        x = tf.constant(np.linspace(0.1, 1.0, 4))
+        with tf.GradientTape() as outer:
+            outer.watch(x)
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                loss = tf.reduce_sum(fn(x) ** 2)
+            grad = inner.gradient(loss, x)
+            directional = tf.reduce_sum(grad * tf.cos(x))
+        with tf.autodiff.ForwardAccumulator(x, tf.cos(x)) as accumulator:
+            y = fn(x)
+
+        @tf.function(autograph=False)
+        def graph_gradient(x, fn=fn):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(fn(x) ** 2)
+            return tape.gradient(loss, x)
+
+        results[name] = [grad, outer.gradient(directional, x), accumulator.jvp(y), graph_gradient(x)]
+    for got, want in zip(results["bridged"], results["tensorflow"], strict=True):
+        assert isinstance(got, tf.Tensor) and got.dtype == tf.float64
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10)
+
+
 # -- NumPy callers -----------------------------------------------------------------------------------
 
 

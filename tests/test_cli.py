@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -75,12 +76,15 @@ def user_module(tmp_path: Path) -> Path:
 def test_backends_lists_every_backend_with_its_status(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("anydiff")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "anydiff"]
-    done = subprocess.run([*command, "backends"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    # all of them would import every installed library; these show every kind of row
+    names = ["AutoFiniteDiff", "jax", "torch"]
+    done = subprocess.run([*command, "backends", *names], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("anydiff ") and lines[0].endswith(": backends")
     assert lines[1].split() == ["backend", "library", "version", "status"]
-    assert any(line.split()[:2] == ["AutoFiniteDiff()", "(none)"] and line.endswith("usable") for line in lines)
+    assert len(lines) == 5
+    assert lines[2].split()[:2] == ["AutoFiniteDiff()", "(none)"] and lines[2].endswith("usable")
     for library in ("jax", "torch"):
         row = [line for line in lines if f"  {library}  " in line]
         if importlib.util.find_spec(library):
@@ -111,7 +115,8 @@ def test_compare_user_function_writes_json_csv_and_plot(user_module: Path) -> No
     ad_name = {"jax": "AutoJAX()", "torch": "AutoTorch()"}[AD_LIBRARY]
     operators = ["pushforward", "pullback", "gradient", "hvp", "hessian"]  # f: vector -> scalar
     for operator in operators:
-        assert f"{operator} of f at x: float64 (5,)   (reference: {ad_name}, confirmed by finite differences)" in done.stdout
+        reference = f"(reference: {ad_name}, confirmed by finite differences)"
+        assert f"{operator} of f at x: float64 (5,)   {reference}" in done.stdout
         assert f"→ for {operator} of f at this size: " in done.stdout
     assert "wrote out.json, out.csv, out.png" in done.stderr
 
@@ -147,12 +152,11 @@ def test_compare_reports_backends_that_raise_hang_or_crash(user_module: Path) ->
     pushforward, gradient = done.stdout.split("\n\n")
     lines = {line.split()[0]: line for line in pushforward.splitlines()[2:-1]}
     assert lines["AutoBroken()"].split("! failed")[1].strip() == "RuntimeError: boom"
-    assert lines["AutoBroken(mode='hang')"].endswith("! failed  timed out after 4 s")
-    assert lines["AutoBroken(mode='crash')"].endswith("! failed  crashed (exit code 3)")
+    assert re.search(r"! failed +timed out after 4 s$", lines["AutoBroken(mode='hang')"])
+    assert re.search(r"! failed +crashed \(exit code 3\)$", lines["AutoBroken(mode='crash')"])
     assert "✓ works" in lines["AutoFiniteDiff()"]
     # a fresh process takes the next operator after a hang or a crash
     assert gradient.count("✓ works") == 4, gradient
-    assert "AutoBroken(mode='hang')   ✗✓  done in" not in done.stderr
     assert "AutoBroken(mode='hang')   !✓  done in" in done.stderr
 
 
@@ -168,4 +172,5 @@ def test_compare_usage_errors(user_module: Path) -> None:
     done = run("compare", "nomodule:f", "--x", "4", cwd=user_module)
     assert done.stderr.startswith("anydiff: cannot import `nomodule`")
     done = run("compare", "--backends", "AutoNothing", cwd=user_module)
-    assert done.stderr.startswith("anydiff: unknown backend 'AutoNothing'; known: AutoFiniteDiff")
+    assert done.stderr.startswith("anydiff: unknown backend 'AutoNothing'; known: Auto")
+    assert "AutoFiniteDiff" in done.stderr

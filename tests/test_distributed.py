@@ -99,3 +99,21 @@ def test_failure_cancels_the_remaining_evaluations():
 def test_executor_must_be_an_executor():
     with pytest.raises(TypeError, match=r"AutoFiniteDiff: `executor` must be a `concurrent.futures.Executor`"):
         ad.AutoFiniteDiff(executor=object())  # type: ignore[arg-type]
+
+
+def test_differentiate_with_dispatches_to_the_executor_inside_jax_and_torch(process_pool):
+    jax = pytest.importorskip("jax")
+    torch = pytest.importorskip("torch")
+    parallel = ad.AutoFiniteDiff(executor=process_pool)
+    simulate = ad.DifferentiateWith(heat_rod, parallel)
+    weights = np.linspace(1.0, 2.0, 6)
+    expected = ad.jacobian(heat_rod, ad.AutoFiniteDiff(), X, STEPS).T @ weights
+
+    def loss_jax(p):
+        return jax.numpy.sum(simulate(p, STEPS) * weights)
+
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(np.asarray(jax.grad(loss_jax)(X)), expected, rtol=1e-6)
+    p = torch.tensor(X, requires_grad=True)
+    (simulate(p, STEPS) * torch.from_numpy(weights)).sum().backward()
+    np.testing.assert_allclose(p.grad.numpy(), expected, rtol=1e-6)

@@ -58,7 +58,7 @@ def _scenarios() -> list[Scenario]:
         with_kind(by_label[label], kind)
         for kind in _kinds()
         # tangents in a tuple, a NumPy constant beside a foreign `x`, second order
-        for label in ("pushforward-vector-to-vector-batched", "hvp-vector-constant")
+        for label in ("pushforward-vector-to-vector-batched", "second_derivative-vector-constant")
     ]
     return defaults + sparse_scenarios() + foreign
 
@@ -92,7 +92,16 @@ def _pairs() -> list:
     return params
 
 
-@pytest.mark.parametrize(("backend", "scenario"), _pairs())
+def _sparse_pairs() -> list:
+    """`ad.AutoSparse` over each installed core backend, on the sparse scenarios (once exported)."""
+    if not hasattr(ad, "AutoSparse"):
+        return []
+    core = (ad.AutoFiniteDiff, ad.AutoJAX, ad.AutoTorch)
+    sparse = [ad.AutoSparse(b) for b in BACKENDS if isinstance(b, core) and not _skip_reason(b)]
+    return [pytest.param(b, s, id=f"{b!r}-{s.label}") for b in sparse for s in sparse_scenarios()]
+
+
+@pytest.mark.parametrize(("backend", "scenario"), _pairs() + _sparse_pairs())
 def test_scenario(backend: ad.AbstractBackend, scenario: Scenario) -> None:
     if not ad.check_available(backend):
         pytest.skip(f"{backend!r} is installed but cannot run here")

@@ -107,7 +107,8 @@ def test_wrong_derivatives_are_caught_with_a_readable_table(perturbed: type[Auto
         "test_differentiation: 6 of 6 (backend, scenario) pairs went wrong (rtol=1e-05, atol=1e-08)"
     )
     assert lines[1].split() == ["backend", "scenario", "status", "stage", "problem"]
-    assert re.search(r"\n  AutoPerturbed\(scale=1.001\)  pushforward-vector-to-vector-batched +wrong +unprepared", message)
+    first_row = r"\n  AutoPerturbed\(scale=1.001\)  pushforward-vector-to-vector-batched +wrong +unprepared"
+    assert re.search(first_row, message)
     assert "result[2]: relative error 1.0e-03 > tolerance 1e-05" in message
     # every stage of every pair is listed, and the value itself is not blamed
     for stage in ("unprepared", "prepared", "reused"):
@@ -299,7 +300,7 @@ def test_benchmark_records_table_csv_json(perturbed: type[AutoPerturbed], tmp_pa
     ]
     gradient = records[0]
     assert gradient.calls == 11 and gradient.prep_calls is not None and gradient.prep_time > 0
-    assert 0 < gradient.time_low <= gradient.time <= gradient.time_high and gradient.samples >= 3
+    assert 0 < gradient.time_low <= gradient.time <= gradient.time_high and gradient.samples >= 1
     assert records[1].prep_time is None  # unprepared calls prepare every time
 
     table = records.table()
@@ -314,3 +315,32 @@ def test_benchmark_records_table_csv_json(perturbed: type[AutoPerturbed], tmp_pa
     loaded = json.loads(records.to_json(tmp_path / "r.json"))
     assert loaded == json.loads((tmp_path / "r.json").read_text())
     assert loaded[0]["calls"] == 11 and loaded[6]["status"] == "unsupported"
+
+
+def test_measure_takes_three_samples_unless_calls_are_slow() -> None:
+    import time
+
+    from anydiff.testing.benchmark import measure
+
+    fast = measure(lambda: None, budget=0.01)
+    assert fast.samples >= 3 and 0 <= fast.low <= fast.median <= fast.high
+    slow = measure(lambda: time.sleep(0.05), budget=0.01)
+    assert slow.samples == 1 and slow.median >= 0.05
+
+
+def test_sparse_results_are_compared_densified() -> None:
+    """What `AutoSparse` returns: a `(y.size, x.size)` scipy matrix for NumPy input."""
+    import scipy.sparse
+
+    from anydiff.testing.correctness import _Checker
+
+    x = np.ones((2, 3))
+    expected = np.arange(24.0).reshape(4, 2, 3)  # a dense Jacobian, y.shape + x.shape
+    checker = _Checker(x, sparse=True, tolerance=lambda name: (1e-5, 1e-8))
+    checker.one("prepared", "result", scipy.sparse.csr_array(expected.reshape(4, 6)), expected)
+    assert checker.problems == [] and checker.error == 0.0
+    checker.one("prepared", "result", scipy.sparse.csr_array(expected.reshape(4, 6) * 1.1), expected)
+    assert [p.message for p in checker.problems] == ["result: relative error 1.0e-01 > tolerance 1e-05"]
+    dense = _Checker(x, sparse=False, tolerance=lambda name: (1e-5, 1e-8))
+    dense.one("prepared", "result", scipy.sparse.csr_array(expected.reshape(4, 6)), expected)
+    assert dense.problems[0].message == "result: a sparse matrix (scipy.sparse) where a dense array was expected"

@@ -11,6 +11,8 @@ operator::
 
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from ._arrays import namespace as namespace
 from ._backend import AbstractBackend as AbstractBackend
@@ -20,10 +22,12 @@ from ._backend import AutoFiniteDiff as AutoFiniteDiff
 from ._backend import AutoJAX as AutoJAX
 from ._backend import AutoMLX as AutoMLX
 from ._backend import AutoPyTensor as AutoPyTensor
+from ._backend import AutoSparse as AutoSparse
 from ._backend import AutoSymPy as AutoSymPy
 from ._backend import AutoTensorFlow as AutoTensorFlow
 from ._backend import AutoTinygrad as AutoTinygrad
 from ._backend import AutoTorch as AutoTorch
+from ._backend import MixedMode as MixedMode
 from ._backend import SecondOrder as SecondOrder
 from ._contexts import Cache as Cache
 from ._contexts import Constant as Constant
@@ -67,6 +71,39 @@ from .second_order.second_derivative import (
     value_derivative_and_second_derivative as value_derivative_and_second_derivative,
 )
 
+if _TYPE_CHECKING:
+    from .sparse import DenseSparsityDetector as DenseSparsityDetector
+    from .sparse import GreedyColoring as GreedyColoring
+    from .sparse import JaxprSparsityDetector as JaxprSparsityDetector
+    from .sparse import KnownSparsity as KnownSparsity
+    from .sparse import TracerSparsityDetector as TracerSparsityDetector
+    from .sparse import coloring as coloring
+    from .sparse import hessian_sparsity as hessian_sparsity
+    from .sparse import jacobian_sparsity as jacobian_sparsity
+
+# The sparsity tools import SciPy (0.2-0.5 s), which `import anydiff` leaves to their first use.
+_SPARSE = frozenset(
+    {
+        "DenseSparsityDetector",
+        "GreedyColoring",
+        "JaxprSparsityDetector",
+        "KnownSparsity",
+        "TracerSparsityDetector",
+        "coloring",
+        "hessian_sparsity",
+        "jacobian_sparsity",
+    }
+)
+
+
+def __getattr__(name: str) -> _Any:
+    if name in _SPARSE:
+        from . import sparse
+
+        return getattr(sparse, name)
+    raise AttributeError(f"module 'anydiff' has no attribute {name!r}")
+
+
 try:
     __version__ = _version("anydiff")
 except _PackageNotFoundError:  # running from a source tree that is not installed
@@ -81,6 +118,7 @@ __all__ = [
     "AutoJAX",
     "AutoMLX",
     "AutoPyTensor",
+    "AutoSparse",
     "AutoSymPy",
     "AutoTensorFlow",
     "AutoTinygrad",
@@ -89,20 +127,29 @@ __all__ = [
     "BackendNotInstalledError",
     "Cache",
     "Constant",
+    "DenseSparsityDetector",
     "DifferentiateWith",
     "FunctionNotDifferentiableError",
+    "GreedyColoring",
+    "JaxprSparsityDetector",
+    "KnownSparsity",
+    "MixedMode",
     "Prep",
     "PreparationMismatchError",
     "SecondOrder",
+    "TracerSparsityDetector",
     "UnsupportedError",
     "available_backends",
     "check_available",
+    "coloring",
     "derivative",
     "gradient",
     "gradient_and_hvp",
     "hessian",
+    "hessian_sparsity",
     "hvp",
     "jacobian",
+    "jacobian_sparsity",
     "namespace",
     "prepare_derivative",
     "prepare_gradient",

@@ -22,6 +22,7 @@ __all__ = [
     "namespace",
     "register_array_kind",
     "register_namespace",
+    "sparse_builder",
 ]
 
 
@@ -44,6 +45,9 @@ class ArrayKind:
             (TensorFlow); `ad.namespace` calls it the first time it meets such an array.
         dlpack: whether the arrays export DLPack (`__dlpack__`); conversions from kinds that
             do not (tinygrad) go through NumPy even where the target has `from_foreign`.
+        sparse: optional `(indptr, indices, shape) -> build`, called once per prep of a sparse
+            result (`ad.AutoSparse`), where `build(data)` makes the library's own sparse matrix
+            from CSR data of this kind; see `sparse_builder`.
     """
 
     name: str
@@ -55,6 +59,7 @@ class ArrayKind:
     context: Callable[[Any], Callable[[], ContextManager[Any]] | None] | None = None
     namespace: Callable[[Any], Any] | None = None
     dlpack: bool = True
+    sparse: Callable[[np.ndarray, np.ndarray, tuple[int, int]], Callable[[Any], Any]] | None = None
 
 
 _KINDS: dict[str, ArrayKind] = {}
@@ -102,8 +107,34 @@ def converter(source: ArrayKind, target: ArrayKind) -> Callable[[Any], Any] | No
     return lambda a: from_numpy(to_numpy(a))
 
 
+def sparse_builder(
+    kind: ArrayKind, indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]
+) -> Callable[[Any], Any]:
+    """`sparse_builder(kind, indptr, indices, shape) -> build`: `build(data)` is a sparse matrix.
+
+    `data` is the CSR data (1-D, of `kind`) of a matrix with this structure; the matrix is the
+    library's own sparse type where `kind.sparse` says how to make it, and a
+    `scipy.sparse.csr_array` otherwise (for libraries without sparse arrays, such as MLX).
+    Index work is done once, here; `build` costs a few microseconds.
+    """
+    if kind.sparse is not None:
+        return kind.sparse(indptr, indices, shape)
+    build, to_numpy = _scipy_csr(indptr, indices, shape), kind.to_numpy
+    return lambda data: build(to_numpy(data))
+
+
 def _numpy_from_numpy(a: np.ndarray) -> np.ndarray:
     return a
+
+
+def _scipy_csr(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> Callable[[Any], Any]:
+    import scipy.sparse
+
+    def build(data: np.ndarray) -> Any:
+        # Fresh index arrays: a caller editing one result must not change the next ones.
+        return scipy.sparse.csr_array((data, indices.copy(), indptr.copy()), shape=shape, copy=False)
+
+    return build
 
 
 register_array_kind(
@@ -114,6 +145,7 @@ register_array_kind(
         is_array=lambda tp: issubclass(tp, (np.ndarray, np.generic)),
         to_numpy=np.asarray,
         from_numpy=_numpy_from_numpy,
+        sparse=_scipy_csr,
     )
 )
 
@@ -143,6 +175,29 @@ def _torch_from_foreign(a: Any) -> Any:
     return torch.from_dlpack(a)
 
 
+def _torch_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> Callable[[Any], Any]:
+    import warnings
+
+    import torch
+
+    rows, columns = torch.from_numpy(indptr.astype(np.int64)), torch.from_numpy(indices.astype(np.int64))
+
+    def build(data: Any) -> Any:
+        # Fresh index tensors (a caller editing one result must not change the next ones), on
+        # the device of the data.
+        return torch.sparse_csr_tensor(
+            rows.to(data.device, copy=True), columns.to(data.device, copy=True), data, size=shape,
+            check_invariants=False,
+        )
+
+    # torch warns once per process that sparse CSR tensors are in beta: let that happen here,
+    # not in the user's calls.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        build(torch.zeros(indices.size, dtype=torch.float64))
+    return build
+
+
 register_array_kind(
     ArrayKind(
         name="torch",
@@ -151,6 +206,7 @@ register_array_kind(
         to_numpy=_torch_to_numpy,
         from_numpy=_torch_from_numpy,
         from_foreign=_torch_from_foreign,
+        sparse=_torch_sparse,
     )
 )
 
@@ -192,6 +248,22 @@ def _jax_context(x: Any) -> Callable[[], ContextManager[Any]] | None:
     return _jax_x64 if x.dtype.itemsize == 8 else None
 
 
+def _jax_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> Callable[[Any], Any]:
+    import jax
+    import jax.numpy as jnp
+    from jax.experimental import sparse
+
+    rows = np.repeat(np.arange(shape[0]), np.diff(indptr))
+    coordinates = jnp.asarray(np.stack([rows, indices], axis=1).astype(np.int32))
+    template = sparse.BCOO(
+        (jnp.zeros(indices.size), coordinates), shape=shape, indices_sorted=True, unique_indices=True
+    )
+    structure = jax.tree_util.tree_structure(template)
+    # `BCOO(...)` validates its arguments on each call (~80 µs); rebuilding from the pytree
+    # structure of one made here costs ~3 µs. JAX arrays are immutable: the indices are shared.
+    return lambda data: jax.tree_util.tree_unflatten(structure, (data, coordinates))
+
+
 register_array_kind(
     ArrayKind(
         name="jax",
@@ -201,6 +273,7 @@ register_array_kind(
         from_numpy=_jax_from_numpy,
         from_foreign=_jax_from_foreign,
         context=_jax_context,
+        sparse=_jax_sparse,
     )
 )
 
@@ -221,22 +294,20 @@ def _tensorflow_from_numpy(a: np.ndarray) -> Any:
     return tf.convert_to_tensor(a)
 
 
-def _tensorflow_from_foreign(a: Any) -> Any:
-    import tensorflow as tf
-
-    if hasattr(a, "detach"):  # a torch tensor that requires grad cannot be exported as is
-        a = a.detach()
-    try:
-        return tf.experimental.dlpack.from_dlpack(a.__dlpack__())
-    except tf.errors.InvalidArgumentError:  # TensorFlow imports compact arrays only; NumPy any strides
-        return tf.convert_to_tensor(np.from_dlpack(a))
-
-
 def _tensorflow_namespace(a: Any) -> Any:
     # Importing the backend module also registers the namespace for TensorFlow's tensor types.
     from ._backends.tensorflow import tensorflow_namespace
 
     return tensorflow_namespace
+
+
+def _tensorflow_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> Callable[[Any], Any]:
+    import tensorflow as tf
+
+    rows = np.repeat(np.arange(shape[0]), np.diff(indptr))
+    coordinates = tf.constant(np.stack([rows, indices], axis=1).astype(np.int64))
+    # Tensors are immutable: every result shares the coordinates.
+    return lambda data: tf.sparse.SparseTensor(coordinates, data, shape)
 
 
 register_array_kind(
@@ -246,8 +317,11 @@ register_array_kind(
         is_array=_tensorflow_is_array,
         to_numpy=_tensorflow_to_numpy,
         from_numpy=_tensorflow_from_numpy,
-        from_foreign=_tensorflow_from_foreign,
+        # No DLPack import: TensorFlow's kernels assume aligned buffers and abort the process on
+        # a view into another library's memory (seen with slices of torch tensors). Through
+        # NumPy, `tf.convert_to_tensor` copies into TensorFlow's own aligned memory.
         namespace=_tensorflow_namespace,
+        sparse=_tensorflow_sparse,
     )
 )
 
@@ -361,3 +435,29 @@ def namespace(*arrays: Any) -> Any:
     import array_api_compat
 
     return array_api_compat.array_namespace(*arrays)
+
+
+def cumulative(
+    xp: Any,
+    accumulate: Callable[[Any, int], Any],
+    x: Any,
+    axis: int | None,
+    dtype: Any,
+    include_initial: bool,
+    identity: float,
+) -> Any:
+    """The array API's `cumulative_sum` / `cumulative_prod`, for the namespaces anydiff supplies.
+
+    `accumulate(x, axis)` is the library's own running sum or product; `identity` (0 or 1) is
+    what `include_initial=True` puts first.
+    """
+    if axis is None:
+        if x.ndim > 1:
+            raise ValueError("cumulative_sum: `axis` is required for arrays of more than one dimension.")
+        axis = 0
+    result = accumulate(x if dtype is None else xp.astype(x, dtype), axis)
+    if not include_initial:
+        return result
+    shape = list(result.shape)
+    shape[axis] = 1
+    return xp.concat([xp.full(tuple(shape), identity, dtype=result.dtype), result], axis=axis)

@@ -168,7 +168,12 @@ class AutoTensorFlow(AbstractBackend):
     Args:
         mode: `None` chooses per operator, `"forward"` (`tf.autodiff.ForwardAccumulator`) or
             `"reverse"` (`tf.GradientTape`) forces one.
-        function: wrap the derivative in `tf.function` (fixed input signature) at prepare time.
+        function: run every derivative as a TensorFlow graph (`tf.function`), traced on its
+            first call for that call's input signature and then called through its concrete
+            function; `False` runs eagerly (slower, but `f` may use Python branches on values).
+
+    `ad.namespace(tensor)` gives `f` an array-API namespace over TensorFlow. Python numbers
+    among the contexts are constants of the graph: a new value traces the graph again.
     """
 
     mode: Mode | None = None
@@ -181,14 +186,32 @@ class AutoTensorFlow(AbstractBackend):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class AutoAutograd(AbstractBackend):
-    """`AutoAutograd()`: differentiate with HIPS autograd (reverse mode)."""
+    """`AutoAutograd()`: differentiate with HIPS autograd (`make_vjp`; `make_jvp` for forward mode).
+
+    autograd computes on NumPy arrays; `ad.namespace(box)` gives `f` an array-API namespace over
+    `autograd.numpy` in which every function has a derivative.
+    """
 
     extra: ClassVar[str] = "autograd"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class AutoMLX(AbstractBackend):
-    """`AutoMLX(mode=None, compile=True)`: differentiate with MLX (`mx.compile` at prepare time)."""
+    """`AutoMLX(mode=None, compile=True)`: differentiate with MLX (`mx.jvp`, `mx.vjp`, `mx.vmap`).
+
+    Args:
+        mode: `None` chooses per operator, `"forward"` (`mx.jvp`) or `"reverse"` (`mx.vjp`)
+            forces one. Jacobians and Hessians, which MLX lacks, are batched (`mx.vmap`)
+            pushforwards or pullbacks.
+        compile: compile every derivative with `mx.compile` at prepare time; `False` runs
+            eagerly (slower, but `f` may branch on array values). Python numbers among the
+            contexts are constants of the compiled function: a new value compiles it again.
+
+    Precision on the CPU: float64 stays float64, but MLX computes `exp`, `sin`, `cos`, `erf` and
+    `erfinv` of float64 arrays in float32 arithmetic (relative error ~1e-7, and `exp` overflows
+    above 88.7); derivatives through them are as accurate. On Linux, install with
+    `pip install 'anydiff[mlx]'` (MLX's CPU build, `mlx[cpu]`).
+    """
 
     mode: Mode | None = None
     compile: bool = True
@@ -200,7 +223,13 @@ class AutoMLX(AbstractBackend):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class AutoTinygrad(AbstractBackend):
-    """`AutoTinygrad()`: differentiate with tinygrad (reverse mode)."""
+    """`AutoTinygrad()`: differentiate with tinygrad (`Tensor.gradient`, reverse mode).
+
+    Derivatives run under `TinyJit` from their first call (eagerly when a context is a Python
+    value, which the jit would bake in). Pushforwards cost two reverse passes. tinygrad's CPU
+    device needs a C compiler at run time (`clang`; `apt-get install clang` on Debian):
+    without one, `ad.check_available(ad.AutoTinygrad())` is False.
+    """
 
     extra: ClassVar[str] = "tinygrad"
 
@@ -231,20 +260,80 @@ class AutoSparse(AbstractBackend):
     """`AutoSparse(dense, sparsity_detector=None, coloring_algorithm=None)`: sparse Jacobians/Hessians.
 
     `jacobian` and `hessian` (and their value forms) detect the sparsity pattern and color it
-    once at prepare time, then compute one compressed product per color with `dense`.
+    once at prepare time, then compute one compressed product per color with `dense` and
+    return a sparse matrix (API.md section 2). Every other operator is `dense`'s.
+
+    Args:
+        dense: the backend computing the products; `ad.MixedMode(forward, reverse)` for
+            Jacobians with both dense rows and dense columns.
+        sparsity_detector: `ad.TracerSparsityDetector()` by default (CasADi's own patterns
+            for `ad.AutoCasADi()`).
+        coloring_algorithm: `ad.GreedyColoring()` by default.
+
+    The prep shows the pattern and its coloring (`prep.sparsity`, `prep.colors`, `prep.ncolors`).
+
+    Example:
+        >>> import numpy as np, anydiff as ad
+        >>> backend = ad.AutoSparse(ad.AutoFiniteDiff())
+        >>> f = lambda x: x[1:] * x[:-1]  # y_i = x_i+1 x_i: two diagonals
+        >>> prep = ad.prepare_jacobian(f, backend, np.zeros(5))
+        >>> prep.ncolors
+        2
+        >>> ad.jacobian(f, backend, np.arange(5.0), prep=prep).toarray().round(6)
+        array([[1., 0., 0., 0., 0.],
+               [0., 2., 1., 0., 0.],
+               [0., 0., 3., 2., 0.],
+               [0., 0., 0., 4., 3.]])
     """
 
     dense: AbstractBackend
     sparsity_detector: Any = None
     coloring_algorithm: Any = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.dense, AbstractBackend) or isinstance(self.dense, AutoSparse):
+            got = "another AutoSparse" if isinstance(self.dense, AutoSparse) else type(self.dense).__name__
+            raise TypeError(
+                "AutoSparse: `dense` must be a dense backend object such as `ad.AutoJAX()`, "
+                f"`ad.SecondOrder(...)` or `ad.MixedMode(...)`; got {got}."
+            )
+        detector = self.sparsity_detector
+        methods = ("jacobian_sparsity", "hessian_sparsity")
+        if detector is not None and not all(callable(getattr(detector, m, None)) for m in methods):
+            raise TypeError(
+                "AutoSparse: `sparsity_detector` must be a detector such as "
+                "`ad.TracerSparsityDetector()`, `ad.DenseSparsityDetector(backend)` or "
+                "`ad.KnownSparsity(pattern)` (an object with `jacobian_sparsity` and "
+                f"`hessian_sparsity` methods); got {type(detector).__name__}."
+            )
+        from .sparse.coloring import GreedyColoring  # imports SciPy, which `import anydiff` does not
+
+        if self.coloring_algorithm is not None and not isinstance(self.coloring_algorithm, GreedyColoring):
+            raise TypeError(
+                "AutoSparse: `coloring_algorithm` must be an `ad.GreedyColoring(...)`; got "
+                f"{type(self.coloring_algorithm).__name__}."
+            )
+
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
 class MixedMode(AbstractBackend):
-    """`MixedMode(forward, reverse)`: some Jacobian columns forward, some rows reverse.
+    """`MixedMode(forward, reverse)`: pushforwards by `forward`, pullbacks by `reverse`.
 
-    Used inside `AutoSparse` with bidirectional coloring, for Jacobians with dense rows and columns.
+    Inside `AutoSparse`, Jacobians are colored on both sides (bidirectional coloring): some
+    columns come from pushforwards, some rows from pullbacks, so a Jacobian with dense rows and
+    dense columns (an arrowhead) needs a few products where either side alone needs `n`. Used
+    alone, it is a backend whose forward and reverse modes are those of its two parts, which
+    must compute on the same kind of arrays (or be finite differences).
     """
 
     forward: AbstractBackend
     reverse: AbstractBackend
+
+    def __post_init__(self) -> None:
+        for name in ("forward", "reverse"):
+            part = getattr(self, name)
+            if not isinstance(part, AbstractBackend) or isinstance(part, (AutoSparse, MixedMode, SecondOrder)):
+                raise TypeError(
+                    f"MixedMode: `{name}` must be a first-order backend object such as "
+                    f"`ad.AutoJAX()`; got {type(part).__name__}."
+                )

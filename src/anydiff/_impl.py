@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ._arrays import ArrayKind, namespace
+from ._arrays import ArrayKind, array_kind, namespace
 from ._backend import AbstractBackend
 from ._errors import UnsupportedError
 from ._kernels import Kernels, OutputSpec, basis, device, flat_size
@@ -42,11 +42,15 @@ class BackendImpl:
         accepts: other kinds the library's compiled functions take as they are (JAX takes
             NumPy arrays), so that no conversion is paid for them on each call.
         mutation: whether `f(y, x)` functions that write into `y` can be differentiated.
+        prepares_per_call: whether `jvp` and `vjp` trace and compile `f` at every call
+            (symbolic backends); callers that need many calls use the prepared kernels
+            (`prepare_pushforward`, ...) instead.
     """
 
     kind: ClassVar[ArrayKind | None] = None
     accepts: ClassVar[frozenset[str]] = frozenset()
     mutation: ClassVar[bool] = False
+    prepares_per_call: ClassVar[bool] = False
 
     def __init__(self, backend: AbstractBackend) -> None:
         self.backend = backend
@@ -117,6 +121,15 @@ class BackendImpl:
     def output_spec(self, f: Callable[..., Any], x: Any, contexts: tuple) -> OutputSpec:
         """Shape and dtype of `f(x, *contexts)`; default: evaluate `f` once."""
         y = f(x, *contexts)
+        kind = self.kind or array_kind(x)
+        if array_kind(y) is not kind:
+            # What `f` returns is differentiated as the backend's arrays: anything else (a list,
+            # a float, a NumPy array under torch) would fail later with a library's own message.
+            raise TypeError(
+                f"{self.backend!r}: `f` must return one array of the kind it receives "
+                f"({kind.name}); it returned {type(y).__name__}. Build the result with "  # type: ignore[union-attr]
+                "`xp = ad.namespace(x)` (e.g. `xp.stack([...])` for several values)."
+            )
         return OutputSpec(tuple(y.shape), y.dtype)
 
     def translate_error(self, exc: Exception, operator: str) -> Exception | None:

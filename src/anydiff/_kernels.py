@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-__all__ = ["Kernels", "OutputSpec", "basis", "device", "flat_size", "unstack"]
+__all__ = ["Kernels", "OutputSpec", "SparseLayout", "basis", "device", "flat_size", "unstack"]
 
 
 class OutputSpec(NamedTuple):
@@ -15,6 +15,14 @@ class OutputSpec(NamedTuple):
 
     shape: tuple[int, ...]
     dtype: Any
+
+
+class SparseLayout(NamedTuple):
+    """The structure of a sparse matrix result in CSR form (NumPy index arrays), fixed at prepare."""
+
+    indptr: Any
+    indices: Any
+    shape: tuple[int, int]
 
 
 class Kernels(NamedTuple):
@@ -29,6 +37,10 @@ class Kernels(NamedTuple):
     with_value: Callable[..., Any]
     #: what the backend chose (mode, strategy, batch size, ...), shown on the prep
     info: Mapping[str, Any] = MappingProxyType({})
+    #: for a sparse matrix result (`ad.AutoSparse`): the kernels return only its CSR data, a 1-D
+    #: native array (`plain` alone, `with_value` last), and the prep builds the sparse matrix
+    #: of the user's array kind from it with this layout
+    sparse: SparseLayout | None = None
 
 
 def flat_size(shape: tuple[int, ...]) -> int:

@@ -8,6 +8,7 @@ call matches what the prep was built for). The operator modules only describe th
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -16,16 +17,44 @@ from typing import Any, ContextManager, Literal
 
 import numpy as np
 
-from ._arrays import ArrayKind, array_kind, converter
+from ._arrays import ArrayKind, array_kind, converter, sparse_builder
 from ._backend import AbstractBackend
 from ._contexts import check_contexts
 from ._errors import AnyDiffError, PreparationMismatchError
-from ._kernels import Kernels, OutputSpec
+from ._kernels import Kernels, OutputSpec, SparseLayout
 from ._registry import implementation
 
-__all__ = ["Operator", "Prep", "evaluate", "prepare", "reuse"]
+__all__ = ["Operator", "Prep", "evaluate", "prepare", "reuse", "tangent_batch"]
 
 _FLOAT_DTYPES = ("float32", "float64")
+
+#: The default bound on the memory of the tangents (and their results) that a Jacobian or
+#: Hessian pushes through `f` at once: a 20 000 x 20 000 float64 Jacobian (3.2 GB) then runs
+#: in batches of 838 columns instead of one batch of 20 000.
+TANGENT_BYTES = 256 * 2**20
+
+# The `batch_size` given to the `prepare_<operator>` being run, read by the kernels it builds.
+_BATCH_SIZE: contextvars.ContextVar[int | None] = contextvars.ContextVar("anydiff_batch_size", default=None)
+
+
+def tangent_batch(count: int, bytes_per_tangent: int) -> int:
+    """How many of `count` basis tangents a Jacobian or Hessian kernel pushes through `f` at once.
+
+    The `batch_size` passed to `prepare_jacobian` / `prepare_hessian` when there is one, otherwise
+    as many as fit in `TANGENT_BYTES`; a kernel being prepared reads it once, at prepare time.
+    """
+    chosen = _BATCH_SIZE.get()
+    if chosen is None:
+        chosen = TANGENT_BYTES // max(1, bytes_per_tangent)
+    return max(1, min(count, chosen))
+
+
+def _check_batch_size(operator: Operator, batch_size: Any) -> None:
+    if batch_size is not None and not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(
+            f"{operator.name}: `batch_size` must be a positive integer (the most basis tangents "
+            f"pushed through `f` at once) or None for the default; got {batch_size!r}."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +182,7 @@ class Prep:
 
     __slots__ = (
         "operator", "f", "backend", "kind", "xtype", "shape", "dtype", "ncontexts", "buffer", "output",
-        "info", "plain", "with_value",
+        "info", "plain", "with_value", "batch_size",
     )
 
     def __init__(self, **fields: Any) -> None:
@@ -248,6 +277,11 @@ def _setup(operator: Operator, f: Any, backend: Any, x: Any, contexts: tuple) ->
             f"`ad.AutoFiniteDiff()`; got {type(backend).__name__}. The argument order is "
             f"`ad.{operator.name}(f, backend, x, ...)`."
         )
+    if any(type(c) is Prep for c in contexts):
+        raise TypeError(
+            f"{operator.name}: a `Prep` was passed as a positional argument; pass it by keyword: "
+            f"`ad.{operator.name}(f, backend, x, ..., prep=prep)`."
+        )
     check_contexts(operator.name, contexts)
     x_array, kind = _float_input(operator, x)
     impl = implementation(backend)
@@ -285,8 +319,14 @@ def prepare(
     tangents: Any,
     contexts: tuple,
     y: Any = None,
+    batch_size: int | None = None,
 ) -> Prep:
-    """Validate the arguments, convert them to the backend's arrays and build its kernels."""
+    """Validate the arguments, convert them to the backend's arrays and build its kernels.
+
+    `batch_size` bounds the basis tangents a Jacobian or Hessian kernel pushes at once (see
+    `tangent_batch`); other operators have no use for it.
+    """
+    _check_batch_size(operator, batch_size)
     x_array, kind, impl, native, to_native, from_native, convert_contexts = _setup(operator, f, backend, x, contexts)
     translate = impl.translate_error
     xn = x_array if to_native is None else to_native(x_array)
@@ -325,10 +365,17 @@ def prepare(
             )
             tangents, _ = check_tangents(tangents)
             tn = tangents if to_native is None else tuple(to_native(t) for t in tangents)
-        kernels = operator.kernels(impl, f_native, xn, tn, cn, spec)
+        token = _BATCH_SIZE.set(batch_size)
+        try:
+            kernels = operator.kernels(impl, f_native, xn, tn, cn, spec)
+        finally:
+            _BATCH_SIZE.reset(token)
     out = None if from_native is None else _tree_converter(from_native, native)
+    plain_out = value_out = out
+    if kernels.sparse is not None:
+        plain_out, value_out = _sparse_outputs(kernels.sparse, kind, out)
 
-    def bind(kernel: Callable[..., Any]) -> Callable[..., Any]:
+    def bind(kernel: Callable[..., Any], out: Callable[[Any], Any] | None) -> Callable[..., Any]:
         return _bind(
             kernel, to_native, convert_contexts, out, translate, operator.name, check_tangents,
             context,
@@ -346,9 +393,30 @@ def prepare(
         ncontexts=len(contexts),
         output=spec,
         info=kernels.info,
-        plain=bind(kernels.plain),
-        with_value=bind(kernels.with_value),
+        plain=bind(kernels.plain, plain_out),
+        with_value=bind(kernels.with_value, value_out),
+        batch_size=batch_size,
     )
+
+
+def _sparse_outputs(
+    layout: SparseLayout, kind: ArrayKind, out: Callable[[Any], Any] | None
+) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """The output conversions of a sparse matrix result: `plain`'s, and `with_value`'s (matrix last).
+
+    The kernels return the matrix's CSR data in the backend's kind; it becomes a sparse matrix
+    of the user's kind (`_arrays.sparse_builder`), the other results are converted as usual.
+    """
+    build = sparse_builder(kind, *layout)
+
+    def matrix(data: Any) -> Any:
+        return build(data if out is None else out(data))
+
+    def with_value(results: tuple) -> tuple:
+        rest = results[:-1] if out is None else out(results[:-1])
+        return (*rest, matrix(results[-1]))
+
+    return matrix, with_value
 
 
 def _compose(first: Callable[[Any], Any], then: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
@@ -357,6 +425,11 @@ def _compose(first: Callable[[Any], Any], then: Callable[[Any], Any] | None) -> 
 
 def _tangent_tuple(name: str, tangents: Any, expected: tuple[int, ...], dtype: str, x: Any) -> tuple[tuple, bool]:
     """`(tangents as a tuple, whether one bare array was given)`, after checking each one."""
+    if isinstance(tangents, list):
+        raise TypeError(
+            f"{name}: several tangents must be passed as a tuple of arrays; got a list. "
+            "Write `tuple(tangents)`."
+        )
     single = not isinstance(tangents, tuple)
     batch = (tangents,) if single else tangents
     if not batch:
@@ -488,16 +561,22 @@ def reuse(
     tangents: Any,
     contexts: tuple,
     y: Any = None,
+    batch_size: int | None = None,
 ) -> Prep:
     """The prep to use for a call: the one given after checking it, or a recent or new one."""
     if prep is None:
-        return _recent(operator, f, backend, x, tangents, contexts, y)
+        return _recent(operator, f, backend, x, tangents, contexts, y, batch_size)
     if type(prep) is not Prep:
         raise TypeError(
             f"{operator.name}: `prep` must come from `ad.prepare_{operator.name}`; "
             f"got {type(prep).__name__}."
         )
     prep.check(operator, f, backend, x, contexts, y)
+    if batch_size is not None and batch_size != prep.batch_size:
+        raise PreparationMismatchError(
+            f"{operator.name}: `batch_size={batch_size!r}` differs from the {prep.batch_size!r} the "
+            f"`prep` was built with. Pass `batch_size` to `ad.prepare_{operator.name}` only."
+        )
     return prep
 
 
@@ -506,7 +585,9 @@ _RECENT_SIZE = 64
 _RECENT_LOCK = threading.Lock()
 
 
-def _recent(operator: Operator, f: Any, backend: Any, x: Any, tangents: Any, contexts: tuple, y: Any) -> Prep:
+def _recent(
+    operator: Operator, f: Any, backend: Any, x: Any, tangents: Any, contexts: tuple, y: Any, batch_size: int | None
+) -> Prep:
     """The prep of an unprepared call, remembered for the next calls with the same signature.
 
     A prep is valid for any arguments of the same kind, shape and dtype, so unprepared calls in
@@ -518,16 +599,17 @@ def _recent(operator: Operator, f: Any, backend: Any, x: Any, tangents: Any, con
             operator, f, backend, type(x), tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", "")),
             tuple(type(c) for c in contexts),
             None if y is None else (type(y), tuple(y.shape), str(y.dtype)),
+            batch_size,
         )
         hash(key)
     except (TypeError, AttributeError):  # an unhashable `f` or backend: prepare afresh
-        return prepare(operator, f, backend, x, tangents, contexts, y)
+        return prepare(operator, f, backend, x, tangents, contexts, y, batch_size)
     with _RECENT_LOCK:
         prep = _RECENT.get(key)
         if prep is not None:
             _RECENT.move_to_end(key)
     if prep is None:
-        prep = prepare(operator, f, backend, x, tangents, contexts, y)
+        prep = prepare(operator, f, backend, x, tangents, contexts, y, batch_size)
         with _RECENT_LOCK:
             _RECENT[key] = prep
             if len(_RECENT) > _RECENT_SIZE:

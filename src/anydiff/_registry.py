@@ -15,10 +15,12 @@ from ._backend import (
     AutoJAX,
     AutoMLX,
     AutoPyTensor,
+    AutoSparse,
     AutoSymPy,
     AutoTensorFlow,
     AutoTinygrad,
     AutoTorch,
+    MixedMode,
     SecondOrder,
 )
 from ._errors import BackendNotInstalledError
@@ -34,6 +36,8 @@ _REGISTRY: dict[type, tuple[type[BackendImpl] | str, str | None]] = {
     AutoJAX: ("anydiff._backends.jax:JAXImpl", "jax"),
     AutoTorch: ("anydiff._backends.torch:TorchImpl", "torch"),
     SecondOrder: ("anydiff.second_order.combination:SecondOrderImpl", None),
+    AutoSparse: ("anydiff.sparse.compressed:SparseImpl", None),
+    MixedMode: ("anydiff.sparse.compressed:MixedModeImpl", None),
     AutoMLX: ("anydiff._backends.mlx:MLXImpl", "mlx"),
     AutoTinygrad: ("anydiff._backends.tinygrad:TinygradImpl", "tinygrad"),
     AutoSymPy: ("anydiff._backends.sympy:SymPyImpl", "sympy"),

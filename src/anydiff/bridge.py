@@ -13,6 +13,8 @@ What each calling library gets:
   (`grad`, `jacrev`, `jacfwd`, `hessian`, `vmap`) all work.
 - **HIPS autograd**: a primitive with VJP and JVP rules, so `grad`, `make_jvp`, `jacobian`,
   `hessian` and their compositions work (NumPy arrays outside autograd's tracing are NumPy's).
+- **TensorFlow**: a `tf.custom_gradient` op, so tapes (nested: second order),
+  `tf.autodiff.ForwardAccumulator` and `tf.function` graphs work.
 - **NumPy** (or a Python float): the plain value of `f`.
 
 A caller whose library is the substitute's own (JAX calling `DifferentiateWith(f, ad.AutoJAX())`)
@@ -47,6 +49,7 @@ _CALLERS: dict[str, str] = {
     "jax": "anydiff._bridge.jax",
     "torch": "anydiff._bridge.torch",
     "autograd": "anydiff._bridge.autograd",
+    "tensorflow": "anydiff._bridge.tensorflow",
 }
 
 _NUMPY = array_kind(np.zeros(()))
@@ -71,16 +74,24 @@ class _NumPyCaller:
         return np.asarray(evaluate(node, args, _NUMPY))  # type: ignore[arg-type]  # 0-d, not a NumPy scalar
 
 
+_CALLER_OF_TYPE: dict[type, Any] = {}
+
+
 def _caller(x: Any) -> Any:
     """The module (or object) that handles calls with `x`, or `None` for an unknown kind."""
+    found = _CALLER_OF_TYPE.get(type(x))
+    if found is not None:
+        return found
     if _NumPyCaller.owns(x):
-        return _NumPyCaller
+        found = _NumPyCaller
     for library, module_name in _CALLERS.items():
-        if library in sys.modules:  # an array of a library that was never imported cannot exist
+        if found is None and library in sys.modules:  # no array of a library never imported
             module: ModuleType = importlib.import_module(module_name)
             if module.owns(x):
-                return module
-    return None
+                found = module
+    if found is not None:
+        _CALLER_OF_TYPE[type(x)] = found
+    return found
 
 
 class DifferentiateWith:

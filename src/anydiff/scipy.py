@@ -217,11 +217,7 @@ def jacobian_operator(f: Callable[..., Any], backend: Any, x: Any, *contexts: An
         out = pullback(f, backend, x, np.asarray(u, dtype=y.dtype).reshape(y.shape), *contexts, prep=pull)
         return np.array(out, dtype=np.float64).reshape(-1)
 
-    def matmat(v: np.ndarray) -> np.ndarray:
-        columns = tuple(np.asarray(c, dtype=np.float64).reshape(x.shape) for c in np.asarray(v).T)
-        out = pushforward(f, backend, x, columns, *contexts, prep=push)
-        return np.stack([np.asarray(c, dtype=np.float64).reshape(-1) for c in out], axis=1)
-
+    matmat = _columnwise(lambda columns: pushforward(f, backend, x, columns, *contexts, prep=push), x.shape)
     return LinearOperator((y.size, x.size), matvec=matvec, rmatvec=rmatvec, matmat=matmat, dtype=np.float64)
 
 
@@ -246,9 +242,15 @@ def hessian_operator(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any
         out = hvp(f, backend, x, np.asarray(v, dtype=np.float64).reshape(x.shape), *contexts, prep=prep)
         return np.array(out, dtype=np.float64).reshape(-1)
 
-    def matmat(v: np.ndarray) -> np.ndarray:
-        columns = tuple(np.asarray(c, dtype=np.float64).reshape(x.shape) for c in np.asarray(v).T)
-        out = hvp(f, backend, x, columns, *contexts, prep=prep)
-        return np.stack([np.asarray(c, dtype=np.float64).reshape(-1) for c in out], axis=1)
-
+    matmat = _columnwise(lambda columns: hvp(f, backend, x, columns, *contexts, prep=prep), x.shape)
     return LinearOperator((x.size, x.size), matvec=matvec, rmatvec=matvec, matmat=matmat, dtype=np.float64)
+
+
+def _columnwise(product: Callable[[tuple], tuple], shape: tuple[int, ...]) -> Callable[[np.ndarray], np.ndarray]:
+    """`matmat(V)` from a batched product: the columns of `V` go in as one tuple of tangents."""
+
+    def matmat(v: np.ndarray) -> np.ndarray:
+        columns = tuple(np.asarray(c, dtype=np.float64).reshape(shape) for c in np.asarray(v).T)
+        return np.stack([np.asarray(c, dtype=np.float64).reshape(-1) for c in product(columns)], axis=1)
+
+    return matmat

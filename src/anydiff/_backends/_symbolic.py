@@ -6,7 +6,8 @@ derivatives is compiled; every prepared call then runs that function on NumPy ar
 are shared by the three backends:
 
 - `SymbolicImpl`: every operator's `prepare_<operator>`, written against a few library hooks
-  (`variable`, `expression`, `gradient`, `jacobian`, `jvp`, `vjp`, `compile`). Floating-point
+  (`variable`, `expression`, `symbolic_gradient`, `symbolic_jacobian`, `symbolic_jvp`,
+  `symbolic_vjp`, `symbolic_hessian`, `compile_function`). Floating-point
   context values (`Constant` arrays and floats) become extra symbolic inputs, so one prep serves
   every value of them; other context values (integers, strings, functions) are fixed into the
   graph at prepare time and checked on each call.
@@ -28,7 +29,7 @@ import numbers
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import array_api_compat.numpy as _NP  # array-API signatures over NumPy, also on object arrays
 import numpy as np
@@ -38,14 +39,28 @@ from .._errors import AnyDiffError, FunctionNotDifferentiableError, PreparationM
 from .._impl import BackendImpl
 from .._kernels import Kernels, OutputSpec
 
-__all__ = ["ScalarLibrary", "SymbolicArray", "SymbolicImpl", "SymbolicNamespace", "bounds", "elements", "symbolic_array", "unsupported", "untraceable"]
+__all__ = [
+    "ScalarLibrary",
+    "SymbolicArray",
+    "SymbolicImpl",
+    "SymbolicNamespace",
+    "bounds",
+    "elements",
+    "symbolic_array",
+    "unsupported",
+    "untraceable",
+]
 
 _NUMERIC_HINT = "or use a numeric backend such as `ad.AutoJAX()`, `ad.AutoTorch()` or `ad.AutoFiniteDiff()`"
 
 
+class _Untraceable(FunctionNotDifferentiableError):
+    """`f` needs the value of a symbolic array (the trace adds the operator to the message)."""
+
+
 def untraceable(label: str, what: str) -> FunctionNotDifferentiableError:
     """The error for `f` needing the value of a symbolic array (data-dependent control flow)."""
-    return FunctionNotDifferentiableError(
+    return _Untraceable(
         f"`f` needs the value of a symbolic array ({what}), but {label} runs `f` once, at prepare "
         "time, on symbols standing for `x` and for floating-point `Constant` values, so `f`'s "
         "Python control flow cannot depend on their values (`if x[0] > 0:`, `bool(...)`, "
@@ -165,8 +180,10 @@ def _elementwise_table(library: ScalarLibrary) -> dict[str, Callable[..., Any]]:
     table["logical_or"] = boolean(table["logical_or"], lambda a, b: bool(a or b))
     table["logical_not"] = boolean(table["logical_not"], lambda a: not a)
     table.setdefault(
-        "logical_xor", lambda a, b: table["logical_or"](table["logical_and"](a, table["logical_not"](b)),
-                                                        table["logical_and"](table["logical_not"](a), b))
+        "logical_xor",
+        lambda a, b: table["logical_or"](
+            table["logical_and"](a, table["logical_not"](b)), table["logical_and"](table["logical_not"](a), b)
+        ),
     )
     table["where"] = where
     return table
@@ -246,7 +263,7 @@ class SymbolicArray:
         return getattr(self._xp, name)(*inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        function = self._xp.__dict__.get(func.__name__)
+        function = getattr(self._xp, func.__name__, None)  # an unsupported name is an AttributeError
         if function is None:
             return self._xp._missing(f"numpy.{func.__name__}")
         return function(*args, **kwargs)
@@ -341,7 +358,8 @@ class _Linalg:
             return xp.max(xp.abs(x), axis=axis, keepdims=keepdims)
         if ord == 1:
             return xp.sum(xp.abs(x), axis=axis, keepdims=keepdims)
-        return xp.sum(xp.abs(x) ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
+        total: Any = xp.sum(xp.abs(x) ** ord, axis=axis, keepdims=keepdims)
+        return total ** (1.0 / ord)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -359,7 +377,7 @@ class SymbolicNamespace:
     functions. Any other name raises `ad.UnsupportedError` naming the function and the backend.
     """
 
-    float32, float64, int32, int64, bool = np.float32, np.float64, np.int32, np.int64, np.bool_
+    float32, float64, int32, int64 = np.float32, np.float64, np.int32, np.int64
     e, pi, inf, nan, newaxis = math.e, math.pi, math.inf, math.nan, None
 
     def __init__(self, library: ScalarLibrary) -> None:
@@ -437,6 +455,7 @@ class SymbolicNamespace:
     # -- elementwise ---------------------------------------------------------------------------
 
     def _apply(self, name: str, *args: Any) -> SymbolicArray:
+        dtype: np.dtype
         if name in _BOOLEAN:
             dtype = np.dtype(bool)
         else:
@@ -469,7 +488,9 @@ class SymbolicNamespace:
         data = self._data(x)
         if isinstance(data, np.ndarray) and not all(_is_number(e) for e in data.flat):
             raise untraceable(self.library.label, f"`xp.{name}` of it depends on its values")
-        return self.asarray(getattr(_NP, name)(np.asarray(data.tolist() if isinstance(data, np.ndarray) else data), *args, **kwargs))
+        return self.asarray(
+            getattr(_NP, name)(np.asarray(data.tolist() if isinstance(data, np.ndarray) else data), *args, **kwargs)
+        )
 
     # -- creation ------------------------------------------------------------------------------
 
@@ -483,7 +504,9 @@ class SymbolicNamespace:
         values = np.asarray(obj, dtype=dtype)
         return SymbolicArray(values.astype(object), values.dtype, self)
 
-    def _creation(self, function: Callable[..., np.ndarray], *args: Any, dtype: Any = None, **kwargs: Any) -> SymbolicArray:
+    def _creation(
+        self, function: Callable[..., np.ndarray], *args: Any, dtype: Any = None, **kwargs: Any
+    ) -> SymbolicArray:
         kwargs.pop("device", None)
         return self.asarray(function(*args, dtype=dtype, **kwargs))
 
@@ -500,13 +523,19 @@ class SymbolicNamespace:
             return self.broadcast_to(fill_value, shape if isinstance(shape, tuple) else (shape,))
         return self._creation(np.full, shape, fill_value, dtype=dtype)
 
-    def eye(self, n_rows: int, n_cols: int | None = None, /, *, k: int = 0, dtype: Any = None, device: Any = None) -> SymbolicArray:
+    def eye(
+        self, n_rows: int, n_cols: int | None = None, /, *, k: int = 0, dtype: Any = None, device: Any = None
+    ) -> SymbolicArray:
         return self._creation(np.eye, n_rows, n_cols, k=k, dtype=dtype or np.float64)
 
-    def arange(self, start: Any, /, stop: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None) -> SymbolicArray:
-        return self._creation(_NP.arange, start, stop, step, dtype=dtype)
+    def arange(
+        self, start: Any, /, stop: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None
+    ) -> SymbolicArray:
+        return self._creation(np.arange, start, stop, step, dtype=dtype)
 
-    def linspace(self, start: Any, stop: Any, /, num: int, *, dtype: Any = None, device: Any = None, endpoint: bool = True) -> SymbolicArray:
+    def linspace(
+        self, start: Any, stop: Any, /, num: int, *, dtype: Any = None, device: Any = None, endpoint: bool = True
+    ) -> SymbolicArray:
         return self._creation(np.linspace, start, stop, num, dtype=dtype, endpoint=endpoint)
 
     def zeros_like(self, x: Any, /, *, dtype: Any = None, device: Any = None) -> SymbolicArray:
@@ -591,12 +620,14 @@ class SymbolicNamespace:
         return self._wrap(np.stack(data, axis=axis), self.result_type(*arrays))
 
     def meshgrid(self, *arrays: Any, indexing: str = "xy") -> list[SymbolicArray]:
-        grids = np.meshgrid(*(np.asarray(self._data(a), dtype=object) for a in arrays), indexing=indexing)
+        grids = np.meshgrid(*[np.asarray(self._data(a), dtype=object) for a in arrays], indexing=indexing)  # type: ignore[call-overload]
         return [self._wrap(g.copy(), self._dtype(a)) for g, a in zip(grids, arrays, strict=True)]
 
     # -- reductions ----------------------------------------------------------------------------
 
-    def _reduce(self, x: Any, axis: Any, keepdims: bool, combine: Callable[[list[Any]], Any], dtype: Any = None) -> SymbolicArray:
+    def _reduce(
+        self, x: Any, axis: Any, keepdims: bool, combine: Callable[[list[Any]], Any], dtype: Any = None
+    ) -> SymbolicArray:
         data = np.asarray(self._data(x), dtype=object)
         axes = _normalize_axes(axis, data.ndim)
         kept = tuple(a for a in range(data.ndim) if a not in axes)
@@ -635,7 +666,9 @@ class SymbolicNamespace:
     def std(self, x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: bool = False) -> SymbolicArray:
         return self.sqrt(self.var(x, axis=axis, correction=correction, keepdims=keepdims))
 
-    def cumulative_sum(self, x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: bool = False) -> SymbolicArray:
+    def cumulative_sum(
+        self, x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: bool = False
+    ) -> SymbolicArray:
         data = np.asarray(self._data(x), dtype=object)
         if axis is None:
             data, axis = data.reshape(-1), 0
@@ -693,7 +726,7 @@ class SymbolicNamespace:
         return np.result_type(*(self._dtype(a) for a in arrays_and_dtypes))
 
     def isdtype(self, dtype: Any, kind: Any) -> bool:
-        return _NP.isdtype(np.dtype(dtype), kind)
+        return _NP.isdtype(np.dtype(dtype), kind)  # type: ignore[attr-defined]
 
     def finfo(self, type: Any, /) -> Any:
         return np.finfo(self._dtype(type))
@@ -711,6 +744,7 @@ def _contains_symbolic(value: Any) -> bool:
     return isinstance(value, SymbolicArray)
 
 
+SymbolicNamespace.bool = np.bool_  # type: ignore[attr-defined]  # (in the class, it would shadow `bool`)
 register_namespace(SymbolicArray, lambda a: a._xp)
 
 
@@ -858,8 +892,11 @@ class SymbolicImpl(BackendImpl):
     """
 
     kind = array_kind(np.zeros(()))
+    prepares_per_call = True  # see `jvp` and `vjp` below
     #: how the backend compiles, shown in `prep.info`
-    route: str = ""
+    route: ClassVar[str] = ""
+    #: compile `plain` kernels apart, without the value (worth it where compiling is cheap)
+    separate_plain: ClassVar[bool] = True
 
     # -- library hooks ---------------------------------------------------------------------------
 
@@ -903,8 +940,12 @@ class SymbolicImpl(BackendImpl):
         try:
             y = f(handed, *inputs.symbolic)
             return _Trace(x_var, self.expression(y), inputs)
-        except AnyDiffError as exc:
-            raise type(exc)(f"{operator}: {exc}") from None
+        except _Untraceable as exc:
+            raise FunctionNotDifferentiableError(f"{operator}: {exc}") from None
+        except _UnsupportedOperation as exc:
+            raise UnsupportedError(f"{operator}: {exc}") from None
+        except AnyDiffError:
+            raise
         except Exception as exc:
             better = self.trace_error(exc)
             if better is None:
@@ -931,35 +972,43 @@ class SymbolicImpl(BackendImpl):
             t_var = self.variable("t", tangent.shape, tangent.dtype)[1]
             inputs.append(t_var)
             outputs = [*outputs, (tangent.derivative(t_var), tangent.result_shape)]
-        compiled = self.compile_function([*inputs, *trace.contexts.variables], [e for e, _ in outputs])
+        inputs += trace.contexts.variables
+        compiled = self.compile_function(inputs, [e for e, _ in outputs])
+        # `plain` skips the other outputs where compiling twice is cheap
+        last = self.compile_function(inputs, [outputs[-1][0]]) if self.separate_plain else compiled
         out_dtype = np.result_type(x.dtype, spec.dtype)
-        layout = [(shape, spec.dtype if e is trace.y else out_dtype) for e, shape in outputs]
+        finishers = [_finisher(shape, spec.dtype if e is trace.y else out_dtype) for e, shape in outputs]
+        finish_last = finishers[-1]
         contexts = trace.contexts
         info = {"mode": "symbolic", "route": self.route}
 
         def finish(results: list[np.ndarray]) -> tuple[Any, ...]:
-            return tuple(np.asarray(r, dtype=d).reshape(s) for r, (s, d) in zip(results, layout, strict=True))
+            return tuple(f(r) for f, r in zip(finishers, results, strict=True))
 
         if tangent is None:
 
             def with_value(x: np.ndarray, *context_values: Any) -> tuple[Any, ...]:
-                arguments = contexts.values(operator, context_values) if context_values else ()
-                return finish(compiled(x, *arguments))
+                if context_values:
+                    return finish(compiled(x, *contexts.values(operator, context_values)))
+                return finish(compiled(x))
 
             def plain(x: np.ndarray, *context_values: Any) -> Any:
-                return with_value(x, *context_values)[-1]
+                if context_values:
+                    return finish_last(last(x, *contexts.values(operator, context_values))[-1])
+                return finish_last(last(x)[-1])
 
             return Kernels(plain, with_value, info)
 
-        t_dtype = tangent.dtype
+        t_dtype, finish_first = tangent.dtype, finishers[0]
 
         def with_value_batched(x: np.ndarray, tangents: tuple, *context_values: Any) -> tuple[Any, tuple]:
             arguments = contexts.values(operator, context_values) if context_values else ()
-            results = [finish(compiled(x, np.asarray(t, dtype=t_dtype), *arguments)) for t in tangents]
-            return results[0][0], tuple(r[-1] for r in results)
+            results = [compiled(x, np.asarray(t, dtype=t_dtype), *arguments) for t in tangents]
+            return finish_first(results[0][0]), tuple(finish_last(r[-1]) for r in results)
 
         def plain_batched(x: np.ndarray, tangents: tuple, *context_values: Any) -> tuple:
-            return with_value_batched(x, tangents, *context_values)[1]
+            arguments = contexts.values(operator, context_values) if context_values else ()
+            return tuple(finish_last(last(x, np.asarray(t, dtype=t_dtype), *arguments)[-1]) for t in tangents)
 
         return Kernels(plain_batched, with_value_batched, info)
 
@@ -1014,12 +1063,23 @@ class SymbolicImpl(BackendImpl):
 
     # -- primitives: prepare, then call (they cannot be traced by another library) -----------------
 
+    def _numeric(self, operator: str, x: Any) -> None:
+        if not isinstance(x, np.ndarray):
+            raise UnsupportedError(
+                f"{operator}: {self.backend!r} differentiates by tracing `f` and compiling the "
+                f"result, which another backend cannot trace in turn (it received a "
+                f"{type(x).__name__}). Pair it with itself or with `ad.AutoFiniteDiff()` in "
+                "`ad.SecondOrder`."
+            )
+
     def jvp(self, f: Callable[..., Any], x: Any, tangents: Any, contexts: tuple) -> tuple[Any, Any]:
+        self._numeric("pushforward", x)
         kernels = self.prepare_pushforward(f, x, (), contexts, self.output_spec(f, x, contexts))
         y, results = kernels.with_value(x, tuple(tangents), *contexts)
         return y, np.stack(results)
 
     def vjp(self, f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Callable[[Any], Any]]:
+        self._numeric("pullback", x)
         spec = self.output_spec(f, x, contexts)
         kernels = self.prepare_pullback(f, x, (), contexts, spec)
 
@@ -1027,6 +1087,16 @@ class SymbolicImpl(BackendImpl):
             return np.stack(kernels.plain(x, tuple(cotangents), *contexts))
 
         return np.asarray(f(x, *contexts), dtype=spec.dtype), pullback
+
+
+def _finisher(shape: tuple[int, ...], dtype: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """Give a flat result of the compiled function its shape and the operator's dtype."""
+    dtype = np.dtype(dtype)
+
+    def finish(result: np.ndarray) -> np.ndarray:
+        return (result if result.dtype == dtype else result.astype(dtype)).reshape(shape)
+
+    return finish
 
 
 @dataclass(frozen=True, slots=True)

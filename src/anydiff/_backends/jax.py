@@ -17,7 +17,7 @@ from .._backend import AutoJAX
 from .._errors import FunctionNotDifferentiableError
 from .._impl import BackendImpl
 from .._kernels import Kernels, OutputSpec, flat_size
-from ..first_order.jacobian import use_forward
+from ..first_order.jacobian import batch, use_forward
 
 __all__ = ["JAXImpl"]
 
@@ -87,7 +87,11 @@ class JAXImpl(BackendImpl):
         )
 
     def prepare_jacobian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
-        forward = use_forward(self, flat_size(tuple(x.shape)), flat_size(spec.shape))
+        n, m = flat_size(tuple(x.shape)), flat_size(spec.shape)
+        forward = use_forward(self, n, m)
+        size = batch(x, spec, forward)
+        if size < (n if forward else m):
+            return _batched_jacobian(f, forward, size, self.compile, x)
         jac = (jax.jacfwd if forward else jax.jacrev)(f)
 
         def value_and_jacobian(x: Any, *contexts: Any) -> tuple[Any, Any]:
@@ -105,6 +109,10 @@ class JAXImpl(BackendImpl):
         # fallback's strategy for that mode.
         if not (self.forward and self.reverse):
             return super().prepare_hessian(f, x, contexts, spec)
+        n = flat_size(tuple(x.shape))
+        size = batch(x, OutputSpec(tuple(x.shape), spec.dtype), True)
+        if size < n:
+            return _batched_hessian(f, size, self.compile, x)
 
         def gradient_and_value(x: Any, *contexts: Any) -> tuple[Any, tuple[Any, Any]]:
             y, g = jax.value_and_grad(f)(x, *contexts)
@@ -122,3 +130,45 @@ class JAXImpl(BackendImpl):
             {"strategy": "forward-over-reverse", "route": "jax.hessian"},
         )
 
+
+def _unit(i: Any, like: Any) -> Any:
+    """Basis vector `i` shaped like `like` (inside `lax.map`: the basis is never held whole)."""
+    return jnp.zeros(like.size, dtype=like.dtype).at[i].set(1).reshape(like.shape)
+
+
+def _batched_jacobian(f: Any, forward: bool, size: int, compile: Callable[..., Any], x: Any) -> Kernels:
+    """The Jacobian by `jax.lax.map` over the basis, `size` tangents at a time (a scan of vmaps)."""
+
+    def value_and_jacobian(x: Any, *contexts: Any) -> tuple[Any, Any]:
+        def g(x: Any) -> Any:
+            return f(x, *contexts)
+
+        if forward:
+            y, push = jax.linearize(g, x)
+            columns = jax.lax.map(lambda i: push(_unit(i, x)), jnp.arange(x.size), batch_size=size)
+            jac = columns.reshape(x.size, y.size).T
+        else:
+            y, pull = jax.vjp(g, x)
+            jac = jax.lax.map(lambda i: pull(_unit(i, y))[0], jnp.arange(y.size), batch_size=size)
+        return y, jnp.reshape(jac, (*y.shape, *x.shape))
+
+    def jacobian(x: Any, *contexts: Any) -> Any:
+        return value_and_jacobian(x, *contexts)[1]
+
+    info = {"mode": "forward" if forward else "reverse", "batch_size": size}
+    return Kernels(compile(jacobian, x), compile(value_and_jacobian, x), info)
+
+
+def _batched_hessian(f: Any, size: int, compile: Callable[..., Any], x: Any) -> Kernels:
+    """The Hessian's columns as products of the linearised gradient, `size` at a time."""
+
+    def value_gradient_and_hessian(x: Any, *contexts: Any) -> tuple[Any, Any, Any]:
+        (y, g), linear = jax.linearize(lambda x: jax.value_and_grad(f)(x, *contexts), x)
+        columns = jax.lax.map(lambda i: linear(_unit(i, x))[1], jnp.arange(x.size), batch_size=size)
+        return y, g, jnp.reshape(columns.reshape(x.size, x.size).T, (*x.shape, *x.shape))
+
+    def hessian(x: Any, *contexts: Any) -> Any:
+        return value_gradient_and_hessian(x, *contexts)[2]
+
+    info = {"strategy": "forward-over-reverse", "route": "jax.lax.map", "batch_size": size}
+    return Kernels(compile(hessian, x), compile(value_gradient_and_hessian, x), info)

@@ -3,8 +3,10 @@
 Unlike SymPy and CasADi, PyTensor's graphs are made of N-d tensor operations, so `f` receives a
 PyTensor `TensorVariable` for `x` itself (a vectorised graph, however large `x` is) and
 `ad.namespace` maps the array-API names onto `pytensor.tensor`. Derivatives are PyTensor's
-(`grad`, `pullback`, `pushforward`, vectorised `jacobian`), compiled with `pytensor.function` at prepare time
-and called without input validation (`trust_input`): anydiff has checked the inputs already.
+(`grad`, `pullback`, `pushforward`, vectorised `jacobian`), compiled with `pytensor.function` at
+prepare time and called without input validation (`trust_input`): anydiff has checked the
+inputs already. PyTensor's default linker, Numba, compiles a new graph in 1-15 s on its first
+call; anydiff makes that call while preparing, so preparation is slow and prepared calls fast.
 
 PyTensor variables are immutable: `f` cannot write into arrays in place (two-argument functions
 `f(y, x)`, `Cache` buffers); write `f` functionally, or use `ad.AutoSymPy()` / `ad.AutoCasADi()`.
@@ -12,6 +14,7 @@ PyTensor variables are immutable: `f` cannot write into arrays in place (two-arg
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +22,7 @@ import numpy as np
 import pytensor
 import pytensor.gradient
 import pytensor.tensor as pt
+from numba.core.errors import NumbaWarning
 from pytensor.tensor.variable import TensorConstant, TensorVariable
 
 from .._arrays import register_namespace
@@ -63,7 +67,7 @@ class _Linalg:
 class _Namespace:
     """The array-API namespace of PyTensor variables: `pytensor.tensor` under array-API names."""
 
-    float32, float64, int32, int64, bool = np.float32, np.float64, np.int32, np.int64, np.bool_
+    float32, float64, int32, int64 = np.float32, np.float64, np.int32, np.int64
     e, pi, inf, nan, newaxis = np.e, np.pi, np.inf, np.nan, None
     linalg = _Linalg()
 
@@ -140,13 +144,14 @@ class _Namespace:
     def isdtype(dtype: Any, kind: Any) -> bool:
         import array_api_compat.numpy as np_api
 
-        return np_api.isdtype(np.dtype(dtype), kind)
+        return np_api.isdtype(np.dtype(dtype), kind)  # type: ignore[attr-defined]
 
     @staticmethod
     def finfo(type: Any, /) -> Any:
         return np.finfo(getattr(type, "dtype", type))
 
 
+_Namespace.bool = np.bool_  # type: ignore[attr-defined]  # (in the class, it would shadow `bool`)
 pytensor_namespace = _Namespace()
 for _type in (TensorVariable, TensorConstant):
     register_namespace(_type, lambda a: pytensor_namespace)
@@ -156,8 +161,14 @@ _CONCRETE = ("cannot be converted to Python",)
 _IN_PLACE = ("does not support item assignment",)
 
 
+def _flat(variable: Any) -> Any:
+    """A derivative graph as the flat vector `SymbolicImpl` works with (C order)."""
+    return variable.flatten()
+
+
 class PyTensorImpl(SymbolicImpl):
     route = "pytensor.grad/pushforward/pullback + pytensor.function"
+    separate_plain = False  # compiling takes ~0.5 s; computing the value too costs little
 
     def variable(self, name: str, shape: tuple[int, ...], dtype: Any) -> tuple[Any, Any]:
         variable = pt.tensor(name=name, shape=shape, dtype=np.dtype(dtype).name)
@@ -170,19 +181,27 @@ class PyTensorImpl(SymbolicImpl):
             raise TypeError(f"{_LABEL}: `f` must return an array; it returned {type(y).__name__}.") from None
 
     def symbolic_gradient(self, y: Any, x: Any) -> Any:
-        return pytensor.grad(y[0], x, disconnected_inputs="ignore").flatten()
+        return _flat(pytensor.grad(y[0], x, disconnected_inputs="ignore"))
 
     def symbolic_jacobian(self, y: Any, x: Any) -> Any:
-        return pytensor.gradient.jacobian(y, x, disconnected_inputs="ignore", vectorize=True).flatten()
+        return _flat(pytensor.gradient.jacobian(y, x, disconnected_inputs="ignore", vectorize=True))
 
     def symbolic_jvp(self, y: Any, x: Any, t: Any) -> Any:
-        return pytensor.gradient.pushforward(y, x, t, disconnected_outputs="ignore").flatten()
+        return _flat(pytensor.gradient.pushforward(y, x, t, disconnected_outputs="ignore"))
 
     def symbolic_vjp(self, y: Any, x: Any, u: Any) -> Any:
-        return pytensor.gradient.pullback(y, x, u.flatten(), disconnected_inputs="ignore").flatten()
+        return _flat(pytensor.gradient.pullback(y, x, u.flatten(), disconnected_inputs="ignore"))
 
     def compile_function(self, inputs: list[Any], outputs: list[Any]) -> Callable[..., list[np.ndarray]]:
-        return pytensor.function(inputs, outputs, trust_input=True, on_unused_input="ignore")
+        with warnings.catch_warnings():
+            # Numba cannot keep some compiled graphs on disk (vectorised Jacobians); it says so.
+            warnings.simplefilter("ignore", NumbaWarning)
+            function = pytensor.function(inputs, outputs, trust_input=True, on_unused_input="ignore")
+            # PyTensor's default linker, Numba, compiles on the first call (seconds): make that
+            # call now, so that it is part of the preparation
+            with np.errstate(all="ignore"):
+                function(*(np.zeros(v.type.shape, dtype=v.type.dtype) for v in inputs))
+        return function
 
     def trace_error(self, exc: Exception) -> Exception | None:
         message = str(exc)

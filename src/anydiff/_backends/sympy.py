@@ -1,10 +1,15 @@
 """SymPy: trace `f` on arrays of real symbols, differentiate exactly, compile with `lambdify`.
 
-Derivatives are exact expressions (`sympy.diff`), simplified only by SymPy's automatic
-evaluation: `simplify` costs seconds where the whole preparation otherwise takes milliseconds.
-`lambdify` with common-subexpression elimination compiles them to straight-line Python on the
-`math` module, called with the elements of `x` as Python floats: for a few dozen inputs that is
-the cheapest call of any backend (no array dispatch at all). Where a value is outside a
+Derivatives are exact expressions, simplified only by SymPy's automatic evaluation (`simplify`
+costs seconds where the whole preparation otherwise takes milliseconds). They are formed by
+forward and reverse sweeps over the expression graph (`_Differentiator`), with SymPy's own rule
+for each function, rather than by `sympy.diff` per pair of output and input element, which is
+10-100 times slower on anything but tiny expressions.
+
+`lambdify` with structural common-subexpression elimination compiles them to straight-line
+Python on the `math` module, called with the elements of `x` as Python floats: for a few dozen
+inputs that is the cheapest call of any backend (no array dispatch at all), and the cost grows
+with the number of scalar operations, so SymPy suits small problems. Where a value is outside a
 function's domain (`log(-1)`, `1/0`, overflow), which `math` reports with an exception, the call
 is repeated with NumPy scalars, which give `nan`/`inf` (with NumPy's warning) like the other
 backends.
@@ -20,6 +25,7 @@ import sympy
 from sympy.codegen import cfunctions
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import PythonCodePrinter
+from sympy.simplify.cse_main import tree_cse
 
 from ._symbolic import ScalarLibrary, SymbolicImpl, SymbolicNamespace, bounds, elements, symbolic_array
 
@@ -30,24 +36,24 @@ def _where(condition: Any, a: Any, b: Any) -> Any:
     return sympy.Piecewise((a, condition), (b, True))
 
 
-_LIBRARY = ScalarLibrary(
-    label="AutoSymPy()",
-    functions={
-        "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "asin": sympy.asin,
-        "acos": sympy.acos, "atan": sympy.atan, "sinh": sympy.sinh, "cosh": sympy.cosh,
-        "tanh": sympy.tanh, "asinh": sympy.asinh, "acosh": sympy.acosh, "atanh": sympy.atanh,
-        "exp": sympy.exp, "log": sympy.log, "sqrt": sympy.sqrt, "abs": sympy.Abs,
-        "sign": sympy.sign, "floor": sympy.floor, "ceil": sympy.ceiling, "atan2": sympy.atan2,
-        "erf": sympy.erf, "expm1": cfunctions.expm1, "log1p": cfunctions.log1p,
-        "log2": cfunctions.log2, "log10": cfunctions.log10, "hypot": cfunctions.hypot,
-        # `==` on SymPy expressions is structural equality: the relational is `Eq`
-        "equal": sympy.Eq, "not_equal": sympy.Ne,
-        "logical_and": sympy.And, "logical_or": sympy.Or, "logical_not": sympy.Not,
-        "logical_xor": sympy.Xor,
-    },  # fmt: skip
-    where=_where,
-    sum=lambda items: sympy.Add(*items),
-)
+# fmt: off
+_FUNCTIONS = {
+    "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "asin": sympy.asin, "acos": sympy.acos,
+    "atan": sympy.atan, "sinh": sympy.sinh, "cosh": sympy.cosh, "tanh": sympy.tanh,
+    "asinh": sympy.asinh, "acosh": sympy.acosh, "atanh": sympy.atanh, "exp": sympy.exp,
+    "log": sympy.log, "sqrt": sympy.sqrt, "abs": sympy.Abs, "sign": sympy.sign,
+    "floor": sympy.floor, "ceil": sympy.ceiling, "atan2": sympy.atan2, "erf": sympy.erf,
+    "expm1": cfunctions.expm1, "log1p": cfunctions.log1p, "log2": cfunctions.log2,
+    "log10": cfunctions.log10, "hypot": cfunctions.hypot,
+    # n-ary and flattening; `max` as repeated `where` nests `Piecewise` conditions, which take
+    # seconds to build for six elements
+    "maximum": sympy.Max, "minimum": sympy.Min,
+    # `==` on SymPy expressions is structural equality: the relational is `Eq`
+    "equal": sympy.Eq, "not_equal": sympy.Ne,
+    "logical_and": sympy.And, "logical_or": sympy.Or, "logical_not": sympy.Not, "logical_xor": sympy.Xor,
+}
+# fmt: on
+_LIBRARY = ScalarLibrary(label="AutoSymPy()", functions=_FUNCTIONS, where=_where, sum=lambda items: sympy.Add(*items))
 _NAMESPACE = SymbolicNamespace(_LIBRARY)
 
 
@@ -76,7 +82,7 @@ def _local_partials(node: sympy.Basic) -> list[tuple[sympy.Expr, sympy.Expr]]:
             (pair.expr, sympy.Piecewise(*((_ONE if j == i else _ZERO, c) for j, c in enumerate(conditions))))
             for i, pair in enumerate(args)
         ]
-    elif isinstance(node, sympy.Function):
+    elif isinstance(node, (sympy.Function, sympy.Max, sympy.Min)):
         pairs = [(a, node.fdiff(i + 1)) for i, a in enumerate(args)]
     else:  # any other expression type: SymPy's own rule, through a placeholder argument
         pairs = []
@@ -176,10 +182,41 @@ class _NumPyPrinter(_FloatsInFull, NumPyPrinter):
     pass
 
 
-def _lambdify(symbols: list[list[sympy.Symbol]], flat: list[sympy.Expr], module: str, printer: type) -> Callable[..., Any]:
-    # the settings `lambdify` gives the printers it makes itself (function names unqualified)
-    settings = {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True}
-    return sympy.lambdify(symbols, flat, modules=module, printer=printer(settings), cse=True, docstring_limit=0)
+def _shared_subexpressions(exprs: list[sympy.Expr]) -> tuple[list, list]:
+    """Common-subexpression elimination by structure only (`tree_cse`), in linear time.
+
+    `sympy.cse` also searches for common subsets of the arguments of sums and products, which
+    is quadratic: 23 s instead of 2 s for the gradient of a 50-unit network.
+    """
+    return tree_cse(exprs, sympy.numbered_symbols("_s"), order="none")
+
+
+def _heaviside(x: float, at_zero: float = 0.5) -> float:
+    return 1.0 if x > 0 else 0.0 if x < 0 else at_zero
+
+
+# `Heaviside` (the derivative of `Max` and `Min`) as a function, not printed as a `Piecewise`:
+# rewriting it expands the `Max` inside into nested conditions, seconds for a few elements
+_STEP = {"math": _heaviside, "numpy": np.heaviside}
+
+
+def _lambdify(
+    symbols: list[list[sympy.Symbol]], flat: list[sympy.Expr], module: str, printer: type
+) -> Callable[..., Any]:
+    # the settings `lambdify` gives the printers it makes itself (function names unqualified),
+    # and terms printed as they are: ordering them is a good part of the printing time
+    settings = {
+        "fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True, "order": "none",
+        "user_functions": {"Heaviside": "_step"},
+    }  # fmt: skip
+    return sympy.lambdify(
+        symbols,
+        flat,
+        modules=[{"_step": _STEP[module]}, module],
+        printer=printer(settings),
+        cse=_shared_subexpressions,
+        docstring_limit=0,
+    )
 
 
 class _Compiled:

@@ -1,17 +1,19 @@
 """TensorFlow: `GradientTape` (reverse) and `ForwardAccumulator` (forward), run as traced graphs.
 
-Measured on CPU (float64; n = 10 and 1 000; `benchmarks/overhead_tensorflow_autograd.py`):
-- a gradient called through a traced `ConcreteFunction` takes ≈ 45-80 µs, through the
-  `tf.function` dispatcher ≈ 140 µs, and eagerly ≈ 230-300 µs. So with `function=True` every
-  kernel is traced once, on its first call, for that call's input signature (shapes and dtypes of
-  `x`, the tangents and the contexts), and then called through its concrete function. The graph
-  wins from the smallest function on: there is no size below which eager execution is faster.
-- In a graph, forward mode costs what reverse mode costs (≈ 80-90 µs for a JVP or a VJP at
-  n = 10); eagerly `ForwardAccumulator` costs ≈ 1.1 ms.
+Measured on CPU (float64, one thread; n = 10 and 1 000; `benchmarks/overhead_tensorflow_autograd.py`):
+- a gradient called through a traced `ConcreteFunction` takes ≈ 40-55 µs, through the
+  `tf.function` dispatcher ≈ 90 µs more, and eagerly ≈ 230-300 µs. So with `function=True` every
+  kernel is traced (without AutoGraph) on its first call, for that call's input signature, and
+  then called through its concrete function. The graph wins from the smallest function on:
+  there is no size below which eager execution is faster.
+- In a graph, forward mode costs what reverse mode costs (≈ 45-50 µs for a JVP or a VJP at
+  n = 10, the same as the double-backward trick); eagerly `ForwardAccumulator` takes ≈ 1.1 ms.
 - Batches of tangents and dense Jacobians are vectorised with `tf.vectorized_map` (pfor) inside
   graphs; eagerly they are looped (pfor would trace a new graph on every eager call). A square
   Jacobian at n = 1 000 takes 1.2 ms by forward pfor and 5.8 ms by `tape.jacobian` (reverse
   pfor), so Jacobians follow the usual rule: columns when there are no more inputs than outputs.
+- Hessians: `tape.jacobian` of the gradient (reverse over reverse) runs as fast as forward over
+  reverse vectorised, and traces 3-4 times faster.
 
 TensorFlow tensors have no array-API namespace; `TensorFlowNamespace` below is the one
 `ad.namespace` returns for them, eagerly, in graphs and under tapes alike.
@@ -682,6 +684,34 @@ class _Graph:
         return concrete(*args)
 
 
+class _TangentGraphs:
+    """A kernel `fn(x, tangents, *contexts)` as graphs taking each tangent as an argument of its own.
+
+    A concrete function binds a tuple argument ≈ 3 µs slower than as many tensors (measured at
+    n = 10, where a whole pushforward takes ≈ 47 µs). One graph per number of tangents.
+    """
+
+    __slots__ = ("fn", "graphs")
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.graphs: dict[int, _Graph] = {}
+
+    def __call__(self, x: Any, tangents: tuple, *contexts: Any) -> Any:
+        graph = self.graphs.get(len(tangents))
+        if graph is None:
+            graph = self.graphs[len(tangents)] = _Graph(self.unpacking(len(tangents)))
+        return graph(x, *tangents, *contexts)
+
+    def unpacking(self, k: int) -> Callable[..., Any]:
+        fn = self.fn
+
+        def unpacked(x: Any, *rest: Any) -> Any:
+            return fn(x, rest[:k], *rest[k:])
+
+        return unpacked
+
+
 # -- differentiation -----------------------------------------------------------------------------
 
 
@@ -787,9 +817,10 @@ class TensorFlowImpl(BackendImpl):
     def translate_error(self, exc: Exception, operator: str) -> Exception | None:
         message = str(exc)
         escaped = (
-            (isinstance(exc, NotImplementedError) and "symbolic" in message)
-            or (isinstance(exc, AttributeError) and "numpy" in message)
-            or isinstance(exc, tf.errors.OperatorNotAllowedInGraphError)
+            (isinstance(exc, NotImplementedError) and "symbolic" in message)  # NumPy on a graph tensor
+            or (isinstance(exc, AttributeError) and "numpy" in message)  # `.numpy()`
+            or (isinstance(exc, TypeError) and "SymbolicTensor" in message)  # `float(...)`
+            or isinstance(exc, tf.errors.OperatorNotAllowedInGraphError)  # `if tensor:`
         )
         if escaped:
             return FunctionNotDifferentiableError(
@@ -836,7 +867,7 @@ class TensorFlowImpl(BackendImpl):
             tape, y = _record(f, x, contexts)
             return y, (tape.gradient(y, x, output_gradients=cotangents[0], unconnected_gradients=_ZERO),)
 
-        return self._kernels(value_and_pullback, x, {"mode": "reverse", "route": "GradientTape"})
+        return self._kernels(value_and_pullback, x, {"mode": "reverse", "route": "GradientTape"}, tangents=True)
 
     def prepare_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         if not self.forward:
@@ -845,7 +876,8 @@ class TensorFlowImpl(BackendImpl):
         def value_and_pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
             return _pushforwards(f, x, tangents, contexts)
 
-        return self._kernels(value_and_pushforward, x, {"mode": "forward", "route": "ForwardAccumulator"})
+        info = {"mode": "forward", "route": "ForwardAccumulator"}
+        return self._kernels(value_and_pushforward, x, info, tangents=True)
 
     def prepare_derivative(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
         if not self.forward:
@@ -887,7 +919,7 @@ class TensorFlowImpl(BackendImpl):
             return _pushforwards(gradient, x, tangents, contexts)
 
         info = {"strategy": "forward-over-reverse", "route": "ForwardAccumulator over GradientTape"}
-        return self._kernels(gradient_and_hvp, x, info)
+        return self._kernels(gradient_and_hvp, x, info, tangents=True)
 
     def prepare_hessian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
         # Reverse over reverse (`tape.jacobian` of the gradient) runs as fast as forward over
@@ -905,7 +937,7 @@ class TensorFlowImpl(BackendImpl):
         info = {"strategy": "reverse-over-reverse", "route": "tape.jacobian of GradientTape"}
         return self._kernels(value_gradient_and_hessian, x, info)
 
-    def _kernels(self, with_value: Callable[..., Any], x: Any, info: dict[str, Any]) -> Kernels:
+    def _kernels(self, with_value: Callable[..., Any], x: Any, info: dict[str, Any], tangents: bool = False) -> Kernels:
         """Both kernels from the value form; the plain one returns its last output only.
 
         Each is traced on its own first call: a prep used in one form traces one graph, and the
@@ -916,6 +948,8 @@ class TensorFlowImpl(BackendImpl):
             return with_value(*args)[-1]
 
         info["route"] += " in tf.function" if self.graphs else ", eager"
+        if tangents and self.graphs:
+            return Kernels(_TangentGraphs(plain), _TangentGraphs(with_value), info)
         return Kernels(self.compile(plain, x), self.compile(with_value, x), info)
 
 

@@ -6,10 +6,10 @@ reverse passes. Every operator comes from the generic fallbacks on these two pri
 (Hessian-vector products reverse over reverse); Jacobians with many rows use one compiled
 pullback per row instead of one graph holding them all.
 
-`TinyJit` replays the kernels it captured on the second call, which makes a prepared call 10 to 20
-times faster than tinygrad's eager scheduling (a gradient at n = 10: 0.07 ms against 2.8 ms). It
-bakes Python values into the kernels and reuses its output buffers from call to call, so anydiff
-runs eagerly whenever a context is not a tensor, and copies every result out of the jit's buffers.
+`TinyJit` replays the kernels it captured, which makes a prepared call 10 to 20 times faster than
+tinygrad's eager scheduling (a gradient at n = 10: 0.07 ms against 2.8 ms). It bakes Python
+values into the kernels and reuses its output buffers from call to call, so anydiff runs eagerly
+whenever a context is not a tensor, and copies every result out of the jit's buffers.
 
 tinygrad's CPU device compiles its kernels with a C compiler (`clang`, or `$CC`): without one,
 tinygrad finds no usable device and `ad.check_available(ad.AutoTinygrad())` is False.
@@ -30,7 +30,7 @@ from tinygrad import Device, Tensor, TinyJit, UOp, Variable, dtypes
 from tinygrad.dtype import _from_np_dtype, _to_np_dtype
 from tinygrad.engine.jit import JitError
 
-from .._arrays import array_kind
+from .._arrays import array_kind, cumulative
 from .._backend import AutoTinygrad
 from .._errors import BackendNotInstalledError, FunctionNotDifferentiableError
 from .._impl import BackendImpl
@@ -270,22 +270,6 @@ def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
     return tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
 
 
-def _with_initial(result: Any, axis: int, include_initial: bool, identity: float) -> Any:
-    if not include_initial:
-        return result
-    shape = list(result.shape)
-    shape[axis] = 1
-    return Tensor.full(tuple(shape), identity, dtype=result.dtype, device=result.device).cat(result, dim=axis)
-
-
-def _cumulative_axis(x: Any, axis: int | None) -> int:
-    if axis is None:
-        if x.ndim > 1:
-            raise ValueError("cumulative_sum: `axis` is required for arrays of more than one dimension.")
-        return 0
-    return axis
-
-
 def _creation(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A tinygrad constructor `fn(*shape, dtype=, device=)` with the array API's signature."""
 
@@ -412,8 +396,7 @@ class _TinygradNamespace:
 
     __array_api_version__ = "2023.12"
     e, pi, inf, nan, newaxis = math.e, math.pi, math.inf, math.nan, None
-    bool, int32, int64 = dtypes.bool, dtypes.int32, dtypes.int64
-    float32, float64 = dtypes.float32, dtypes.float64
+    int32, int64, float32, float64 = dtypes.int32, dtypes.int64, dtypes.float32, dtypes.float64
     linalg = _TinygradLinalg()
     matmul = staticmethod(_TinygradLinalg.matmul)
     matrix_transpose = staticmethod(_TinygradLinalg.matrix_transpose)
@@ -454,11 +437,15 @@ class _TinygradNamespace:
         return _on((cols - rows == k).cast(dtype or dtypes.default_float), device)
 
     @staticmethod
-    def arange(start: float, /, stop: float | None = None, step: float = 1, *, dtype: Any = None, device: Any = None) -> Any:
+    def arange(
+        start: float, /, stop: float | None = None, step: float = 1, *, dtype: Any = None, device: Any = None
+    ) -> Any:
         return _on(Tensor.arange(start, stop, step, dtype=dtype), device)
 
     @staticmethod
-    def linspace(start: float, stop: float, /, num: int, *, dtype: Any = None, device: Any = None, endpoint: bool = True) -> Any:
+    def linspace(
+        start: float, stop: float, /, num: int, *, dtype: Any = None, device: Any = None, endpoint: bool = True
+    ) -> Any:
         dtype = dtype or dtypes.default_float
         if endpoint:
             return _on(Tensor.linspace(start, stop, num, dtype=dtype), device)
@@ -623,17 +610,11 @@ class _TinygradNamespace:
     def positive(x: Any, /) -> Any:
         return x
 
-    @staticmethod
-    def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: bool = False) -> Any:
-        axis = _cumulative_axis(x, axis)
-        x = x if dtype is None else x.cast(dtype)
-        return _with_initial(x.cumsum(axis), axis, include_initial, 0.0)
+    def cumulative_sum(self, x: Any, /, *, axis: Any = None, dtype: Any = None, include_initial: bool = False) -> Any:
+        return cumulative(self, Tensor.cumsum, x, axis, dtype, include_initial, 0.0)
 
-    @staticmethod
-    def cumulative_prod(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: bool = False) -> Any:
-        axis = _cumulative_axis(x, axis)
-        x = x if dtype is None else x.cast(dtype)
-        return _with_initial(x.cumprod(axis), axis, include_initial, 1.0)
+    def cumulative_prod(self, x: Any, /, *, axis: Any = None, dtype: Any = None, include_initial: bool = False) -> Any:
+        return cumulative(self, Tensor.cumprod, x, axis, dtype, include_initial, 1.0)
 
     @staticmethod
     def argmax(x: Any, /, *, axis: int | None = None, keepdims: bool = False) -> Any:
@@ -675,6 +656,7 @@ class _TinygradNamespace:
         return "<anydiff array-API namespace for tinygrad>"
 
 
+_TinygradNamespace.bool = dtypes.bool  # type: ignore[attr-defined]  # (in the class, it would shadow `bool`)
 for _name, _method in _UNARY.items():
     setattr(_TinygradNamespace, _name, staticmethod(_unary(_method)))
 for _name, _method in _BINARY.items():

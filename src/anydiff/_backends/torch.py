@@ -12,6 +12,8 @@ order, `vmap`), which the tape does not.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -23,9 +25,15 @@ from .._backend import AutoTorch
 from .._errors import FunctionNotDifferentiableError
 from .._impl import BackendImpl
 from .._kernels import Kernels, OutputSpec, flat_size
-from ..first_order.jacobian import use_forward
+from .._arrays import namespace
+from ..first_order.jacobian import basis_rows, batch, use_forward
 
 __all__ = ["TorchImpl"]
+
+# torch's forward mode (dual numbers, and `torch.func.jvp` / `jacfwd` built on them) has one level
+# for the whole process: a second thread entering it raises "Nested forward mode AD is not
+# supported", so forward-mode computations take turns (reentrant: they nest in one thread).
+_FORWARD_MODE = threading.RLock()
 
 # Substrings of the errors torch raises when `f` leaves the tensor world while being traced.
 _ESCAPE_MESSAGES = ("numpy()", ".item()", "data pointer", "Tensor.data_ptr", "requires grad")
@@ -86,10 +94,11 @@ class TorchImpl(BackendImpl):
         def g(x: Any) -> Any:
             return f(x, *contexts)
 
-        if tangents.shape[0] == 1:
-            y, ty = torch.func.jvp(g, (x,), (tangents[0],))
-            return y, ty.unsqueeze(0)
-        return torch.func.vmap(lambda t: torch.func.jvp(g, (x,), (t,)), out_dims=(None, 0))(tangents)
+        with _FORWARD_MODE:
+            if tangents.shape[0] == 1:
+                y, ty = torch.func.jvp(g, (x,), (tangents[0],))
+                return y, ty.unsqueeze(0)
+            return torch.func.vmap(lambda t: torch.func.jvp(g, (x,), (t,)), out_dims=(None, 0))(tangents)
 
     def vjp(self, f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Callable[[Any], Any]]:
         y, pull = torch.func.vjp(lambda x: f(x, *contexts), x)
@@ -100,6 +109,12 @@ class TorchImpl(BackendImpl):
 
     def translate_error(self, exc: Exception, operator: str) -> Exception | None:
         message = str(exc)
+        if isinstance(exc, RuntimeError) and "in-place operation" in message:
+            return FunctionNotDifferentiableError(
+                f"{operator}: `f` wrote in place into a torch tensor being differentiated "
+                f"({message.strip().splitlines()[0]}). Compute new arrays instead (`y = 2 * x`, not "
+                "`x *= 2` or `x[0] = ...`; `xp.where` for a masked update), or copy first."
+            )
         if isinstance(exc, RuntimeError) and any(s in message for s in _ESCAPE_MESSAGES):
             return FunctionNotDifferentiableError(
                 f"{operator}: `f` took a value out of a torch tensor being differentiated "
@@ -163,18 +178,25 @@ class TorchImpl(BackendImpl):
         return Kernels(derivative, value_and_derivative, {"mode": "forward", "route": "dual numbers"})
 
     def prepare_jacobian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
-        forward = use_forward(self, flat_size(tuple(x.shape)), flat_size(spec.shape))
+        n, m = flat_size(tuple(x.shape)), flat_size(spec.shape)
+        forward = use_forward(self, n, m)
         if isinstance(f, _Writer):
             return self._tape_jacobian(f)
+        if batch(x, spec, forward) < (n if forward else m):
+            # `torch.func.jacfwd` has no `chunk_size`: the generic batches of vmapped products
+            return super().prepare_jacobian(f, x, contexts, spec)
         f = self.function(f)
         transform = torch.func.jacfwd if forward else torch.func.jacrev
+        turn = _FORWARD_MODE if forward else contextlib.nullcontext()
 
         def value_and_jacobian(x: Any, *contexts: Any) -> tuple[Any, Any]:
-            jac, y = transform(lambda x: _with_aux(f(x, *contexts)), has_aux=True)(x)
+            with turn:
+                jac, y = transform(lambda x: _with_aux(f(x, *contexts)), has_aux=True)(x)
             return y, jac
 
         def jacobian(x: Any, *contexts: Any) -> Any:
-            return transform(f)(x, *contexts)
+            with turn:
+                return transform(f)(x, *contexts)
 
         info = {"mode": "forward" if forward else "reverse", "route": "torch.func"}
         return Kernels(jacobian, value_and_jacobian, info)
@@ -225,24 +247,29 @@ class TorchImpl(BackendImpl):
     def prepare_hessian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
         if not self.reverse:
             return super().prepare_hessian(f, x, contexts, spec)
+        n = flat_size(tuple(x.shape))
+        size = batch(x, OutputSpec(tuple(x.shape), spec.dtype), True)
+        batches = [(start, min(start + size, n)) for start in range(0, n, size)]  # none for an empty x
 
         def value_gradient_and_hessian(x: Any, *contexts: Any) -> tuple[Any, Any, Any]:
             leaf, y, gradient = _record_gradient(f, x, contexts)
-            seeds = torch.eye(x.numel(), dtype=x.dtype, device=x.device).reshape(-1, *x.shape)
-            rows = _tape_hvp(leaf, gradient, seeds, batched=True)
-            return y.detach(), gradient.detach(), rows.reshape((*x.shape, *x.shape))
+            xp = namespace(x)
+            rows = [_tape_hvp(leaf, gradient, basis_rows(xp, x, start, stop), batched=True) for start, stop in batches]
+            hessian = torch.cat(rows) if len(rows) > 1 else rows[0] if rows else x.new_zeros((0,))
+            return y.detach(), gradient.detach(), hessian.reshape((*x.shape, *x.shape))
 
         def hessian(x: Any, *contexts: Any) -> Any:
             return value_gradient_and_hessian(x, *contexts)[2]
 
-        return Kernels(hessian, value_gradient_and_hessian, dict(_DOUBLE_BACKWARD))
+        info = dict(_DOUBLE_BACKWARD) | ({"batch_size": size} if len(batches) > 1 else {})
+        return Kernels(hessian, value_gradient_and_hessian, info)
 
 
 def _dual_pushforward(f: Callable[..., Any], x: Any, tangents: tuple, contexts: tuple) -> tuple[Any, list]:
     """`(y, [J @ t for t in tangents])` with forward-mode dual numbers, one pass per tangent."""
     results = []
     primal = None
-    with forward_ad.dual_level():
+    with _FORWARD_MODE, forward_ad.dual_level():
         for t in tangents:
             out = forward_ad.unpack_dual(f(forward_ad.make_dual(x, t), *contexts))
             primal = out.primal

@@ -12,8 +12,9 @@ from another one:
 
 Since the derivatives of a node are nodes again, a calling library that differentiates through
 `f` once, twice, forward or reverse, only ever needs three operations of its own: call a node,
-`vmap` a function, sum over the leading axis (`CallerOps`). `tangent` and `cotangents` are the
-rules written on those; a caller module (`jax.py`, `torch.py`) registers them with its AD system.
+and, if it has a `vmap`, `vmap` a function and sum over the leading axis (`BatchingOps`).
+`tangent` and `cotangents` are the rules written on those; a caller module (`jax.py`,
+`torch.py`, ...) registers them with its AD system.
 
 The first derivatives of `f` (and its Hessian-vector products) come from the substitute's
 prepared operators (`pushforward`, `pullback`, `hvp`: its fastest routes), prepared once per node
@@ -26,8 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -44,6 +45,7 @@ from ..second_order.hvp import hvp, prepare_hvp
 __all__ = [
     "Aval",
     "Base",
+    "BatchingOps",
     "CallerOps",
     "Node",
     "Substitute",
@@ -104,7 +106,7 @@ def split_contexts(contexts: tuple, is_array: Callable[[Any], bool]) -> tuple[tu
     return tuple(type(c)(take(c.value)) for c in contexts), leaves
 
 
-def fill_contexts(skeleton: tuple, leaves: tuple) -> tuple:
+def fill_contexts(skeleton: tuple, leaves: Sequence[Any]) -> tuple:
     """The contexts of `skeleton` with `leaves` put back in order."""
     it: Iterator[Any] = iter(leaves)
 
@@ -311,7 +313,8 @@ class Base(Node):
         return fill_contexts(self.skeleton, leaves) if self.skeleton else ()
 
     def values(self, leaves: tuple) -> tuple:
-        return tuple(c.value for c in self.wrap(leaves))
+        """The values `f` receives after `x`."""
+        return tuple(c.value for c in self.wrap(leaves)) if self.skeleton else ()
 
     def native(self) -> Callable[..., Any]:
         return self.f
@@ -597,10 +600,14 @@ def evaluate(node: Node, args: tuple, transport: ArrayKind) -> Any:
 
 
 class CallerOps(Protocol):
-    """The three operations of a calling library that the rules are written on."""
+    """What the rules need of every calling library."""
 
     def call(self, node: Node, args: tuple) -> Any:
         """`node(*args)`, recorded so that the library can differentiate it again."""
+
+
+class BatchingOps(CallerOps, Protocol):
+    """What the rules need of a library with a `vmap` (one that makes `Vmap` nodes)."""
 
     def vmap(self, fn: Callable[..., Any], in_axes: tuple) -> Callable[..., Any]:
         """`fn` mapped over axis 0 of the arguments whose entry is 0, results stacked on axis 0."""
@@ -633,7 +640,7 @@ def tangent(ops: CallerOps, node: Node, args: tuple, tangents: tuple) -> Any:
             return tangent(ops, node.inner, a[:n], tuple(ts))
 
         in_axes = node.axes + tuple(node.axes[i] for i in live)
-        return ops.vmap(one, in_axes)(*args, *(tangents[i] for i in live))
+        return cast(BatchingOps, ops).vmap(one, in_axes)(*args, *(tangents[i] for i in live))
     x, linear, leaves = node.split(args)
     terms = []
     if tangents[0] is not None:
@@ -667,8 +674,9 @@ def cotangents(ops: CallerOps, node: Node, args: tuple, ct: Any, wanted: tuple, 
             return tuple(found[i] for i in targets)
 
         in_axes = tuple(None if a is None else axis for a, axis in zip(args, node.axes, strict=True))
-        for i, c in zip(targets, ops.vmap(one, (*in_axes, 0))(*args, ct), strict=True):
-            result[i] = c if node.axes[i] == 0 else ops.sum0(c)  # an unbatched input gets the sum
+        batching = cast(BatchingOps, ops)
+        for i, c in zip(targets, batching.vmap(one, (*in_axes, 0))(*args, ct), strict=True):
+            result[i] = c if node.axes[i] == 0 else batching.sum0(c)  # an unbatched input gets the sum
         return result
     x, linear, leaves = node.split(args)
     if 0 in targets:

@@ -75,8 +75,16 @@ class _Call(torch.autograd.Function):
         return call(node.vmap(tuple(None if d is None else 0 for d in dims)), moved), 0
 
 
+# `Function.apply` binds its arguments with `inspect.signature` on every call, which `torch.func`
+# needs; outside its transforms the C++ `apply` underneath does the same work 2x faster (measured
+# ~30 against ~70 µs per call on a loaded machine).
+_plain_apply = super(torch.autograd.Function, _Call).apply
+
+
 def call(node: Node, args: tuple) -> Any:
-    return _Call.apply(node, *args)
+    if torch._C._are_functorch_transforms_active():
+        return _Call.apply(node, *args)
+    return _plain_apply(node, *args)
 
 
 class _Ops:

@@ -5,23 +5,46 @@ from __future__ import annotations
 from typing import Any
 
 from .._arrays import namespace
-from .._kernels import Kernels, OutputSpec, basis, flat_size
-from .._prep import Operator, Prep, prepare, reuse
+from .._kernels import Kernels, OutputSpec, basis, device, flat_size
+from .._prep import Operator, Prep, prepare, reuse, tangent_batch
 
 __all__ = ["jacobian", "prepare_jacobian", "value_and_jacobian"]
 
 JACOBIAN = Operator("jacobian", two_argument=True)
 
 
-def prepare_jacobian(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None) -> Prep:
-    """`prepare_jacobian(f, backend, x, *contexts, y=None) -> Prep` for `jacobian`.
+def prepare_jacobian(
+    f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, batch_size: int | None = None
+) -> Prep:
+    """`prepare_jacobian(f, backend, x, *contexts, y=None, batch_size=None) -> Prep` for `jacobian`.
 
-    `prep.info["mode"]` says whether columns (forward) or rows (reverse) are computed.
+    `prep.info["mode"]` says whether columns (forward) or rows (reverse) are computed, and
+    `prep.info["batch_size"]` how many at once when they do not all fit in one batch.
+
+    `batch_size` bounds how many basis tangents (columns or rows) go through `f` at once. By
+    default as many as fit in about 256 MB with their results, so a 20 000 x 20 000 Jacobian
+    needs 838 tangents at a time, not 20 000. JAX and torch batch their native routes; finite
+    differences evaluate one column at a time anyway; other backends compute all at once.
+
+    Example:
+        >>> import numpy as np, anydiff as ad
+        >>> f = lambda x: x**2
+        >>> prep = ad.prepare_jacobian(f, ad.AutoJAX(), np.zeros(3), batch_size=2)
+        >>> prep.batch_size, ad.jacobian(f, ad.AutoJAX(), np.ones(3), prep=prep).diagonal()
+        (2, array([2., 2., 2.]))
     """
-    return prepare(JACOBIAN, f, backend, x, None, contexts, y)
+    return prepare(JACOBIAN, f, backend, x, None, contexts, y, batch_size)
 
 
-def jacobian(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, prep: Prep | None = None) -> Any:
+def jacobian(
+    f: Any,
+    backend: Any,
+    x: Any,
+    *contexts: Any,
+    y: Any = None,
+    prep: Prep | None = None,
+    batch_size: int | None = None,
+) -> Any:
     """`jacobian(f, backend, x, *contexts) -> J`: the dense Jacobian, shape `y.shape + x.shape`.
 
     Args:
@@ -31,6 +54,7 @@ def jacobian(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, prep: 
         contexts: `ad.Constant(...)` / `ad.Cache(...)` arguments passed on to `f`.
         y: output buffer of a two-argument `f` (shape and dtype only; not written to).
         prep: the result of `ad.prepare_jacobian` with arguments like these.
+        batch_size: the most basis tangents pushed through `f` at once (see `prepare_jacobian`).
 
     Example:
         >>> import numpy as np, anydiff as ad
@@ -38,12 +62,20 @@ def jacobian(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, prep: 
         array([[2., 0.],
                [0., 4.]])
     """
-    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y).plain(x, contexts)
+    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size).plain(x, contexts)
 
 
-def value_and_jacobian(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, prep: Prep | None = None) -> tuple[Any, Any]:
+def value_and_jacobian(
+    f: Any,
+    backend: Any,
+    x: Any,
+    *contexts: Any,
+    y: Any = None,
+    prep: Prep | None = None,
+    batch_size: int | None = None,
+) -> tuple[Any, Any]:
     """`value_and_jacobian(f, backend, x, *contexts) -> (y, J)`; see `jacobian`."""
-    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y).with_value(x, contexts)
+    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size).with_value(x, contexts)
 
 
 def use_forward(impl: Any, n: int, m: int) -> bool:
@@ -51,23 +83,48 @@ def use_forward(impl: Any, n: int, m: int) -> bool:
     return impl.forward and (not impl.reverse or n <= m)
 
 
+def batch(x: Any, spec: OutputSpec, forward: bool) -> int:
+    """The basis tangents to push at once (`tangent_batch`): each costs an `x` and a `y`."""
+    n, m = flat_size(tuple(x.shape)), flat_size(spec.shape)
+    itemsize = getattr(x.dtype, "itemsize", None) or getattr(x.dtype, "size", 8)  # MLX, TensorFlow: `size`
+    return tangent_batch(n if forward else m, (n + m) * itemsize)
+
+
+def basis_rows(xp: Any, a: Any, start: int, stop: int) -> Any:
+    """Rows `start:stop` of `basis(xp, a)`, made without the others."""
+    n = flat_size(tuple(a.shape))
+    if (start, stop) == (0, n):
+        return basis(xp, a)
+    eye = xp.eye(stop - start, n, k=start, dtype=a.dtype, device=device(a))
+    return xp.reshape(eye, (stop - start, *a.shape))
+
+
 def fallback(impl: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
-    """One batched pushforward of the input basis (columns) or pullback of the output basis (rows)."""
-    forward = use_forward(impl, flat_size(tuple(x.shape)), flat_size(spec.shape))
+    """Batched pushforwards of the input basis (columns) or pullbacks of the output basis (rows),
+    `batch` of them at a time."""
+    n, m = flat_size(tuple(x.shape)), flat_size(spec.shape)
+    forward = use_forward(impl, n, m)
+    size = batch(x, spec, forward)
+    # at least one batch, empty for an empty `x` or `y`, so that `f(x)` is still returned
+    batches = [(start, min(start + size, n if forward else m)) for start in range(0, max(n if forward else m, 1), size)]
 
     def value_and_jacobian(x: Any, *contexts: Any) -> tuple[Any, Any]:
         xp = namespace(x)
         if forward:
-            y, columns = impl.jvp(f, x, basis(xp, x), contexts)
-            n, m = columns.shape[0], flat_size(tuple(y.shape))
-            jac = xp.matrix_transpose(xp.reshape(columns, (n, m)))
+            # Each batch of columns is transposed as it comes: their concatenation is J itself.
+            parts = []
+            for start, stop in batches:
+                y, columns = impl.jvp(f, x, basis_rows(xp, x, start, stop), contexts)
+                parts.append(xp.matrix_transpose(xp.reshape(columns, (stop - start, m))))
+            jac = parts[0] if len(parts) == 1 else xp.concat(parts, axis=1)
         else:
             y, pull = impl.vjp(f, x, contexts)
-            jac = pull(basis(xp, y))
+            rows = [pull(basis_rows(xp, y, start, stop)) for start, stop in batches]
+            jac = rows[0] if len(rows) == 1 else xp.concat(rows, axis=0)
         return y, xp.reshape(jac, (*y.shape, *x.shape))
 
     def jacobian(x: Any, *contexts: Any) -> Any:
         return value_and_jacobian(x, *contexts)[1]
 
-    mode = "forward" if forward else "reverse"
-    return Kernels(impl.compile(jacobian, x), impl.compile(value_and_jacobian, x), {"mode": mode})
+    info = {"mode": "forward" if forward else "reverse"} | ({"batch_size": size} if len(batches) > 1 else {})
+    return Kernels(impl.compile(jacobian, x), impl.compile(value_and_jacobian, x), info)

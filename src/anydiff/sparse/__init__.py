@@ -1,0 +1,29 @@
+"""Sparse Jacobians and Hessians: sparsity detection, coloring, compressed differentiation.
+
+- `detection.py`, `tracer.py`: `jacobian_sparsity`, `hessian_sparsity` and the detectors.
+- `coloring.py`: `GreedyColoring` and `coloring`.
+- `decompression.py`: the seeds, and the index arrays that recover a matrix from its products.
+- `compressed.py`: the implementations of `ad.AutoSparse` and `ad.MixedMode`.
+
+`anydiff` re-exports the public names on first use (they import SciPy).
+"""
+
+from .coloring import GreedyColoring as GreedyColoring
+from .coloring import coloring as coloring
+from .detection import DenseSparsityDetector as DenseSparsityDetector
+from .detection import JaxprSparsityDetector as JaxprSparsityDetector
+from .detection import KnownSparsity as KnownSparsity
+from .detection import TracerSparsityDetector as TracerSparsityDetector
+from .detection import hessian_sparsity as hessian_sparsity
+from .detection import jacobian_sparsity as jacobian_sparsity
+
+__all__ = [
+    "DenseSparsityDetector",
+    "GreedyColoring",
+    "JaxprSparsityDetector",
+    "KnownSparsity",
+    "TracerSparsityDetector",
+    "coloring",
+    "hessian_sparsity",
+    "jacobian_sparsity",
+]

@@ -32,6 +32,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, depth_first_order
 from scipy.sparse.linalg import spsolve_triangular
 
+from anydiff._kernels import device as array_device
+
 __all__ = [
     "Decompression",
     "as_pattern",
@@ -221,7 +223,7 @@ class Decompression:
             xp = array_api_compat.array_namespace(*parts)
         flats = [xp.reshape(array, (-1,)) for array in parts]
         flat = flats[0] if len(flats) == 1 else xp.concat(flats)
-        device = array_api_compat.device(flat)
+        device = array_device(flat)  # also for arrays without a `.device` (MLX)
         gathered = xp.take(flat, xp.asarray(self.source, device=device))
         if self.sign is None:
             return gathered

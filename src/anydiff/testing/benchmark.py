@@ -128,7 +128,8 @@ class Records(list):
                     r.status if r.status == "ok" else f"{r.status}: {r.message}",
                 )
             )
-        return format_table(("backend", "scenario", "calls with", "time per call [IQR]", "preparation", "f-calls", "status"), rows)
+        headers = ("backend", "scenario", "calls with", "time per call [IQR]", "preparation", "f-calls", "status")
+        return format_table(headers, rows)
 
     def __str__(self) -> str:
         return self.table()
@@ -145,35 +146,36 @@ class Timing:
 
 
 def measure(fn: Callable[[], Any], budget: float = 0.1) -> Timing:
-    """`measure(fn, budget=0.1) -> Timing`: time `fn()` for about `budget` seconds (at least 3 samples).
+    """`measure(fn, budget=0.1) -> Timing`: time `fn()` for about `budget` seconds.
 
-    A call slower than the budget is timed once.
+    Samples last about a millisecond (several calls each when a call is faster). At least three
+    samples are taken unless that would take more than three times the budget (slow calls).
     """
+
+    def sample(number: int) -> float:
+        start = time.perf_counter()
+        for _ in range(number):
+            wait(fn())
+        return (time.perf_counter() - start) / number
+
     enabled = gc.isenabled()
     gc.disable()
     try:
         start = time.perf_counter()
-        wait(fn())
-        single = time.perf_counter() - start
-        if single >= budget:
-            return Timing(single, single, single, 1)
-        number = max(1, min(1000, int(1e-3 / max(single, 1e-9))))  # samples of about 1 ms
-        samples: list[float] = []
-        start = time.perf_counter()
+        first = sample(1)
+        samples = [first] if first >= 1e-3 else []  # a fast first call is a warm-up, not a sample
+        number = max(1, min(1000, int(1e-3 / max(first, 1e-9))))
         while True:
-            t = time.perf_counter()
-            for _ in range(number):
-                wait(fn())
-            samples.append((time.perf_counter() - t) / number)
             elapsed = time.perf_counter() - start
-            if elapsed >= budget and len(samples) >= 3 or elapsed >= 3 * budget:
+            if (len(samples) >= 3 and elapsed >= budget) or (samples and elapsed >= 3 * budget):
                 break
+            samples.append(sample(number))
     finally:
         if enabled:
             gc.enable()
-    if len(samples) < 2:
+    if len(samples) == 1:
         return Timing(samples[0], samples[0], samples[0], 1)
-    low, _, high = statistics.quantiles(samples, n=4)
+    low, _, high = statistics.quantiles(samples, n=4, method="inclusive")
     return Timing(statistics.median(samples), low, high, len(samples))
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "Outcome",
     "Problem",
     "check",
+    "finite_difference_schemes",
     "format_table",
     "incompatibility",
     "test_differentiation",
@@ -164,19 +165,20 @@ def _leaves(backend: AbstractBackend) -> list[AbstractBackend]:
     return [leaf for p in parts for leaf in _leaves(p)] if parts else [backend]
 
 
-def _fd_methods(backend: AbstractBackend, order: int) -> list[str]:
+def finite_difference_schemes(backend: AbstractBackend, order: int) -> list[str]:
     """The finite-difference schemes stacked in computing a derivative of this order."""
     if order == 0:
         return []
     if isinstance(backend, AutoFiniteDiff):
         return [] if backend.method == "complex" else [backend.method] * order
     if isinstance(backend, SecondOrder):
-        inner = _fd_methods(backend.inner, 1)
-        return inner if order == 1 else _fd_methods(backend.outer, 1) + inner
+        inner = finite_difference_schemes(backend.inner, 1)
+        return inner if order == 1 else finite_difference_schemes(backend.outer, 1) + inner
     if isinstance(backend, AutoSparse):
-        return _fd_methods(backend.dense, order)
+        return finite_difference_schemes(backend.dense, order)
     if isinstance(backend, MixedMode):
-        return max(_fd_methods(backend.forward, order), _fd_methods(backend.reverse, order), key=len)
+        both = (finite_difference_schemes(backend.forward, order), finite_difference_schemes(backend.reverse, order))
+        return max(both, key=len)
     return []
 
 
@@ -189,7 +191,7 @@ def tolerances(backend: AbstractBackend, order: int, dtype: str, rtol: float, at
     least `rtol / 1000`, for results that should be exactly zero.
     """
     base = max(rtol, 1000 * float(np.finfo(dtype).eps))
-    levels = [_FD_RTOL[(m, dtype)] for m in _fd_methods(backend, order)]
+    levels = [_FD_RTOL[(m, dtype)] for m in finite_difference_schemes(backend, order)]
     if len(levels) == 1:
         base = max(base, levels[0])
     elif levels:
@@ -246,7 +248,7 @@ class Counter:
 
 def arguments(scenario: Scenario, f: Callable[..., Any], backend: AbstractBackend) -> tuple[tuple, dict]:
     """`(args, kwargs)` of `ad.<operator>(f, backend, x, [tangents,] *contexts, [y=])`."""
-    args = (f, backend, scenario.x)
+    args: tuple[Any, ...] = (f, backend, scenario.x)
     if scenario.forms.tangents is not None:
         args += (scenario.tangents,)
     return args + scenario.contexts, ({} if scenario.y is None else {"y": scenario.y})
@@ -295,7 +297,8 @@ class _Checker:
     def one(self, stage: str, label: str, got: Any, want: Any) -> None:
         if isinstance(want, tuple):
             if not isinstance(got, tuple) or len(got) != len(want):
-                self.fail(stage, f"{label}: expected a tuple of {len(want)} results (one per tangent); got {_kind_name(got)}")
+                got_kind = _kind_name(got)
+                self.fail(stage, f"{label}: expected a tuple of {len(want)} results (one per tangent); got {got_kind}")
                 return
             for i, (g, w) in enumerate(zip(got, want, strict=True)):
                 self.one(stage, f"{label}[{i}]", g, w)
@@ -520,5 +523,8 @@ def failure_report(bad: Sequence[Outcome], total: int, rtol: float, atol: float)
             rows.append(
                 (o.backend if first else "", o.scenario if first else "", o.status if first else "", p.stage, p.message)
             )
-    header = f"test_differentiation: {len(bad)} of {total} (backend, scenario) pairs went wrong (rtol={rtol:g}, atol={atol:g})"
+    header = (
+        f"test_differentiation: {len(bad)} of {total} (backend, scenario) pairs went wrong "
+        f"(rtol={rtol:g}, atol={atol:g})"
+    )
     return header + "\n" + format_table(("backend", "scenario", "status", "stage", "problem"), rows)

@@ -213,7 +213,8 @@ class Mixing:
         xp = namespace(x)
         m, n = math.prod(self.shape), math.prod(x.shape)
         mixing = xp.reshape(_pattern(xp, m * n, x.dtype, 0.3), (m, n))
-        return xp.reshape(mixing @ xp.reshape(_g(xp, x), (n,)), self.shape)
+        # `xp.matmul`, not `@`: TensorFlow's `@` refuses a matrix times a vector
+        return xp.reshape(xp.matmul(mixing, xp.reshape(_g(xp, x), (n,))), self.shape)
 
     def _mixing(self, x: np.ndarray) -> np.ndarray:
         m, n = math.prod(self.shape), x.size
@@ -325,7 +326,7 @@ class BlockDiagonal:
         xp = namespace(x)
         b = self.block
         mixing = xp.reshape(_pattern(xp, b * b, x.dtype, 0.5) + 1.0, (b, b))
-        return xp.reshape(xp.sin(xp.reshape(x, (-1, b))) @ mixing, x.shape)
+        return xp.reshape(xp.matmul(xp.sin(xp.reshape(x, (-1, b))), mixing), x.shape)
 
     def _mixing(self) -> np.ndarray:
         return (_pattern_np(self.block**2, 0.5) + 1.0).reshape(self.block, self.block)
@@ -580,12 +581,12 @@ class Scaled:
     two_argument: bool = False
 
     def __call__(self, *args: Any) -> Any:
-        *args, a = args
+        *rest, a = args
         if self.two_argument:
-            self.f(*args)
-            args[0][...] = a * args[0]
+            self.f(*rest)
+            rest[0][...] = a * rest[0]
             return None
-        return a * self.f(*args)
+        return a * self.f(*rest)
 
 
 @dataclass(frozen=True)
@@ -596,11 +597,11 @@ class Cached:
     two_argument: bool = False
 
     def __call__(self, *args: Any) -> Any:
-        *args, cache = args
+        *rest, cache = args
         position = 1 if self.two_argument else 0  # where `x` is
-        cache[...] = args[position]
-        args[position] = cache
-        return self.f(*args)
+        cache[...] = rest[position]
+        rest[position] = cache
+        return self.f(*rest)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,428 @@
+"""`AutoSparse` and `MixedMode`: sparse Jacobians and Hessians from a few compressed products.
+
+At prepare time `SparseImpl` finds the sparsity pattern (the detector), colors it (`coloring`),
+builds the seeds and the decompression index arrays (`make_decompression`), and has the dense
+backend prepare its batched products over those seeds: pushforwards of the column seeds,
+pullbacks of the row seeds, or Hessian-vector products of the star (or acyclic) coloring's
+seeds. A call is then one kernel, compiled by the dense backend as a whole (`jax.jit` traces the
+products and the decompression gather together):
+
+    k products over the seeds  ->  compressed matrix  ->  gather  ->  CSR data
+
+and the prep turns the data into the sparse matrix of the user's array kind (`Kernels.sparse`).
+Every other operator of `AutoSparse(dense)` is `dense`'s, so it can stand wherever `dense` can.
+
+Jacobians use pushforwards (column coloring) when the dense backend has a cheap forward mode,
+pullbacks (row coloring) when it has a cheap reverse mode, and the side with fewer colors when it
+has both (forward on ties); `MixedMode(forward, reverse)` uses both, with a bidirectional coloring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._arrays import array_kind, namespace
+from .._backend import AutoSparse, MixedMode
+from .._contexts import Constant
+from .._errors import UnsupportedError
+from .._impl import BackendImpl
+from .._kernels import Kernels, OutputSpec, SparseLayout, device, flat_size, unstack
+from .._registry import implementation
+from ..second_order import hvp as _hvp
+from .coloring import GreedyColoring, coloring
+from .decompression import Decompression, as_pattern, make_decompression
+from .detection import TracerSparsityDetector, hessian_sparsity, jacobian_sparsity
+
+__all__ = ["MixedModeImpl", "SparseImpl"]
+
+# The Jacobian mode reported on the prep, by coloring.
+_MODES = {"column": "forward", "row": "reverse", "bidirectional": "mixed"}
+
+
+def _to_dense(name: str) -> Callable[..., Any]:
+    """A method of `SparseImpl` that hands the call to the dense backend's implementation."""
+
+    def method(self: SparseImpl, *args: Any) -> Any:
+        return getattr(self.dense, name)(*args)
+
+    method.__name__, method.__qualname__ = name, f"SparseImpl.{name}"
+    method.__doc__ = f"The dense backend's `{name}`."
+    return method
+
+
+class SparseImpl(BackendImpl):
+    """The implementation of `AutoSparse`: sparse `jacobian` and `hessian`, the rest from `dense`."""
+
+    def __init__(self, backend: AutoSparse) -> None:
+        # A combinator has no primitives of its own, which `BackendImpl.__init__` would demand.
+        self.backend = backend
+        self.dense = dense = implementation(backend.dense)
+        self.kind = dense.kind  # type: ignore[misc]
+        self.accepts = dense.accepts  # type: ignore[misc]
+        self.mutation = dense.mutation  # type: ignore[misc]
+        # A `SecondOrder` pair has no first-order modes (it is for Hessians).
+        self.forward = getattr(dense, "forward", False)
+        self.reverse = getattr(dense, "reverse", False)
+        self.prepares_per_call = dense.prepares_per_call  # type: ignore[misc]
+        self.algorithm = backend.coloring_algorithm or GreedyColoring()
+
+    available = _to_dense("available")
+    jvp = _to_dense("jvp")
+    vjp = _to_dense("vjp")
+    gradient_function = _to_dense("gradient_function")
+    compile = _to_dense("compile")
+    output_spec = _to_dense("output_spec")
+    translate_error = _to_dense("translate_error")
+    one_argument = _to_dense("one_argument")
+    prepare_pushforward = _to_dense("prepare_pushforward")
+    prepare_pullback = _to_dense("prepare_pullback")
+    prepare_derivative = _to_dense("prepare_derivative")
+    prepare_gradient = _to_dense("prepare_gradient")
+    prepare_second_derivative = _to_dense("prepare_second_derivative")
+    prepare_hvp = _to_dense("prepare_hvp")
+
+    def pattern(
+        self, operator: str, f: Any, x: Any, contexts: tuple, shape: tuple[int, int]
+    ) -> tuple[sp.csr_array, str]:
+        """`(pattern, what found it)` for `operator` (`"jacobian"` or `"hessian"`), of shape `shape`."""
+        detector = self.backend.sparsity_detector
+        # CasADi reads patterns off its own expression graph: the default for `AutoCasADi()`.
+        own = getattr(self.dense, f"{operator}_sparsity", None) if detector is None else None
+        try:
+            if own is not None:
+                pattern, source = as_pattern(own(f, x, contexts)), repr(self.backend.dense)
+            else:
+                detector = TracerSparsityDetector() if detector is None else detector
+                if isinstance(detector, TracerSparsityDetector):  # it traces NumPy-like arrays
+                    x = array_kind(x).to_numpy(x)  # type: ignore[union-attr]
+                find = jacobian_sparsity if operator == "jacobian" else hessian_sparsity
+                pattern, source = find(f, x, *map(Constant, contexts), detector=detector), repr(detector)
+        except Exception as exc:
+            exc.add_note(
+                f"anydiff: raised while finding the sparsity pattern for `{operator}` with "
+                f"{self.backend!r}; pass another `sparsity_detector=` to `ad.AutoSparse` (e.g. "
+                "`ad.DenseSparsityDetector(backend)` or `ad.KnownSparsity(pattern)`) if it cannot handle `f`."
+            )
+            raise
+        if pattern.shape != shape:
+            raise ValueError(
+                f"{operator}: the sparsity detector {source} returned a pattern of shape "
+                f"{pattern.shape}; {self.backend!r} needs {shape} "
+                f"({'(y.size, x.size)' if operator == 'jacobian' else '(x.size, x.size)'})."
+            )
+        return pattern, source
+
+    def prepare_jacobian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+        n, m = flat_size(tuple(x.shape)), flat_size(spec.shape)
+        pattern, source = self.pattern("jacobian", f, x, contexts, (m, n))
+        kind, colors = self.jacobian_coloring(pattern)
+        decompression = make_decompression(pattern, colors, kind)
+        dense = self.dense
+        inline = _inlines_primitives(dense)
+
+        def pushforwards(x: Any, seeds: Any, contexts: tuple) -> tuple[Any, Any]:
+            return dense.jvp(f, x, seeds, contexts)
+
+        def pullbacks(x: Any, seeds: Any, contexts: tuple) -> tuple[Any, Any]:
+            y, pullback = dense.vjp(f, x, contexts)
+            return y, pullback(seeds)
+
+        sides: list[_Products] = []
+        if kind != "row":  # pushforwards of the column seeds: the columns of `J @ seeds`
+            sides.append(
+                _Products(
+                    decompression.seeds,
+                    tuple(x.shape),
+                    x.dtype,
+                    x,
+                    m,
+                    columns=True,
+                    primitive=pushforwards if inline else None,
+                    prepare=lambda seeds: dense.prepare_pushforward(f, x, seeds, contexts, spec),
+                )
+            )
+        if kind != "column":  # pullbacks of the row seeds: the rows of `seeds.T @ J`
+            sides.append(
+                _Products(
+                    decompression.seeds if kind == "row" else decompression.reverse_seeds,
+                    spec.shape,
+                    spec.dtype,
+                    x,
+                    n,
+                    columns=False,
+                    primitive=pullbacks if inline else None,
+                    prepare=lambda seeds: dense.prepare_pullback(f, x, seeds, contexts, spec),
+                )
+            )
+        both = kind == "bidirectional"
+
+        # The kernels take the namespace of the `x` they see (at prepare, `x` may be a NumPy
+        # array that JAX's compiled functions accept; inside them, a tracer).
+        def jacobian(x: Any, *contexts: Any) -> Any:
+            xp = namespace(x)
+            compressed = tuple(side(xp, x, contexts) for side in sides)
+            return decompression.values(compressed if both else compressed[0], xp)
+
+        def value_and_jacobian(x: Any, *contexts: Any) -> tuple[Any, Any]:
+            xp = namespace(x)
+            y, first = sides[0].with_value(xp, x, contexts)
+            compressed = (first, *(side(xp, x, contexts) for side in sides[1:]))
+            if y is None:  # no products: `f` depends on no input
+                y = f(x, *contexts)
+            return y, decompression.values(compressed if both else compressed[0], xp)
+
+        info = _info(sides, decompression, colors, pattern, source, mode=_MODES[kind], coloring=kind)
+        return self._kernels(jacobian, value_and_jacobian, x, info, decompression)
+
+    def jacobian_coloring(self, pattern: sp.csr_array) -> tuple[str, np.ndarray]:
+        """`(kind, colors)`: the coloring of the side(s) the dense backend computes cheaply."""
+        if isinstance(self.backend.dense, MixedMode):
+            return "bidirectional", coloring(pattern, "bidirectional", self.algorithm)
+        candidates = []
+        if self.forward or not self.reverse:
+            candidates.append(("column", coloring(pattern, "column", self.algorithm)))
+        if self.reverse:
+            candidates.append(("row", coloring(pattern, "row", self.algorithm)))
+        # the fewest products; `min` keeps the first, forward mode, on ties
+        return min(candidates, key=lambda candidate: int(candidate[1].max(initial=-1)))
+
+    def prepare_hessian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+        n = flat_size(tuple(x.shape))
+        pattern, source = self.pattern("hessian", f, x, contexts, (n, n))
+        substitution = self.algorithm.decompression == "substitution"
+        colors = coloring(pattern, "symmetric", self.algorithm)
+        decompression = make_decompression(pattern, colors, "symmetric", substitution=substitution)
+        dense = self.dense
+        primitive = plain_primitive = None
+        info: dict[str, Any] = {}
+        if not _prepares_own(dense, "prepare_hvp"):  # the strategy of the generic `hvp` fallback
+            strategy, hvps, gradient_and_hvps = _hvp.products(dense, dense, f, x, contexts, spec)
+            info["strategy"] = strategy
+
+            def primitive(x: Any, seeds: Any, contexts: tuple) -> tuple[Any, Any]:
+                return gradient_and_hvps(x, seeds, *contexts)
+
+            def plain_primitive(x: Any, seeds: Any, contexts: tuple) -> Any:
+                return hvps(x, seeds, *contexts)
+
+        products = _Products(
+            decompression.seeds,
+            tuple(x.shape),
+            x.dtype,
+            x,
+            n,
+            columns=True,
+            primitive=primitive,
+            plain_primitive=plain_primitive,
+            prepare=lambda seeds: dense.prepare_hvp(f, x, seeds, contexts, spec),
+        )
+        # Without products (no second derivatives at all) the gradient needs a kernel of its own.
+        gradient = dense.prepare_gradient(f, x, contexts, spec).plain if products.k == 0 else None
+
+        def hessian(x: Any, *contexts: Any) -> Any:
+            xp = namespace(x)
+            return decompression.values(products(xp, x, contexts), xp)
+
+        def value_gradient_and_hessian(x: Any, *contexts: Any) -> tuple[Any, Any, Any]:
+            xp = namespace(x)
+            g, compressed = products.with_value(xp, x, contexts)
+            if g is None:
+                g = gradient(x, *contexts)  # type: ignore[misc]
+            return f(x, *contexts), g, decompression.values(compressed, xp)
+
+        kind = "acyclic" if substitution else "star"
+        info.update(_info([products], decompression, colors, pattern, source, coloring=kind))
+        return self._kernels(hessian, value_gradient_and_hessian, x, info, decompression)
+
+    def _kernels(
+        self,
+        plain: Callable[..., Any],
+        with_value: Callable[..., Any],
+        x: Any,
+        info: dict,
+        decompression: Decompression,
+    ) -> Kernels:
+        compile = self.dense.compile
+        layout = SparseLayout(decompression.indptr, decompression.indices, decompression.shape)
+        return Kernels(compile(plain, x), compile(with_value, x), info, layout)
+
+
+def _inlines_primitives(impl: BackendImpl) -> bool:
+    """Whether `impl`'s batched `jvp` and `vjp` go into the kernel: it has them (a `SecondOrder`
+    pair has none), and they do not trace and compile `f` at each call (symbolic backends)."""
+    own = type(impl).jvp is not BackendImpl.jvp or type(impl).vjp is not BackendImpl.vjp
+    return own and not impl.prepares_per_call
+
+
+def _prepares_own(impl: BackendImpl, method: str) -> bool:
+    """Whether `impl` has its own `prepare_<operator>` rather than the generic fallback's."""
+    return getattr(type(impl), method) is not getattr(BackendImpl, method)
+
+
+class _Products:
+    """The dense backend's batched products over the seeds of one side of a coloring.
+
+    `products(xp, x, contexts)` is the compressed matrix (`xp` the namespace of `x`): `(size, k)`
+    for column products (pushforwards, Hessian-vector products), `(k, size)` for row products
+    (pullbacks). `products.with_value(xp, x, contexts)` is `(first, matrix)`, `first` being what
+    the dense backend returns with the products (`f(x)`, or the gradient with Hessian-vector
+    products), or `None` when there are no seeds.
+
+    Two routes. Inlined: the backend's batched primitive over the stacked seeds (`jvp`, `vjp`,
+    or the Hessian-vector products of the generic `hvp` fallback) is traced into the one kernel
+    that the backend then compiles with the decompression (`jax.jit`, `tf.function`, ...).
+    Prepared: the backend's own prepared kernel runs over the seeds as a tuple, for backends
+    without composable primitives (symbolic backends, `SecondOrder` pairs) and for
+    Hessian-vector products that a backend computes its own way (torch's double backward on the
+    tape, finite differences' second differences, MLX, TensorFlow).
+
+    Args:
+        seeds: the seed matrix (NumPy, one column per product).
+        shape, dtype: of one seed (a tangent shaped like `x`, or a cotangent shaped like `f(x)`).
+        x: the input, whose library and device the seeds take.
+        size: length of one product, flattened.
+        columns: whether the products are the columns of the compressed matrix.
+        primitive: `(x, stacked seeds, contexts) -> (first, stacked products)`, for the traced
+            route; `None` for the other.
+        plain_primitive: the same without `first`, when that saves work.
+        prepare: `seeds -> Kernels`, the dense backend's prepared product for a tuple of seeds.
+    """
+
+    def __init__(
+        self,
+        seeds: np.ndarray,
+        shape: tuple[int, ...],
+        dtype: Any,
+        x: Any,
+        size: int,
+        *,
+        columns: bool,
+        primitive: Callable[[Any, Any, tuple], tuple[Any, Any]] | None,
+        prepare: Callable[[tuple], Kernels],
+        plain_primitive: Callable[[Any, Any, tuple], Any] | None = None,
+    ) -> None:
+        xp, k = namespace(x), seeds.shape[1]
+        self.k, self.size, self.columns, self.info = k, size, columns, {}
+        self.empty = xp.zeros((size, 0) if columns else (0, size), dtype=dtype, device=device(x))
+        stacked = xp.asarray(np.ascontiguousarray(seeds.T).reshape(k, *shape), dtype=dtype, device=device(x))
+        if k == 0:
+            return
+        if primitive is not None:
+            self.plain = (
+                (lambda x, contexts: plain_primitive(x, stacked, contexts))
+                if plain_primitive is not None
+                else (lambda x, contexts: primitive(x, stacked, contexts)[1])
+            )
+            self.value = lambda x, contexts: primitive(x, stacked, contexts)
+        else:
+            tangents = unstack(stacked, k)
+            kernels = prepare(tangents)
+            self.info = dict(kernels.info)
+            self.plain = lambda x, contexts: kernels.plain(x, tangents, *contexts)
+            self.value = lambda x, contexts: kernels.with_value(x, tangents, *contexts)
+
+    def __call__(self, xp: Any, x: Any, contexts: tuple) -> Any:
+        if self.k == 0:
+            return self.empty
+        return self.matrix(xp, self.plain(x, contexts))
+
+    def with_value(self, xp: Any, x: Any, contexts: tuple) -> tuple[Any, Any]:
+        if self.k == 0:
+            return None, self.empty
+        first, products = self.value(x, contexts)
+        return first, self.matrix(xp, products)
+
+    def matrix(self, xp: Any, products: Any) -> Any:
+        # prepared kernels return a tuple of products, primitives a stacked array
+        stacked = xp.stack(products) if isinstance(products, tuple) else products
+        stacked = xp.reshape(stacked, (self.k, self.size))
+        return xp.matrix_transpose(stacked) if self.columns else stacked
+
+
+def _info(
+    sides: list[_Products],
+    decompression: Decompression,
+    colors: np.ndarray,
+    pattern: sp.csr_array,
+    source: str,
+    **chosen: str,
+) -> dict[str, Any]:
+    """What the prep shows: the dense kernels' choices, then the pattern and its coloring."""
+    info: dict[str, Any] = {}
+    for side in sides:
+        info.update(side.info)
+    colors.setflags(write=False)
+    return {
+        **info,
+        **chosen,
+        "ncolors": decompression.ncolors,
+        "colors": colors,
+        "sparsity": pattern,
+        "sparsity_detector": source,
+    }
+
+
+class MixedModeImpl(BackendImpl):
+    """The implementation of `MixedMode`: pushforwards by one backend, pullbacks by the other."""
+
+    def __init__(self, backend: MixedMode) -> None:
+        # The primitives are the parts': `BackendImpl.__init__`'s check does not apply.
+        self.backend = backend
+        forward, reverse = implementation(backend.forward), implementation(backend.reverse)
+        if forward.kind is not None and reverse.kind is not None and forward.kind is not reverse.kind:
+            raise UnsupportedError(
+                f"{backend!r}: its parts compute on different kinds of arrays ({forward.kind.name} "
+                f"and {reverse.kind.name}), which one kernel cannot combine. Use two backends of "
+                "the same library, or finite differences (`ad.AutoFiniteDiff()`) for one part."
+            )
+        self.forward_part, self.reverse_part = forward, reverse
+        # The part with an array kind owns the arrays and compiles (finite differences own none).
+        self.owner = reverse if reverse.kind is not None else forward
+        self.kind = self.owner.kind  # type: ignore[misc]
+        self.accepts = forward.accepts & reverse.accepts  # type: ignore[misc]
+        self.mutation = forward.mutation and reverse.mutation  # type: ignore[misc]
+        self.forward = forward.forward
+        self.reverse = reverse.reverse
+        self.prepares_per_call = forward.prepares_per_call or reverse.prepares_per_call  # type: ignore[misc]
+
+    def available(self) -> bool:
+        return self.forward_part.available() and self.reverse_part.available()
+
+    def jvp(self, f: Callable[..., Any], x: Any, tangents: Any, contexts: tuple) -> tuple[Any, Any]:
+        return self.forward_part.jvp(f, x, tangents, contexts)
+
+    def vjp(self, f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Callable[[Any], Any]]:
+        return self.reverse_part.vjp(f, x, contexts)
+
+    def gradient_function(self, f: Callable[..., Any]) -> Callable[..., Any]:
+        return self.reverse_part.gradient_function(f)
+
+    def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
+        return self.owner.compile(fn, x)
+
+    def output_spec(self, f: Callable[..., Any], x: Any, contexts: tuple) -> OutputSpec:
+        return self.owner.output_spec(f, x, contexts)
+
+    def translate_error(self, exc: Exception, operator: str) -> Exception | None:
+        return self.forward_part.translate_error(exc, operator) or self.reverse_part.translate_error(exc, operator)
+
+    def one_argument(self, f: Callable[..., Any], y: Any) -> Callable[..., Any]:
+        if not self.mutation:
+            return super().one_argument(f, y)  # raises, naming the backend
+        return self.owner.one_argument(f, y)
+
+    def prepare_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+        return self.forward_part.prepare_pushforward(f, x, tangents, contexts, spec)
+
+    def prepare_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+        return self.reverse_part.prepare_pullback(f, x, cotangents, contexts, spec)
+
+    def prepare_derivative(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+        return self.forward_part.prepare_derivative(f, x, contexts, spec)
+
+    def prepare_gradient(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+        return self.reverse_part.prepare_gradient(f, x, contexts, spec)
