@@ -60,7 +60,10 @@ print(json.dumps({"peak": peak - before, "result": nbytes, "seconds": elapsed,
 def measure(backend: str, n: int, batch_size: int | None) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", MEASURE, backend, str(n), repr(batch_size)],
-        capture_output=True, text=True, check=True, cwd=Path(__file__).parent,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -77,22 +80,40 @@ def main() -> None:
             for n in SIZES:
                 r = measure(backend, n, n if batching == "one batch" else BATCHINGS[batching])
                 peaks[n] = r["peak"]
-                rows.append({
-                    "backend": backend, "batching": batching, "n": n, "batch_size": r["batch_size"],
-                    "result": gb(r["result"]), "peak": gb(r["peak"]),
-                    "peak / result": f"{r['peak'] / r['result']:.1f}", "time": fmt_time(r["seconds"]),
-                    "peak_bytes": r["peak"], "result_bytes": r["result"], "seconds": r["seconds"],
-                })
+                rows.append(
+                    {
+                        "backend": backend,
+                        "batching": batching,
+                        "n": n,
+                        "batch_size": r["batch_size"],
+                        "result": gb(r["result"]),
+                        "peak": gb(r["peak"]),
+                        "peak / result": f"{r['peak'] / r['result']:.1f}",
+                        "time": fmt_time(r["seconds"]),
+                        "peak_bytes": r["peak"],
+                        "result_bytes": r["result"],
+                        "seconds": r["seconds"],
+                    }
+                )
                 print(f"{backend} {batching} n={n}: {gb(r['peak'])}", file=sys.stderr)
             # peak ≈ c n² from the largest size measured
             largest = SIZES[-1]
             estimate = peaks[largest] * (20_000 / largest) ** 2
-            rows.append({
-                "backend": backend, "batching": batching, "n": "20000 (extrapolated)",
-                "batch_size": "", "result": gb(20_000**2 * 8), "peak": gb(estimate),
-                "peak / result": f"{estimate / (20_000**2 * 8):.1f}", "time": "",
-                "peak_bytes": estimate, "result_bytes": 20_000**2 * 8, "seconds": None,
-            })
+            rows.append(
+                {
+                    "backend": backend,
+                    "batching": batching,
+                    "n": "20000 (extrapolated)",
+                    "batch_size": "",
+                    "result": gb(20_000**2 * 8),
+                    "peak": gb(estimate),
+                    "peak / result": f"{estimate / (20_000**2 * 8):.1f}",
+                    "time": "",
+                    "peak_bytes": estimate,
+                    "result_bytes": 20_000**2 * 8,
+                    "seconds": None,
+                }
+            )
     columns = ["backend", "batching", "n", "batch_size", "result", "peak", "peak / result", "time"]
     print(table(rows, columns))
     path = save("memory", rows, {"function": "sin(x) * sum(x) + x", "sizes": SIZES})

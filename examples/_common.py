@@ -114,10 +114,10 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Columns aligned; a row with fewer cells ends with its last cell unaligned (a note)."""
+    """Columns aligned; a shorter row (a backend that did not run) ends with a note as long as it needs."""
     cells = [[str(c) for c in headers], *([str(c) for c in row] for row in rows)]
-    widths = [max(len(row[i]) for row in cells if i < len(row) - 1 or len(row) == len(headers)) for i in range(len(headers))]
+    widths = [max(len(row[i]) for row in cells if len(row) == len(headers)) for i in range(len(headers))]
     for i, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
         if i == 0:
             print("  ".join("-" * w for w in widths))

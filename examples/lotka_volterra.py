@@ -15,7 +15,7 @@ AbstractDifferentiation.jl paper): more integration steps make tracing and compi
 - the generalised model with `n` species, `u' = u ∘ (r + A u)`: `n + n²` parameters (the
   growth rates `r` and the interaction matrix `A`), for each `n` in `--species`.
 
-    python examples/lotka_volterra.py [--steps 20,100,500] [--species 3,6,12] [--backends AutoJAX,AutoTorch]
+    python examples/lotka_volterra.py [--steps 20,100,400] [--species 3,6,12] [--backends AutoJAX,AutoTorch]
 
 Each backend runs in its own process; one that takes longer than `--timeout` seconds on a
 problem is stopped (symbolic backends suffer expression swell on long unrolled loops).
@@ -96,9 +96,6 @@ class Problem:
     p: np.ndarray
     u0: np.ndarray
 
-    def __str__(self) -> str:
-        return self.name
-
     def jacobian(self, backend: ad.AbstractBackend, *, prep: Any = None) -> np.ndarray:
         return ad.jacobian(self.f, backend, self.p, ad.Constant(self.u0), prep=prep)
 
@@ -134,7 +131,7 @@ def sensitivities(backend: ad.AbstractBackend, task: tuple[Problem, np.ndarray, 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", default="20,100,500", help="step counts of the classic model")
+    parser.add_argument("--steps", default="20,100,400", help="step counts of the classic model")
     parser.add_argument("--species", default="3,6,12", help="species counts of the generalised model")
     parser.add_argument("--species-steps", type=int, default=50, help="steps of the generalised model")
     parser.add_argument("--t-end", type=float, default=10.0, help="the time span of both models")

@@ -54,13 +54,16 @@ def spiral_data(points: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Loss:
-    """`Loss(hidden)(p, data)`: the squared error of the neural ODE with parameters `p`.
+    """`Loss(hidden, points)(p, data)`: the squared error of the neural ODE with parameters `p`.
 
-    `p` is flat, `5 * hidden + 2` long: `W₁` (hidden × 2), `b₁`, `W₂` (2 × hidden), `b₂`. The
-    model takes one RK4 step between data points.
+    `p` is flat, `5 * hidden + 2` long: `W₁` (hidden × 2), `b₁`, `W₂` (2 × hidden), `b₂`. `data`
+    holds `points` states; the model starts from the first and takes one RK4 step between data
+    points. (The number of steps is part of the model, not read from `data`: symbolic backends
+    trace `f` with the shapes of contexts unknown.)
     """
 
     hidden: int
+    points: int
 
     @property
     def size(self) -> int:
@@ -78,8 +81,8 @@ class Loss:
             # `xp.matmul`, not `@`: TensorFlow's own `@` multiplies matrices only
             return xp.matmul(w2, xp.tanh(xp.matmul(w1, u**3) + b1)) + b2
 
-        points = data.shape[0]
-        prediction = xp.stack(rk4(rhs, data[0], T_END / (points - 1), points - 1, 1))
+        steps = self.points - 1
+        prediction = xp.stack(rk4(rhs, data[0], T_END / steps, steps, 1))
         return xp.sum((prediction - data) ** 2)
 
 
@@ -110,7 +113,7 @@ def plot(rows: list[dict], path: str) -> None:
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
     sizes = sorted({r["hidden"] for r in rows})
     for backend in dict.fromkeys(r["backend"] for r in rows):
         ran = [r for r in rows if r["backend"] == backend and r["status"] == "ok"]
@@ -120,8 +123,7 @@ def plot(rows: list[dict], path: str) -> None:
            title="Spiral neural ODE: gradient of the loss")
     ax.set_xticks(sizes, labels=[str(s) for s in sizes])
     ax.minorticks_off()
-    ax.legend(fontsize="small")
-    fig.tight_layout()
+    fig.legend(loc="outside right upper", fontsize="small")
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -136,12 +138,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--plot", metavar="PNG", help="write the time-versus-size chart here")
     args = parser.parse_args(argv)
     data = spiral_data(args.points)
-    losses = [Loss(int(h)) for h in args.hidden.split(",") if h]
+    losses = [Loss(int(h), args.points) for h in args.hidden.split(",") if h]
     reference = ad.AutoFiniteDiff(method="complex")  # exact to rounding: `f` is analytic
-    tasks = []
-    for loss in losses:
-        p = initial_parameters(loss)
-        tasks.append((loss, p, data, args.budget))
+    tasks = [(loss, initial_parameters(loss), data, args.budget) for loss in losses]
     references = [ad.gradient(loss, reference, p, ad.Constant(data)) for loss, p, _, _ in tasks]
     rows = run_isolated(gradient_row, select_backends(args.backends), tasks, args.timeout)
 

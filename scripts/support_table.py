@@ -1,6 +1,6 @@
 """Generate the backend support table of the README and the docs from the backends' code.
 
-For every backend type in anydiff's registry (the combinators `SecondOrder`, `AutoSparse` and
+For every backend type anydiff itself registers (the combinators `SecondOrder`, `AutoSparse` and
 `MixedMode` aside: they do what their parts do), the table reads the backend's `BackendImpl`
 subclass:
 
@@ -47,6 +47,10 @@ def _write_into(y: np.ndarray, x: np.ndarray) -> None:
     y[...] = x
 
 
+def _overrides(impl: BackendImpl, method: str) -> bool:
+    return getattr(type(impl), method) is not getattr(BackendImpl, method)
+
+
 def _two_argument(impl: BackendImpl) -> str:
     try:
         impl.one_argument(_write_into, np.zeros(2))
@@ -56,19 +60,18 @@ def _two_argument(impl: BackendImpl) -> str:
 
 
 def rows() -> list[list[str]]:
-    """One row per registered backend that works on its own: name, library, modes, one cell per operator."""
+    """One row per built-in backend that works on its own: name, library, modes, one cell per operator."""
     table = []
     for backend_type, (_, library) in _REGISTRY.items():
+        if not backend_type.__module__.startswith("anydiff."):  # registered by another package
+            continue
         try:
             backend = backend_type()
         except TypeError:  # a combinator, which needs the backends it combines
             continue
         impl = implementation(backend)  # BackendNotInstalledError names the extra to install
         modes = " + ".join(m for m, native in (("forward", impl.forward), ("reverse", impl.reverse)) if native)
-        cells = [
-            "native" if getattr(type(impl), f"prepare_{op}") is not getattr(BackendImpl, f"prepare_{op}") else "fallback"
-            for op in OPERATORS
-        ]
+        cells = ["native" if _overrides(impl, f"prepare_{op}") else "fallback" for op in OPERATORS]
         table.append([f"`{backend_type.__name__}`", library or "none", modes, *cells, _two_argument(impl)])
     return table
 
@@ -115,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check and stale:
         print(f"out of date: {', '.join(map(str, stale))}; run `python scripts/support_table.py`", file=sys.stderr)
         return 1
-    print(f"{'rewrote' if stale else 'up to date:'} {', '.join(map(str, stale or [p.relative_to(ROOT) for p in FILES]))}")
+    done = stale or [path.relative_to(ROOT) for path in FILES]
+    print(f"{'rewrote' if stale else 'up to date:'} {', '.join(map(str, done))}")
     return 0
 
 

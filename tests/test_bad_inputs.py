@@ -138,37 +138,148 @@ CATALOGUE = [
         TypeError,
         NOT_FLOAT.format("complex128") + " complex inputs are not supported",
     ),
-    Bad("x float16", lambda b, a: ad.gradient(square_sum, b, a["x"].astype(np.float16)), TypeError, NOT_FLOAT.format("float16")),
-    Bad("x torch int32", lambda b, a: ad.gradient(square_sum, b, torch.ones(3, dtype=torch.int32)), TypeError, NOT_FLOAT.format("int32")),
-    Bad("x jax bool", lambda b, a: ad.gradient(square_sum, b, jnp.ones(3, dtype=bool)), TypeError, NOT_FLOAT.format("bool")),
-    Bad("x list", lambda b, a: ad.jacobian(double, b, [1.0, 2.0]), TypeError, r"jacobian: `x` must be an array \(NumPy, JAX, torch, ...\) or a Python float; got list\. Convert it first"),
+    Bad(
+        "x float16",
+        lambda b, a: ad.gradient(square_sum, b, a["x"].astype(np.float16)),
+        TypeError,
+        NOT_FLOAT.format("float16"),
+    ),
+    Bad(
+        "x torch int32",
+        lambda b, a: ad.gradient(square_sum, b, torch.ones(3, dtype=torch.int32)),
+        TypeError,
+        NOT_FLOAT.format("int32"),
+    ),
+    Bad(
+        "x jax bool",
+        lambda b, a: ad.gradient(square_sum, b, jnp.ones(3, dtype=bool)),
+        TypeError,
+        NOT_FLOAT.format("bool"),
+    ),
+    Bad(
+        "x list",
+        lambda b, a: ad.jacobian(double, b, [1.0, 2.0]),
+        TypeError,
+        r"jacobian: `x` must be an array \(NumPy, JAX, torch, ...\) or a Python float; got list\. Convert it first",
+    ),
     Bad("x int", lambda b, a: ad.gradient(square_sum, b, 3), TypeError, r"gradient: `x` must be an array .* got int\."),
-    Bad("x None", lambda b, a: ad.gradient(square_sum, b, None), TypeError, r"gradient: `x` must be an array .* got NoneType\."),
-    Bad("x str", lambda b, a: ad.pushforward(double, b, "1.0", a["t"]), TypeError, r"pushforward: `x` must be an array .* got str\."),
+    Bad(
+        "x None",
+        lambda b, a: ad.gradient(square_sum, b, None),
+        TypeError,
+        r"gradient: `x` must be an array .* got NoneType\.",
+    ),
+    Bad(
+        "x str",
+        lambda b, a: ad.pushforward(double, b, "1.0", a["t"]),
+        TypeError,
+        r"pushforward: `x` must be an array .* got str\.",
+    ),
     # -- shapes: 0-d against 1-element, vectors where scalars are required -------------------
-    Bad("derivative of a vector x", lambda b, a: ad.derivative(double, b, a["x"]), ValueError, r"derivative: `x` must be a scalar \(a float or a 0-d array\); got shape \(3,\)\. Use `ad.jacobian`"),
-    Bad("derivative of a 1-element x", lambda b, a: ad.derivative(double, b, np.ones(1)), ValueError, r"derivative: `x` must be a scalar .* got shape \(1,\)"),
-    Bad("second_derivative of a vector x", lambda b, a: ad.second_derivative(double, b, a["x"]), ValueError, r"second_derivative: `x` must be a scalar .* got shape \(3,\)\. Use `ad.hessian`"),
-    Bad("gradient of a vector f", lambda b, a: ad.gradient(double, b, a["x"]), ValueError, r"gradient: `f` must return a scalar \(shape \(\)\); it returned shape \(3,\)\. Use `ad.jacobian`"),
-    Bad("gradient of a 1-element f", lambda b, a: ad.gradient(lambda x: x[:1], b, a["x"]), ValueError, r"gradient: `f` must return a scalar \(shape \(\)\); it returned shape \(1,\)"),
-    Bad("hessian of a vector f", lambda b, a: ad.hessian(double, b, a["x"]), ValueError, r"hessian: `f` must return a scalar .* it returned shape \(3,\)"),
-    Bad("hvp of a vector f", lambda b, a: ad.hvp(double, b, a["x"], a["t"]), ValueError, r"hvp: `f` must return a scalar .* it returned shape \(3,\)"),
+    Bad(
+        "derivative of a vector x",
+        lambda b, a: ad.derivative(double, b, a["x"]),
+        ValueError,
+        r"derivative: `x` must be a scalar \(a float or a 0-d array\); got shape \(3,\)\. Use `ad.jacobian`",
+    ),
+    Bad(
+        "derivative of a 1-element x",
+        lambda b, a: ad.derivative(double, b, np.ones(1)),
+        ValueError,
+        r"derivative: `x` must be a scalar .* got shape \(1,\)",
+    ),
+    Bad(
+        "second_derivative of a vector x",
+        lambda b, a: ad.second_derivative(double, b, a["x"]),
+        ValueError,
+        r"second_derivative: `x` must be a scalar .* got shape \(3,\)\. Use `ad.hessian`",
+    ),
+    Bad(
+        "gradient of a vector f",
+        lambda b, a: ad.gradient(double, b, a["x"]),
+        ValueError,
+        r"gradient: `f` must return a scalar \(shape \(\)\); it returned shape \(3,\)\. Use `ad.jacobian`",
+    ),
+    Bad(
+        "gradient of a 1-element f",
+        lambda b, a: ad.gradient(lambda x: x[:1], b, a["x"]),
+        ValueError,
+        r"gradient: `f` must return a scalar \(shape \(\)\); it returned shape \(1,\)",
+    ),
+    Bad(
+        "hessian of a vector f",
+        lambda b, a: ad.hessian(double, b, a["x"]),
+        ValueError,
+        r"hessian: `f` must return a scalar .* it returned shape \(3,\)",
+    ),
+    Bad(
+        "hvp of a vector f",
+        lambda b, a: ad.hvp(double, b, a["x"], a["t"]),
+        ValueError,
+        r"hvp: `f` must return a scalar .* it returned shape \(3,\)",
+    ),
     # -- what f returns ------------------------------------------------------------------------
-    Bad("f returns None", lambda b, a: ad.gradient(lambda x: None, b, a["x"]), TypeError, NOT_AN_ARRAY.format("NoneType")),
-    Bad("f returns a list", lambda b, a: ad.jacobian(lambda x: [x, x], b, a["x"]), TypeError, NOT_AN_ARRAY.format("list")),
-    Bad("f returns a tuple", lambda b, a: ad.jacobian(lambda x: (x, x), b, a["x"]), TypeError, NOT_AN_ARRAY.format("tuple")),
+    Bad(
+        "f returns None",
+        lambda b, a: ad.gradient(lambda x: None, b, a["x"]),
+        TypeError,
+        NOT_AN_ARRAY.format("NoneType"),
+    ),
+    Bad(
+        "f returns a list",
+        lambda b, a: ad.jacobian(lambda x: [x, x], b, a["x"]),
+        TypeError,
+        NOT_AN_ARRAY.format("list"),
+    ),
+    Bad(
+        "f returns a tuple",
+        lambda b, a: ad.jacobian(lambda x: (x, x), b, a["x"]),
+        TypeError,
+        NOT_AN_ARRAY.format("tuple"),
+    ),
     Bad(
         "f returns integers",
         lambda b, a: ad.jacobian(lambda x: ad.namespace(x).astype(x, ad.namespace(x).int32), b, a["x"]),
         TypeError,
         r"jacobian: `f` must return a real floating-point array \(float32 or float64\); it returned dtype int32\.",
     ),
-    Bad("f returns complex", lambda b, a: ad.jacobian(lambda x: x * 1j, b, a["x"]), TypeError, r"jacobian: `f` must return a real floating-point array .* it returned dtype complex128\."),
-    Bad("f returns NumPy under torch", lambda b, a: ad.jacobian(_numpy_result, b, a["x"]), TypeError, r"AutoTorch\(\): `f` must return one array of the kind it receives \(torch\); it returned ndarray\. Build the result with `xp = ad.namespace\(x\)`", (TORCH,)),
+    Bad(
+        "f returns complex",
+        lambda b, a: ad.jacobian(lambda x: x * 1j, b, a["x"]),
+        TypeError,
+        r"jacobian: `f` must return a real floating-point array .* it returned dtype complex128\.",
+    ),
+    Bad(
+        "f returns NumPy under torch",
+        lambda b, a: ad.jacobian(_numpy_result, b, a["x"]),
+        TypeError,
+        r"AutoTorch\(\): `f` must return one array of the kind it receives \(torch\); it returned ndarray\. "
+        r"Build the result with `xp = ad.namespace\(x\)`",
+        (TORCH,),
+    ),
     # -- f that the backend cannot trace, or that fails ---------------------------------------
-    Bad("numpy calls on a JAX tracer", lambda b, a: ad.gradient(_numpy_inside, b, a["x"]), ad.FunctionNotDifferentiableError, r"gradient: `f` turned a JAX tracer into a concrete value .* `xp = ad.namespace\(x\)`", (JAX,)),
-    Bad("Python branch on a JAX tracer", lambda b, a: ad.jacobian(_branch, b, a["x"]), ad.FunctionNotDifferentiableError, r"jacobian: `f` turned a JAX tracer into a concrete value .* replace Python branches on array values by `xp.where`", (JAX,)),
-    Bad("numpy() on a torch tensor", lambda b, a: ad.gradient(lambda x: torch.tensor(np.sum(x.numpy())), b, a["x"]), ad.FunctionNotDifferentiableError, r"gradient: `f` took a value out of a torch tensor", (TORCH,)),
+    Bad(
+        "numpy calls on a JAX tracer",
+        lambda b, a: ad.gradient(_numpy_inside, b, a["x"]),
+        ad.FunctionNotDifferentiableError,
+        r"gradient: `f` turned a JAX tracer into a concrete value .* `xp = ad.namespace\(x\)`",
+        (JAX,),
+    ),
+    Bad(
+        "Python branch on a JAX tracer",
+        lambda b, a: ad.jacobian(_branch, b, a["x"]),
+        ad.FunctionNotDifferentiableError,
+        r"jacobian: `f` turned a JAX tracer into a concrete value .* replace Python branches on array values "
+        r"by `xp.where`",
+        (JAX,),
+    ),
+    Bad(
+        "numpy() on a torch tensor",
+        lambda b, a: ad.gradient(lambda x: torch.tensor(np.sum(x.numpy())), b, a["x"]),
+        ad.FunctionNotDifferentiableError,
+        r"gradient: `f` took a value out of a torch tensor",
+        (TORCH,),
+    ),
     Bad("f raises its own exception", lambda b, a: ad.gradient(boom, b, a["x"]), Boom, r"^boom: f failed on purpose"),
     Bad("f raises KeyError", lambda b, a: ad.jacobian(lambda x: {}["missing"], b, a["x"]), KeyError, r"'missing'"),
     Bad("f raises on a prepared call", _prepared_then_raises, Boom, r"^boom: f failed on a prepared call"),
@@ -180,44 +291,228 @@ CATALOGUE = [
         (FD,),
     ),
     # -- tangents ------------------------------------------------------------------------------
-    Bad("tangent of another shape", lambda b, a: ad.pushforward(double, b, a["x"], np.ones(4)), ValueError, r"pushforward: the tangent must have the shape of `x`, \(3,\); got \(4,\)\."),
-    Bad("tangents of mixed shapes", lambda b, a: ad.pullback(double, b, a["x"], (a["t"], np.ones(2))), ValueError, r"pullback: tangent 1 must have the shape of `f\(x\)`, \(3,\); got \(2,\)\."),
-    Bad("0-d tangent for a 1-element x", lambda b, a: ad.hvp(square_sum, b, np.ones(1), np.ones(())), ValueError, r"hvp: the tangent must have the shape of `x`, \(1,\); got \(\)\."),
-    Bad("tangent of another kind", lambda b, a: ad.pushforward(double, b, a["x"], torch.ones(3, dtype=torch.float64)), TypeError, r"pushforward: the tangent must be the same kind of array as `x` \(numpy\); got torch\."),
-    Bad("tangent of another dtype", lambda b, a: ad.hvp(square_sum, b, a["x"], a["x32"]), TypeError, r"hvp: the tangent must have the dtype of `x`, float64; got float32\. Cast it first\."),
-    Bad("empty tuple of tangents", lambda b, a: ad.pushforward(double, b, a["x"], ()), ValueError, r"pushforward: the tuple of tangents is empty; pass at least one array\."),
-    Bad("list of tangents", lambda b, a: ad.pullback(double, b, a["x"], [a["t"], a["t"]]), TypeError, r"pullback: several tangents must be passed as a tuple of arrays; got a list\. Write `tuple\(tangents\)`\."),
+    Bad(
+        "tangent of another shape",
+        lambda b, a: ad.pushforward(double, b, a["x"], np.ones(4)),
+        ValueError,
+        r"pushforward: the tangent must have the shape of `x`, \(3,\); got \(4,\)\.",
+    ),
+    Bad(
+        "tangents of mixed shapes",
+        lambda b, a: ad.pullback(double, b, a["x"], (a["t"], np.ones(2))),
+        ValueError,
+        r"pullback: tangent 1 must have the shape of `f\(x\)`, \(3,\); got \(2,\)\.",
+    ),
+    Bad(
+        "0-d tangent for a 1-element x",
+        lambda b, a: ad.hvp(square_sum, b, np.ones(1), np.ones(())),
+        ValueError,
+        r"hvp: the tangent must have the shape of `x`, \(1,\); got \(\)\.",
+    ),
+    Bad(
+        "tangent of another kind",
+        lambda b, a: ad.pushforward(double, b, a["x"], torch.ones(3, dtype=torch.float64)),
+        TypeError,
+        r"pushforward: the tangent must be the same kind of array as `x` \(numpy\); got torch\.",
+    ),
+    Bad(
+        "tangent of another dtype",
+        lambda b, a: ad.hvp(square_sum, b, a["x"], a["x32"]),
+        TypeError,
+        r"hvp: the tangent must have the dtype of `x`, float64; got float32\. Cast it first\.",
+    ),
+    Bad(
+        "empty tuple of tangents",
+        lambda b, a: ad.pushforward(double, b, a["x"], ()),
+        ValueError,
+        r"pushforward: the tuple of tangents is empty; pass at least one array\.",
+    ),
+    Bad(
+        "list of tangents",
+        lambda b, a: ad.pullback(double, b, a["x"], [a["t"], a["t"]]),
+        TypeError,
+        r"pullback: several tangents must be passed as a tuple of arrays; got a list\. Write `tuple\(tangents\)`\.",
+    ),
     # -- contexts ------------------------------------------------------------------------------
-    Bad("context not wrapped", lambda b, a: ad.gradient(lambda x, c: square_sum(x * c), b, a["x"], a["c"]), TypeError, r"gradient: extra positional arguments after `x` must be wrapped as `ad.Constant\(value\)` .* bare ndarray"),
-    Bad("prep passed by position", lambda b, a: ad.gradient(square_sum, b, a["x"], _prepared("gradient", square_sum, b, a["x"])), TypeError, r"gradient: a `Prep` was passed as a positional argument; pass it by keyword: `ad.gradient\(f, backend, x, ..., prep=prep\)`\."),
+    Bad(
+        "context not wrapped",
+        lambda b, a: ad.gradient(lambda x, c: square_sum(x * c), b, a["x"], a["c"]),
+        TypeError,
+        r"gradient: extra positional arguments after `x` must be wrapped as `ad.Constant\(value\)` .* bare ndarray",
+    ),
+    Bad(
+        "prep passed by position",
+        lambda b, a: ad.gradient(square_sum, b, a["x"], _prepared("gradient", square_sum, b, a["x"])),
+        TypeError,
+        r"gradient: a `Prep` was passed as a positional argument; pass it by keyword: `ad.gradient\(f, "
+        r"backend, x, ..., prep=prep\)`\.",
+    ),
     # -- a prep reused with other arguments ---------------------------------------------------
-    Bad("prep with another function", lambda b, a: ad.gradient(lambda x: square_sum(x), b, a["x"], prep=_prepared("gradient", square_sum, b, a["x"])), ad.PreparationMismatchError, MISMATCH + r"✗ function    square_sum .*<lambda>"),
-    Bad("prep with another shape", lambda b, a: ad.gradient(square_sum, b, np.ones(4), prep=_prepared("gradient", square_sum, b, a["x"])), ad.PreparationMismatchError, MISMATCH + r"✗ shape       \(3,\)\s+\(4,\)"),
-    Bad("prep with another dtype", lambda b, a: ad.gradient(square_sum, b, a["x32"], prep=_prepared("gradient", square_sum, b, a["x"])), ad.PreparationMismatchError, MISMATCH + r"✗ dtype       float64\s+float32"),
-    Bad("prep with another array kind", lambda b, a: ad.gradient(square_sum, b, a["xt"], prep=_prepared("gradient", square_sum, b, a["x"])), ad.PreparationMismatchError, MISMATCH + r"✗ array kind  numpy\s+torch"),
-    Bad("prep with another backend", lambda b, a: ad.gradient(square_sum, ad.AutoFiniteDiff(method="forward"), a["x"], prep=_prepared("gradient", square_sum, b, a["x"])), ad.PreparationMismatchError, MISMATCH + r"✗ backend "),
-    Bad("prep of another operator", lambda b, a: ad.jacobian(square_sum, b, a["x"], prep=_prepared("gradient", square_sum, b, a["x"])), ad.PreparationMismatchError, MISMATCH + r"✗ operator    gradient\s+jacobian"),
-    Bad("prep with other contexts", lambda b, a: ad.gradient(square_sum, b, a["x"], ad.Constant(a["c"]), prep=_prepared("gradient", square_sum, b, a["x"])), ad.PreparationMismatchError, MISMATCH + r"✗ contexts    0\s+1"),
-    Bad("prep for 0-d, called with 1 element", lambda b, a: ad.gradient(square_sum, b, np.ones(1), prep=_prepared("gradient", square_sum, b, np.ones(()))), ad.PreparationMismatchError, MISMATCH + r"✗ shape       \(\)\s+\(1,\)"),
-    Bad("prep with another batch size", lambda b, a: ad.jacobian(double, b, a["x"], batch_size=2, prep=ad.prepare_jacobian(double, b, a["x"], batch_size=1)), ad.PreparationMismatchError, r"jacobian: `batch_size=2` differs from the 1 the `prep` was built with\. Pass `batch_size` to `ad.prepare_jacobian` only\."),
-    Bad("batch size of zero", lambda b, a: ad.hessian(square_sum, b, a["x"], batch_size=0), ValueError, r"hessian: `batch_size` must be a positive integer \(the most basis tangents pushed through `f` at once\) or None for the default; got 0\."),
-    Bad("prep that is not a Prep", lambda b, a: ad.gradient(square_sum, b, a["x"], prep={}), TypeError, r"gradient: `prep` must come from `ad.prepare_gradient`; got dict\."),
+    Bad(
+        "prep with another function",
+        lambda b, a: ad.gradient(lambda x: square_sum(x), b, a["x"], prep=_prepared("gradient", square_sum, b, a["x"])),
+        ad.PreparationMismatchError,
+        MISMATCH + r"✗ function    square_sum .*<lambda>",
+    ),
+    Bad(
+        "prep with another shape",
+        lambda b, a: ad.gradient(square_sum, b, np.ones(4), prep=_prepared("gradient", square_sum, b, a["x"])),
+        ad.PreparationMismatchError,
+        MISMATCH + r"✗ shape       \(3,\)\s+\(4,\)",
+    ),
+    Bad(
+        "prep with another dtype",
+        lambda b, a: ad.gradient(square_sum, b, a["x32"], prep=_prepared("gradient", square_sum, b, a["x"])),
+        ad.PreparationMismatchError,
+        MISMATCH + r"✗ dtype       float64\s+float32",
+    ),
+    Bad(
+        "prep with another array kind",
+        lambda b, a: ad.gradient(square_sum, b, a["xt"], prep=_prepared("gradient", square_sum, b, a["x"])),
+        ad.PreparationMismatchError,
+        MISMATCH + r"✗ array kind  numpy\s+torch",
+    ),
+    Bad(
+        "prep with another backend",
+        lambda b, a: ad.gradient(
+            square_sum, ad.AutoFiniteDiff(method="forward"), a["x"], prep=_prepared("gradient", square_sum, b, a["x"])
+        ),
+        ad.PreparationMismatchError,
+        MISMATCH + r"✗ backend ",
+    ),
+    Bad(
+        "prep of another operator",
+        lambda b, a: ad.jacobian(square_sum, b, a["x"], prep=_prepared("gradient", square_sum, b, a["x"])),
+        ad.PreparationMismatchError,
+        MISMATCH + r"✗ operator    gradient\s+jacobian",
+    ),
+    Bad(
+        "prep with other contexts",
+        lambda b, a: ad.gradient(
+            square_sum, b, a["x"], ad.Constant(a["c"]), prep=_prepared("gradient", square_sum, b, a["x"])
+        ),
+        ad.PreparationMismatchError,
+        MISMATCH + r"✗ contexts    0\s+1",
+    ),
+    Bad(
+        "prep for 0-d, called with 1 element",
+        lambda b, a: ad.gradient(square_sum, b, np.ones(1), prep=_prepared("gradient", square_sum, b, np.ones(()))),
+        ad.PreparationMismatchError,
+        MISMATCH + r"✗ shape       \(\)\s+\(1,\)",
+    ),
+    Bad(
+        "prep with another batch size",
+        lambda b, a: ad.jacobian(
+            double, b, a["x"], batch_size=2, prep=ad.prepare_jacobian(double, b, a["x"], batch_size=1)
+        ),
+        ad.PreparationMismatchError,
+        r"jacobian: `batch_size=2` differs from the 1 the `prep` was built with\. Pass `batch_size` to "
+        r"`ad.prepare_jacobian` only\.",
+    ),
+    Bad(
+        "batch size of zero",
+        lambda b, a: ad.hessian(square_sum, b, a["x"], batch_size=0),
+        ValueError,
+        r"hessian: `batch_size` must be a positive integer \(the most basis tangents pushed through `f` at "
+        r"once\) or None for the default; got 0\.",
+    ),
+    Bad(
+        "prep that is not a Prep",
+        lambda b, a: ad.gradient(square_sum, b, a["x"], prep={}),
+        TypeError,
+        r"gradient: `prep` must come from `ad.prepare_gradient`; got dict\.",
+    ),
     # -- f and backend arguments ---------------------------------------------------------------
-    Bad("non-callable f", lambda b, a: ad.gradient("sin", b, a["x"]), TypeError, r"gradient: `f` must be callable; got str\."),
-    Bad("f and backend swapped", lambda b, a: ad.gradient(b, square_sum, a["x"]), TypeError, r"gradient: `f` must be callable; got Auto\w+\."),
-    Bad("backend that is not a backend", lambda b, a: ad.gradient(square_sum, "jax", a["x"]), TypeError, r"gradient: `backend` must be a backend object such as `ad.AutoJAX\(\)` .* got str\. The argument order is `ad.gradient\(f, backend, x, ...\)`", (FD,)),
-    Bad("uninstalled backend", lambda b, a: ad.gradient(square_sum, _uninstalled(), a["x"]), ad.BackendNotInstalledError, r"AutoNowhere needs the `anydiff_tests_absent_library` package, which is not installed here\. Install it with `pip install 'anydiff\[nowhere\]'`\.", (FD,)),
-    Bad("unregistered backend type", lambda b, a: ad.gradient(square_sum, AutoUnregistered(), a["x"]), TypeError, r"AutoUnregistered\(\) is not a backend anydiff knows: .* register its type with `ad.register_backend`", (FD,)),
-    Bad("second-order pair for a gradient", lambda b, a: ad.gradient(square_sum, ad.SecondOrder(b, b), a["x"]), ad.UnsupportedError, r"gradient: SecondOrder\(.*\) is a second-order pair, for `second_derivative`, `hvp` and `hessian`"),
+    Bad(
+        "non-callable f",
+        lambda b, a: ad.gradient("sin", b, a["x"]),
+        TypeError,
+        r"gradient: `f` must be callable; got str\.",
+    ),
+    Bad(
+        "f and backend swapped",
+        lambda b, a: ad.gradient(b, square_sum, a["x"]),
+        TypeError,
+        r"gradient: `f` must be callable; got Auto\w+\.",
+    ),
+    Bad(
+        "backend that is not a backend",
+        lambda b, a: ad.gradient(square_sum, "jax", a["x"]),
+        TypeError,
+        r"gradient: `backend` must be a backend object such as `ad.AutoJAX\(\)` .* got str\. The argument "
+        r"order is `ad.gradient\(f, backend, x, ...\)`",
+        (FD,),
+    ),
+    Bad(
+        "uninstalled backend",
+        lambda b, a: ad.gradient(square_sum, _uninstalled(), a["x"]),
+        ad.BackendNotInstalledError,
+        r"AutoNowhere needs the `anydiff_tests_absent_library` package, which is not installed here\. Install "
+        r"it with `pip install 'anydiff\[nowhere\]'`\.",
+        (FD,),
+    ),
+    Bad(
+        "unregistered backend type",
+        lambda b, a: ad.gradient(square_sum, AutoUnregistered(), a["x"]),
+        TypeError,
+        r"AutoUnregistered\(\) is not a backend anydiff knows: .* register its type with `ad.register_backend`",
+        (FD,),
+    ),
+    Bad(
+        "second-order pair for a gradient",
+        lambda b, a: ad.gradient(square_sum, ad.SecondOrder(b, b), a["x"]),
+        ad.UnsupportedError,
+        r"gradient: SecondOrder\(.*\) is a second-order pair, for `second_derivative`, `hvp` and `hessian`",
+    ),
     # -- two-argument functions ----------------------------------------------------------------
-    Bad("two-argument f under JAX", lambda b, a: ad.jacobian(lambda y, x: None, b, a["x"], y=np.zeros(3)), ad.UnsupportedError, r"AutoJAX\(\) cannot differentiate a two-argument function `f\(y, x\)`: its arrays cannot be written in place", (JAX,)),
-    Bad("two-argument f for a gradient", lambda b, a: ad.prepare_gradient(lambda y, x: None, b, a["x"], y=np.zeros(())), TypeError, r"gradient: two-argument functions `f\(y, x\)` \(passed with `y=`\) are supported by pushforward, pullback, derivative and jacobian only\."),
-    Bad("y buffer that is not an array", lambda b, a: ad.jacobian(lambda y, x: None, b, a["x"], y=[0.0, 0.0, 0.0]), TypeError, r"jacobian: `y` must be an array buffer; got list\."),
+    Bad(
+        "two-argument f under JAX",
+        lambda b, a: ad.jacobian(lambda y, x: None, b, a["x"], y=np.zeros(3)),
+        ad.UnsupportedError,
+        r"AutoJAX\(\) cannot differentiate a two-argument function `f\(y, x\)`: its arrays cannot be written in place",
+        (JAX,),
+    ),
+    Bad(
+        "two-argument f for a gradient",
+        lambda b, a: ad.prepare_gradient(lambda y, x: None, b, a["x"], y=np.zeros(())),
+        TypeError,
+        r"gradient: two-argument functions `f\(y, x\)` \(passed with `y=`\) are supported by pushforward, "
+        r"pullback, derivative and jacobian only\.",
+    ),
+    Bad(
+        "y buffer that is not an array",
+        lambda b, a: ad.jacobian(lambda y, x: None, b, a["x"], y=[0.0, 0.0, 0.0]),
+        TypeError,
+        r"jacobian: `y` must be an array buffer; got list\.",
+    ),
     # -- backend options -----------------------------------------------------------------------
-    Bad("unknown finite-difference method", lambda b, a: ad.AutoFiniteDiff(method="backward"), ValueError, r"AutoFiniteDiff: `method` must be one of \('forward', 'central', 'complex'\); got 'backward'\.", (FD,)),
-    Bad("negative step", lambda b, a: ad.AutoFiniteDiff(step=-1e-3), ValueError, r"AutoFiniteDiff: `step` must be a positive number; got -0\.001\.", (FD,)),
-    Bad("unknown mode", lambda b, a: ad.AutoJAX(mode="sideways"), ValueError, r"AutoJAX: `mode` must be None \(choose per operator\), 'forward' or 'reverse'; got 'sideways'\.", (JAX,)),
-    Bad("second-order part that is not a backend", lambda b, a: ad.SecondOrder(b, "torch"), TypeError, r"SecondOrder: `inner` must be a backend object such as `ad.AutoJAX\(\)`; got str\."),
+    Bad(
+        "unknown finite-difference method",
+        lambda b, a: ad.AutoFiniteDiff(method="backward"),
+        ValueError,
+        r"AutoFiniteDiff: `method` must be one of \('forward', 'central', 'complex'\); got 'backward'\.",
+        (FD,),
+    ),
+    Bad(
+        "negative step",
+        lambda b, a: ad.AutoFiniteDiff(step=-1e-3),
+        ValueError,
+        r"AutoFiniteDiff: `step` must be a positive number; got -0\.001\.",
+        (FD,),
+    ),
+    Bad(
+        "unknown mode",
+        lambda b, a: ad.AutoJAX(mode="sideways"),
+        ValueError,
+        r"AutoJAX: `mode` must be None \(choose per operator\), 'forward' or 'reverse'; got 'sideways'\.",
+        (JAX,),
+    ),
+    Bad(
+        "second-order part that is not a backend",
+        lambda b, a: ad.SecondOrder(b, "torch"),
+        TypeError,
+        r"SecondOrder: `inner` must be a backend object such as `ad.AutoJAX\(\)`; got str\.",
+    ),
 ]
 
 
@@ -259,6 +554,7 @@ def test_the_catalogue_has_forty_mistakes_or_more() -> None:
 
 # -- unusual but valid inputs -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("backend", ALL, ids=repr)
 @pytest.mark.parametrize(
     ("operator", "f", "x", "expected"),
@@ -274,10 +570,22 @@ def test_the_catalogue_has_forty_mistakes_or_more() -> None:
         ("gradient", square_sum, np.ones(()), np.array(2.0)),
         ("hessian", square_sum, np.ones(1), np.array([[2.0]])),
     ],
-    ids=["empty gradient", "empty jacobian", "empty output", "empty pushforward", "empty pullback",
-         "empty hessian", "0-d jacobian", "1-element jacobian", "0-d gradient", "1-element hessian"],
+    ids=[
+        "empty gradient",
+        "empty jacobian",
+        "empty output",
+        "empty pushforward",
+        "empty pullback",
+        "empty hessian",
+        "0-d jacobian",
+        "1-element jacobian",
+        "0-d gradient",
+        "1-element hessian",
+    ],
 )
-def test_empty_and_0d_arrays_give_results_of_the_right_shape(backend: Any, operator: str, f: Any, x: np.ndarray, expected: np.ndarray) -> None:
+def test_empty_and_0d_arrays_give_results_of_the_right_shape(
+    backend: Any, operator: str, f: Any, x: np.ndarray, expected: np.ndarray
+) -> None:
     tangent = {"pushforward": (np.ones(x.shape),), "pullback": (np.ones(f(x).shape),)}.get(operator, ())
     result = getattr(ad, operator)(f, backend, x, *tangent)
     assert isinstance(result, (np.ndarray, np.generic)) and np.shape(result) == expected.shape
@@ -294,7 +602,9 @@ def test_nan_and_inf_follow_ieee_arithmetic(backend: Any) -> None:
     np.testing.assert_array_equal(ad.gradient(square_sum, backend, x), [np.nan, np.inf, 2.0])
     jacobian = ad.jacobian(lambda x: x * x, backend, x)
     np.testing.assert_array_equal(np.diag(jacobian), [np.nan, np.inf, 2.0])
-    np.testing.assert_array_equal(ad.pushforward(double, backend, np.ones(3), np.array([np.nan, 1.0, 1.0])), [np.nan, 2.0, 2.0])
+    np.testing.assert_array_equal(
+        ad.pushforward(double, backend, np.ones(3), np.array([np.nan, 1.0, 1.0])), [np.nan, 2.0, 2.0]
+    )
     np.testing.assert_array_equal(x, NAN_INF)
 
 
@@ -349,7 +659,13 @@ def test_what_happens_when_f_writes_into_x() -> None:
     with pytest.raises(TypeError, match="JAX arrays are immutable"):
         ad.gradient(_writes_into_x, JAX, x)
     np.testing.assert_array_equal(x, np.ones(3))
-    with pytest.raises(ad.FunctionNotDifferentiableError, match=r"gradient: `f` wrote in place into a torch tensor being differentiated \(.*in-place operation.*\)\. Compute new arrays instead"):
+    with pytest.raises(
+        ad.FunctionNotDifferentiableError,
+        match=(
+            r"gradient: `f` wrote in place into a torch tensor being differentiated \(.*in-place operation.*\)\. "
+            r"Compute new arrays instead"
+        ),
+    ):
         ad.gradient(_writes_into_x, TORCH, x)
     assert x[0] == 5.0
     x = np.ones(3)

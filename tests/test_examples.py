@@ -80,7 +80,8 @@ def test_spiral_data_follow_the_true_ode():
     data = neural_ode.spiral_data(4)
     times = np.linspace(0.0, neural_ode.T_END, 4)
     exact = scipy.integrate.solve_ivp(
-        lambda t, u: u**3 @ neural_ode.TRUE_A, (0.0, neural_ode.T_END), neural_ode.U0, t_eval=times, rtol=1e-12, atol=1e-12
+        lambda t, u: u**3 @ neural_ode.TRUE_A, (0.0, neural_ode.T_END), neural_ode.U0, t_eval=times,
+        rtol=1e-12, atol=1e-12,
     )
     np.testing.assert_allclose(data, exact.y.T, atol=1e-5)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import anydiff as ad
@@ -114,7 +114,9 @@ class Program:
         return f"c = ({constants}{',' if len(self.constants) == 1 else ''})\n{self.source()}"
 
 
-def _pick(draw: Any, program: Program, accept: Callable[[tuple[int, ...]], bool] = lambda s: True) -> tuple[str, tuple[int, ...]] | None:
+def _pick(
+    draw: Any, program: Program, accept: Callable[[tuple[int, ...]], bool] = lambda s: True
+) -> tuple[str, tuple[int, ...]] | None:
     """One earlier variable whose shape `accept`s, the most recent first (they shrink to `x`)."""
     candidates = [v for v in reversed(program.variables) if accept(v[1])]
     if not candidates:
@@ -151,7 +153,7 @@ def _with_constant(draw: Any, p: Program) -> bool:
     if how == "leading" and len(sa) < MAX_NDIM and 3 * math.prod(sa) <= MAX_SIZE:
         sc = (draw(st.integers(1, 3)), *sa)
     elif how == "trailing":
-        tail = sa[len(sa) - draw(st.integers(0, len(sa))):]
+        tail = sa[len(sa) - draw(st.integers(0, len(sa))) :]
         sc = tuple(1 if draw(st.booleans()) else d for d in tail)
     else:
         sc = sa
@@ -171,7 +173,7 @@ def _reduce(draw: Any, p: Program) -> bool:
         p.assign(f"xp.{name}({a})", ())
     else:
         axis = draw(st.integers(0, len(sa) - 1))
-        p.assign(f"xp.{name}({a}, axis={axis})", sa[:axis] + sa[axis + 1:])
+        p.assign(f"xp.{name}({a}, axis={axis})", sa[:axis] + sa[axis + 1 :])
     return True
 
 
@@ -186,14 +188,14 @@ def _index(draw: Any, p: Program) -> bool:
     how = draw(st.sampled_from(("integer", "slice", "step")))
     if how == "integer":
         i = draw(st.integers(-n, n - 1))
-        p.assign(f"{a}[{prefix}{i}]", sa[:axis] + sa[axis + 1:])
+        p.assign(f"{a}[{prefix}{i}]", sa[:axis] + sa[axis + 1 :])
     elif how == "slice":
         lo = draw(st.integers(0, n - 1))
         hi = draw(st.integers(lo + 1, n))
-        p.assign(f"{a}[{prefix}{lo}:{hi}]", sa[:axis] + (hi - lo,) + sa[axis + 1:])
+        p.assign(f"{a}[{prefix}{lo}:{hi}]", sa[:axis] + (hi - lo,) + sa[axis + 1 :])
     else:
         step = draw(st.integers(2, 3))
-        p.assign(f"{a}[{prefix}::{step}]", sa[:axis] + (len(range(0, n, step)),) + sa[axis + 1:])
+        p.assign(f"{a}[{prefix}::{step}]", sa[:axis] + (len(range(0, n, step)),) + sa[axis + 1 :])
     return True
 
 
@@ -204,7 +206,7 @@ def _concat(draw: Any, p: Program) -> bool:
     a, sa = picked
     axis = draw(st.integers(0, len(sa) - 1))
     b, sb = _pick(draw, p, lambda s: len(s) == len(sa) and all(s[i] == sa[i] for i in range(len(s)) if i != axis))
-    shape = sa[:axis] + (sa[axis] + sb[axis],) + sa[axis + 1:]
+    shape = sa[:axis] + (sa[axis] + sb[axis],) + sa[axis + 1 :]
     if math.prod(shape) > MAX_SIZE:
         return False
     p.assign(f"xp.concat([{a}, {b}], axis={axis})", shape)
@@ -333,7 +335,8 @@ class Case:
         call = ", ".join(["f", f"ad.{backend!r}", *arrays, "ad.Constant(c)", *batching])
         constants = repr(self.program).split("\ndef f", 1)[0]
         source = self.program.source(scalar=self.second_order)
-        return f"import numpy as np, anydiff as ad\nfrom numpy import float32\n{constants}\n{source}\n{points}\nprint(ad.{operator}({call}))"
+        header = "import numpy as np, anydiff as ad\nfrom numpy import float32"
+        return f"{header}\n{constants}\n{source}\n{points}\nprint(ad.{operator}({call}))"
 
 
 @st.composite
@@ -439,9 +442,16 @@ FD_TOLERANCE = {  # (method, order): float64 only
 }
 
 
+# MLX evaluates `exp`, `sin` and `cos` of float64 arrays in float32 arithmetic (as its backend's
+# docstring says, mlx#3047): relative errors of about 1e-7, in the derivatives too.
+MLX_FLOAT64_TOLERANCE = 2e-6
+
+
 def tolerance(backend: Any, dtype: str, name: str) -> float:
     if isinstance(backend, ad.AutoFiniteDiff):
         return FD_TOLERANCE[backend.method, 2 if name in ("hvp", "hessian") else 1]
+    if isinstance(backend, ad.AutoMLX) and dtype == "float64":
+        return MLX_FLOAT64_TOLERANCE
     return AD_TOLERANCE[dtype]
 
 
@@ -452,7 +462,9 @@ def error(result: np.ndarray, expected: np.ndarray) -> float:
     return float(np.max(np.abs(result - expected)) / max(1.0, float(np.max(np.abs(expected)))))
 
 
-def problems(backend: Any, case: Case, operator: str, got: dict[str, Any], expected: dict[str, np.ndarray]) -> list[str]:
+def problems(
+    backend: Any, case: Case, operator: str, got: dict[str, Any], expected: dict[str, np.ndarray]
+) -> list[str]:
     """What is wrong with one operator's results: kind, dtype, shape, values."""
     found = []
     for name, value in got.items():
@@ -461,7 +473,7 @@ def problems(backend: Any, case: Case, operator: str, got: dict[str, Any], expec
             found.append(f"{name}: a {type(value).__name__}, expected a NumPy array (the kind of `x`)")
             continue
         value, want = np.asarray(value), expected[name]
-        if value.dtype != case.x.dtype and not known_bug(backend, case, operator, KNOWN_DTYPE_BUGS):
+        if value.dtype != case.x.dtype:
             found.append(f"{name}: dtype {value.dtype}, expected {case.x.dtype} (that of `x`)")
         if value.shape != want.shape:
             found.append(f"{name}: shape {value.shape}, expected {want.shape}")
@@ -494,17 +506,8 @@ def symmetry(backend: Any, case: Case, hessian: np.ndarray) -> str | None:
     return None if asymmetry <= tol else f"the Hessian is not symmetric: max|H - Hᵀ| / max(1, max|H|) = {asymmetry:.2e}"
 
 
-def _scalar_to_scalar(case: Case) -> bool:
-    return case.x.ndim == 0 and (case.second_order or case.program.result[1] == ())
-
-
 def _uses(function: str) -> Callable[[Case], bool]:
     return lambda case: function in case.program.source(case.second_order)
-
-
-def _float32_forward(case: Case) -> bool:
-    """Float32 Jacobians computed column by column (no more inputs than outputs)."""
-    return case.x.dtype == np.float32 and case.x.size <= math.prod(case.program.result[1])
 
 
 def _affine(case: Case) -> bool:
@@ -518,24 +521,16 @@ def _affine(case: Case) -> bool:
 # is in the report of the reliability issue, with a reproducer): backend type ->
 # [(operators, when, what)]. Remove an entry when its bug is fixed.
 KNOWN_BUGS: dict[type, list[tuple[tuple[str, ...], Callable[[Case], bool], str]]] = {
-    ad.AutoMLX: [(("jacobian",), _scalar_to_scalar, "mlx.py: `jac.reshape(*())` segfaults MLX")],
     ad.AutoAutograd: [
-        (("jacobian", "hessian"), _scalar_to_scalar, "autograd.py: `reshape(*())` raises TypeError"),
-        (FIRST_ORDER + SECOND_ORDER, _uses("xp.prod"), "autograd's derivative of `prod` is NaN at zeros"),
+        (FIRST_ORDER + SECOND_ORDER, _uses("xp.prod"), "autograd's derivative of `prod` is NaN at zeros")
     ],
+    ad.AutoTensorFlow: [(("hvp", "hessian"), _uses("xp.prod"), "TensorFlow's second derivatives of `prod` at zeros")],
     ad.AutoTinygrad: [(("jacobian",), _affine, "tinygrad.py: the Jacobian of an affine `f` comes out zero")],
 }
 
 
-# The same for results of the right values but another dtype than `x`'s.
-KNOWN_DTYPE_BUGS: dict[type, list[tuple[tuple[str, ...], Callable[[Case], bool], str]]] = {
-    ad.AutoAutograd: [(FIRST_ORDER + SECOND_ORDER, lambda case: True, "autograd's VJPs of `where`, `mean` upcast")],
-    ad.AutoTorch: [(("jacobian",), _float32_forward, "`torch.func.jacfwd` of `1.0 + v`, `v` 0-d float32")],
-}
-
-
-def known_bug(backend: Any, case: Case, operator: str, table: dict = KNOWN_BUGS) -> bool:
-    return any(operator in operators and when(case) for operators, when, _ in table.get(type(backend), ()))
+def known_bug(backend: Any, case: Case, operator: str) -> bool:
+    return any(operator in operators and when(case) for operators, when, _ in KNOWN_BUGS.get(type(backend), ()))
 
 
 def check(backend: Any, case: Case) -> None:
@@ -568,23 +563,24 @@ def check(backend: Any, case: Case) -> None:
         )
 
 
-# (backend, examples in CI, dtypes): the budget keeps the file near 40 s on 2 cores. JAX
+# (backend, examples in CI, dtypes): the budget keeps the file near 35 s on 2 cores. JAX
 # compiles each new program (~0.2 s an operator); TensorFlow traces a graph, MLX compiles and
-# tinygrad generates kernels (0.5-1 s an operator), so they get a few examples each.
-# PyTensor compiles C code for each graph (several seconds an operator): `ANYDIFF_LONG=1` only.
+# tinygrad generates kernels (0.5-1 s an operator), PyTensor compiles its graphs (1-4 s an
+# example): they get a few examples each. Finite differences are compared in float64 only: in
+# float32 their own error (about 1e-2) would hide the bugs worth finding.
 BUDGETS = [
     (ad.AutoFiniteDiff(), 40, ("float64",)),
     (ad.AutoFiniteDiff(method="forward"), 15, ("float64",)),
     (ad.AutoFiniteDiff(method="complex"), 15, ("float64",)),
-    (ad.AutoJAX(), 16, ("float64", "float32")),
-    (ad.AutoTorch(), 30, ("float64", "float32")),
+    (ad.AutoJAX(), 30, ("float64", "float32")),
+    (ad.AutoTorch(), 40, ("float64", "float32")),
     (ad.AutoAutograd(), 30, ("float64", "float32")),
-    (ad.AutoCasADi(), 15, ("float64",)),
-    (ad.AutoSymPy(), 10, ("float64",)),
-    (ad.AutoTensorFlow(), 4, ("float64", "float32")),
-    (ad.AutoMLX(), 4, ("float64", "float32")),
-    (ad.AutoTinygrad(), 3, ("float64", "float32")),
-    (ad.AutoPyTensor(), 0, ("float64",)),
+    (ad.AutoCasADi(), 20, ("float64", "float32")),
+    (ad.AutoSymPy(), 15, ("float64", "float32")),
+    (ad.AutoTensorFlow(), 6, ("float64", "float32")),
+    (ad.AutoMLX(), 6, ("float64", "float32")),
+    (ad.AutoTinygrad(), 5, ("float64", "float32")),
+    (ad.AutoPyTensor(), 3, ("float64", "float32")),
 ]
 
 
@@ -593,8 +589,6 @@ def test_backend_agrees_with_the_reference(backend: Any, examples: int, dtypes: 
     if not ad.check_available(backend):
         pytest.skip(f"{backend!r} is not installed here")
     examples = examples * 20 if LONG else examples
-    if examples == 0:
-        pytest.skip(f"{backend!r} compiles for seconds per operator: runs with ANYDIFF_LONG=1")
 
     @settings(
         max_examples=examples,

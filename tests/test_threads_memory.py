@@ -61,7 +61,10 @@ TOLERANCE = {"AutoFiniteDiff": 1e-6}
 
 
 def _installed(backends: list[Any]) -> list[Any]:
-    return [pytest.param(b, id=repr(b), marks=pytest.mark.skipif(not ad.check_available(b), reason="not installed")) for b in backends]
+    return [
+        pytest.param(b, id=repr(b), marks=pytest.mark.skipif(not ad.check_available(b), reason="not installed"))
+        for b in backends
+    ]
 
 
 def _in_threads(task: Callable[[int], Any]) -> list[Any]:
@@ -191,7 +194,9 @@ def test_a_large_jacobian_runs_in_bounded_batches() -> None:
     finally:
         prep_module.TANGENT_BYTES = saved
     assert prep.info["batch_size"] == 2**20 // (2 * 2_000 * 8)
-    np.testing.assert_allclose(ad.jacobian(stretch, ad.AutoJAX(), x, prep=prep), stretch_jacobian(x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        ad.jacobian(stretch, ad.AutoJAX(), x, prep=prep), stretch_jacobian(x), rtol=1e-12, atol=1e-12
+    )
 
 
 # -- determinism --------------------------------------------------------------------------------
@@ -218,7 +223,8 @@ def digest(a):
 x = np.linspace(-1.0, 1.0, 6)
 out = {}
 for backend in ad.available_backends():
-    if not ad.check_available(backend):
+    # anydiff's own backends: other tests may register more in this process, not in a new one
+    if not type(backend).__module__.startswith("anydiff.") or not ad.check_available(backend):
         continue
     name = repr(backend)
     calls = {"gradient": lambda: ad.gradient(energy, backend, x)}
@@ -257,7 +263,7 @@ def test_a_second_process_gives_bit_identical_results(digests: dict[str, list[st
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", DETERMINISM_SCRIPT], capture_output=True, text=True, check=True)
     other = json.loads(out.stdout.strip().splitlines()[-1])
-    assert set(other) == set(digests), (time.perf_counter() - started)
+    assert set(other) == set(digests), time.perf_counter() - started
     differing = [name for name in digests if other[name][0] != digests[name][0]]
     assert not differing, f"results differ from another process: {differing}"
 

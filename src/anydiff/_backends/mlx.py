@@ -149,7 +149,7 @@ class MLXImpl(BackendImpl):
             else:
                 y, pullback = self.vjp(f, x, contexts)
                 jac = pullback(seeds)
-            return y, jac.reshape(*y.shape, *x.shape)
+            return y, jac.reshape((*y.shape, *x.shape))
 
         return self._kernels(value_and_jacobian, x, "forward" if forward else "reverse")
 

@@ -20,12 +20,11 @@ from typing import Any
 import torch
 import torch.autograd.forward_ad as forward_ad
 
-from .._arrays import array_kind
+from .._arrays import array_kind, namespace
 from .._backend import AutoTorch
 from .._errors import FunctionNotDifferentiableError
 from .._impl import BackendImpl
 from .._kernels import Kernels, OutputSpec, flat_size
-from .._arrays import namespace
 from ..first_order.jacobian import basis_rows, batch, use_forward
 
 __all__ = ["TorchImpl"]
@@ -189,14 +188,18 @@ class TorchImpl(BackendImpl):
         transform = torch.func.jacfwd if forward else torch.func.jacrev
         turn = _FORWARD_MODE if forward else contextlib.nullcontext()
 
+        # `jacfwd` turns a float32 Jacobian into float64 where a 0-d value meets a Python float
+        # (`1.0 + v`, torch 2.13): the dtype of `f(x)` is put back.
+        dtype = spec.dtype
+
         def value_and_jacobian(x: Any, *contexts: Any) -> tuple[Any, Any]:
             with turn:
                 jac, y = transform(lambda x: _with_aux(f(x, *contexts)), has_aux=True)(x)
-            return y, jac
+            return y, jac.to(dtype)
 
         def jacobian(x: Any, *contexts: Any) -> Any:
             with turn:
-                return transform(f)(x, *contexts)
+                return transform(f)(x, *contexts).to(dtype)
 
         info = {"mode": "forward" if forward else "reverse", "route": "torch.func"}
         return Kernels(jacobian, value_and_jacobian, info)
@@ -207,7 +210,7 @@ class TorchImpl(BackendImpl):
         def value_and_jacobian(x: Any, *contexts: Any) -> tuple[Any, Any]:
             leaf, y = _record(f, x, contexts)
             seeds = torch.eye(y.numel(), dtype=y.dtype, device=y.device).reshape(-1, *y.shape)
-            return y.detach(), _tape_pullback(leaf, y, seeds).reshape(*y.shape, *x.shape)
+            return y.detach(), _tape_pullback(leaf, y, seeds).reshape((*y.shape, *x.shape))
 
         def jacobian(x: Any, *contexts: Any) -> Any:
             return value_and_jacobian(x, *contexts)[1]

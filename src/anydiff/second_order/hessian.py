@@ -18,7 +18,7 @@ HESSIAN = Operator("hessian", output="scalar")
 def prepare_hessian(
     f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, batch_size: int | None = None
 ) -> Prep:
-    """`prepare_hessian(f, backend, x, *contexts, batch_size=None) -> Prep` for `hessian` and `value_gradient_and_hessian`.
+    """`prepare_hessian(f, backend, x, *contexts, batch_size=None) -> Prep` for `hessian` and its value form.
 
     `prep.info["strategy"]` says how the Hessian-vector products behind it are computed (see
     `ad.prepare_hvp`). `batch_size` bounds how many of them (one per basis tangent) run at once,
