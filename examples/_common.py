@@ -70,37 +70,44 @@ def _child(task: Callable[[Any, Any], dict], backend: Any, problems: Sequence[An
 
 
 def run_isolated(
-    task: Callable[[Any, Any], dict], backends: Iterable[Any], problems: Sequence[Any], timeout: float
+    task: Callable[[Any, Any], dict], backends: Iterable[Any], sweeps: Sequence[Sequence[Any]], timeout: float
 ) -> list[dict]:
-    """`task(backend, problem) -> row` for every pair; one process per backend (spawned).
+    """`task(backend, problem) -> row` for every backend and every problem of every sweep.
 
-    A backend that spends more than `timeout` seconds on one problem is stopped; its row says so
-    and its larger problems are not run. `timeout <= 0` runs everything here, without limit.
-    Every row gets `backend` and `problem` keys.
+    Each sweep lists problems of growing size, and runs in a process of its own per backend
+    (spawned): a backend that spends more than `timeout` seconds on one problem is stopped, its
+    row says so, and the larger problems of that sweep are not run for it. `timeout <= 0` runs
+    everything in this process, without limit. Every row gets `backend` and `problem` keys.
     """
     rows = []
-    context = multiprocessing.get_context("spawn")  # forking a process running JAX or torch is unsafe
     for backend in backends:
-        results: Any = queue.Queue() if timeout <= 0 else context.Queue()
-        process = None
-        if timeout <= 0:
-            _child(task, backend, problems, results)
+        for problems in sweeps:
+            rows += _sweep(task, backend, problems, timeout)
+    return rows
+
+
+def _sweep(task: Callable[[Any, Any], dict], backend: Any, problems: Sequence[Any], timeout: float) -> list[dict]:
+    context = multiprocessing.get_context("spawn")  # forking a process running JAX or torch is unsafe
+    results: Any = queue.Queue() if timeout <= 0 else context.Queue()
+    process = None
+    if timeout <= 0:
+        _child(task, backend, problems, results)
+    else:
+        process = context.Process(target=_child, args=(task, backend, problems, results), daemon=True)
+        process.start()
+    rows, stopped = [], False
+    for problem in problems:
+        if stopped:
+            row = {"status": "not run (timed out on a smaller problem)"}
         else:
-            process = context.Process(target=_child, args=(task, backend, problems, results), daemon=True)
-            process.start()
-        stopped = False
-        for problem in problems:
-            if stopped:
-                row = {"status": "not run (timed out on an earlier problem)"}
-            else:
-                try:
-                    row = results.get(timeout=timeout if timeout > 0 else None)
-                except queue.Empty:
-                    stopped, row = True, {"status": f"timed out (> {timeout:g} s)"}
-            rows.append({"backend": repr(backend), "problem": problem, **row})
-        if process is not None:
-            process.kill()
-            process.join()
+            try:
+                row = results.get(timeout=timeout if timeout > 0 else None)
+            except queue.Empty:
+                stopped, row = True, {"status": f"timed out (> {timeout:g} s)"}
+        rows.append({"backend": repr(backend), "problem": problem, **row})
+    if process is not None:
+        process.kill()
+        process.join()
     return rows
 
 

@@ -17,8 +17,9 @@ AbstractDifferentiation.jl paper): more integration steps make tracing and compi
 
     python examples/lotka_volterra.py [--steps 20,100,400] [--species 3,6,12] [--backends AutoJAX,AutoTorch]
 
-Each backend runs in its own process; one that takes longer than `--timeout` seconds on a
-problem is stopped (symbolic backends suffer expression swell on long unrolled loops).
+Each backend runs each sweep in a process of its own; one that takes longer than `--timeout`
+seconds on a problem is stopped and skips the larger problems of that sweep (tracing and
+symbolic backends can take minutes to prepare a long unrolled loop).
 """
 
 from __future__ import annotations
@@ -39,35 +40,36 @@ SAMPLES = 10  # the trajectory is returned at this many equally spaced times
 # `xp` comes from `p`, the differentiated input (the initial state `u0` is a constant).
 
 
-def classic(p: Any) -> tuple[Any, Any]:
-    """Predator–prey, `p = (α, β, δ, γ)`: `r = (α, −γ)`, `A = [[0, −β], [δ, 0]]`."""
+def classic(p: Any, species: int) -> tuple[Any, Any]:
+    """Predator–prey (two species), `p = (α, β, δ, γ)`: `r = (α, −γ)`, `A = [[0, −β], [δ, 0]]`."""
     xp = ad.namespace(p)
     zero = xp.zeros_like(p[0])
     return xp.stack([p[0], -p[3]]), xp.reshape(xp.stack([zero, -p[1], p[2], zero]), (2, 2))
 
 
-def generalised(p: Any) -> tuple[Any, Any]:
+def generalised(p: Any, species: int) -> tuple[Any, Any]:
     """`n` species, `p = (r, A)` flattened: `n + n²` parameters."""
-    n = round((p.shape[0] + 0.25) ** 0.5 - 0.5)  # the positive root of n² + n = p.size
-    return p[:n], ad.namespace(p).reshape(p[n:], (n, n))
+    return p[:species], ad.namespace(p).reshape(p[species:], (species, species))
 
 
 @dataclass(frozen=True)
 class Trajectory:
-    """`Trajectory(model, steps, t_end)(p, u0)`: RK4 from `u0` over `[0, t_end]`, flattened.
+    """`Trajectory(model, species, steps, t_end)(p, u0)`: RK4 from `u0` over `[0, t_end]`, flattened.
 
     The solution is sampled `SAMPLES` times. A callable object rather than a closure, so that it
     can be sent to another process. The loop runs over the step count only, with no Python
-    branches on values, so every backend can trace it.
+    branches on values, and sizes are fixed here rather than read from arrays (symbolic backends
+    may not know them), so every backend can trace it.
     """
 
     model: Any
+    species: int
     steps: int
     t_end: float
 
     def __call__(self, p: Any, u0: Any) -> Any:
         xp = ad.namespace(p)
-        rates, interactions = self.model(p)
+        rates, interactions = self.model(p, self.species)
 
         def rhs(u: Any) -> Any:
             # `xp.matmul`, not `@`: TensorFlow's own `@` multiplies matrices only
@@ -102,7 +104,7 @@ class Problem:
 
 def classic_problem(steps: int, t_end: float) -> Problem:
     p = np.array([1.5, 1.0, 1.0, 3.0])  # α, β, δ, γ
-    f = Trajectory(classic, steps, t_end)
+    f = Trajectory(classic, 2, steps, t_end)
     return Problem(f"classic, {steps} steps, 4 parameters", f, p, np.array([1.0, 1.0]))
 
 
@@ -113,7 +115,7 @@ def generalised_problem(species: int, steps: int, t_end: float, seed: int = 0) -
     interactions = -np.eye(species) + 0.3 * rng.uniform(-1.0, 1.0, (species, species)) / species
     p = np.concatenate([rates, interactions.ravel()])
     name = f"{species} species, {steps} steps, {p.size} parameters"
-    return Problem(name, Trajectory(generalised, steps, t_end), p, rng.uniform(0.2, 1.0, species))
+    return Problem(name, Trajectory(generalised, species, steps, t_end), p, rng.uniform(0.2, 1.0, species))
 
 
 def sensitivities(backend: ad.AbstractBackend, task: tuple[Problem, np.ndarray, float]) -> dict:
@@ -139,11 +141,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--budget", type=float, default=0.5, help="seconds of timing per backend and problem")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per backend and problem; 0: no limit")
     args = parser.parse_args(argv)
-    problems = [classic_problem(int(s), args.t_end) for s in args.steps.split(",") if s]
-    problems += [generalised_problem(int(n), args.species_steps, args.t_end) for n in args.species.split(",") if n]
+    sweeps = [
+        [classic_problem(int(s), args.t_end) for s in args.steps.split(",") if s],
+        [generalised_problem(int(n), args.species_steps, args.t_end) for n in args.species.split(",") if n],
+    ]
+    problems = [problem for sweep in sweeps for problem in sweep]
     # the reference: complex-step differences, exact to rounding for an analytic `f` (no subtraction)
     reference = ad.AutoFiniteDiff(method="complex")
-    tasks = [(problem, problem.jacobian(reference), args.budget) for problem in problems]
+    tasks = [[(problem, problem.jacobian(reference), args.budget) for problem in sweep] for sweep in sweeps]
     rows = run_isolated(sensitivities, select_backends(args.backends), tasks, args.timeout)
     for row in rows:
         row["problem"] = row["problem"][0].name

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     reference = ad.AutoFiniteDiff(method="complex")  # exact to rounding: `f` is analytic
     tasks = [(loss, initial_parameters(loss), data, args.budget) for loss in losses]
     references = [ad.gradient(loss, reference, p, ad.Constant(data)) for loss, p, _, _ in tasks]
-    rows = run_isolated(gradient_row, select_backends(args.backends), tasks, args.timeout)
+    rows = run_isolated(gradient_row, select_backends(args.backends), [tasks], args.timeout)
 
     for loss, expected in zip(losses, references, strict=True):
         here = [r for r in rows if r["problem"][0] == loss]

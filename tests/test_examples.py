@@ -56,7 +56,7 @@ def test_lotka_volterra_sensitivities_agree_with_complex_step(capsys):
 def test_lotka_volterra_classic_model_is_the_predator_prey_system():
     lotka_volterra = example("lotka_volterra")
     p, u = np.array([1.5, 1.0, 1.0, 3.0]), np.array([0.7, 1.3])
-    rates, interactions = lotka_volterra.classic(p)
+    rates, interactions = lotka_volterra.classic(p, 2)
     alpha, beta, delta, gamma = p
     expected = [alpha * u[0] - beta * u[0] * u[1], delta * u[0] * u[1] - gamma * u[1]]
     np.testing.assert_allclose(u * (rates + interactions @ u), expected)
