@@ -18,6 +18,7 @@ import anydiff as ad
 from anydiff._registry import implementation
 from anydiff.testing import default_scenarios, sparse_scenarios, test_differentiation, with_kind
 from anydiff.testing.scenarios import Mixing
+from closed_forms import curve, energy, energy_gradient, energy_hessian, stretch, stretch_jacobian
 
 tf = pytest.importorskip("tensorflow", reason="TensorFlow is not installed: pip install 'anydiff[tensorflow]'")
 
@@ -34,35 +35,7 @@ T = np.array([0.5, -1.0, 2.0, 0.25, 1.5])
 U = np.array([1.0, 0.5, -0.5, 2.0, -1.0])
 
 
-# Closed forms: an energy (scalar output, dense Hessian), a stretch (dense lower-triangular
-# Jacobian) and a curve (scalar input).
 
-
-def energy(x):
-    xp = ad.namespace(x)
-    return xp.sum(xp.sin(x) ** 2) + xp.sum(x) ** 2 / 2
-
-
-def energy_gradient(x):
-    return np.sin(2 * x) + np.sum(x)
-
-
-def energy_hessian(x):
-    return np.diag(2 * np.cos(2 * x)) + 1.0
-
-
-def stretch(x):
-    xp = ad.namespace(x)
-    return xp.sin(x) * xp.cumulative_sum(x)
-
-
-def stretch_jacobian(x):
-    return np.diag(np.cos(x) * np.cumsum(x)) + np.sin(x)[:, None] * np.tril(np.ones((x.size, x.size)))
-
-
-def curve(t):
-    xp = ad.namespace(t)
-    return xp.stack([xp.sin(t), t**3])
 
 
 def curve_derivative(t):
