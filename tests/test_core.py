@@ -250,14 +250,19 @@ def test_prep_mismatch_lists_expected_and_received():
 
 
 def test_gradient_of_non_scalar_function():
-    with pytest.raises(ValueError, match=r"gradient: `f` must return a scalar \(shape \(\)\); it returned shape \(3,\)\. Use `ad.jacobian`"):
+    with pytest.raises(
+        ValueError,
+        match=r"gradient: `f` must return a scalar \(shape \(\)\); it returned shape \(3,\)\. Use `ad.jacobian`",
+    ):
         ad.gradient(lambda x: x**2, ad.AutoJAX(), np.ones(3))
 
 
 @pytest.mark.parametrize("dtype", ["int64", "bool", "complex128", "float16"])
 def test_non_float_x(dtype):
     x = np.ones(3, dtype=dtype)
-    with pytest.raises(TypeError, match=rf"gradient: `x` must have a real floating-point dtype \(float32 or float64\); got {dtype}"):
+    with pytest.raises(
+        TypeError, match=rf"gradient: `x` must have a real floating-point dtype \(float32 or float64\); got {dtype}"
+    ):
         ad.gradient(energy, ad.AutoFiniteDiff(), x)
 
 
@@ -272,7 +277,10 @@ def test_numpy_inside_jax_explains_how_to_write_f():
     def f(x):
         return np.sum(np.sin(x))
 
-    with pytest.raises(ad.FunctionNotDifferentiableError, match=r"gradient: `f` turned a JAX tracer into a concrete value .* `xp = ad.namespace\(x\)`"):
+    with pytest.raises(
+        ad.FunctionNotDifferentiableError,
+        match=r"gradient: `f` turned a JAX tracer into a concrete value .* `xp = ad.namespace\(x\)`",
+    ):
         ad.gradient(f, ad.AutoJAX(), np.ones(3))
 
 
@@ -290,21 +298,29 @@ def test_tangent_checks():
         ad.pushforward(stretch, ad.AutoFiniteDiff(), x, np.ones(4))
     with pytest.raises(ValueError, match=r"pullback: tangent 1 must have the shape of `f\(x\)`, \(3,\); got \(2,\)"):
         ad.pullback(stretch, ad.AutoFiniteDiff(), x, (np.ones(3), np.ones(2)))
-    with pytest.raises(TypeError, match=r"pushforward: the tangent must be the same kind of array as `x` \(numpy\); got torch"):
+    with pytest.raises(
+        TypeError, match=r"pushforward: the tangent must be the same kind of array as `x` \(numpy\); got torch"
+    ):
         ad.pushforward(stretch, ad.AutoFiniteDiff(), x, torch.ones(3, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"pushforward: the tuple of tangents is empty"):
         ad.pushforward(stretch, ad.AutoFiniteDiff(), x, ())
 
 
 def test_unwrapped_extra_argument():
-    with pytest.raises(TypeError, match=r"gradient: extra positional arguments after `x` must be wrapped as `ad.Constant\(value\)`.* bare ndarray"):
+    with pytest.raises(
+        TypeError,
+        match=r"gradient: extra positional arguments after `x` must be wrapped as `ad.Constant\(value\)`.* bare ndarray",
+    ):
         ad.gradient(lambda x, a: energy(x * a), ad.AutoFiniteDiff(), np.ones(3), np.ones(3))
 
 
 def test_bad_f_and_backend_arguments():
     with pytest.raises(TypeError, match=r"gradient: `f` must be callable; got str"):
         ad.gradient("sin", ad.AutoFiniteDiff(), np.ones(3))
-    with pytest.raises(TypeError, match=r"gradient: `backend` must be a backend object .* The argument order is `ad.gradient\(f, backend, x, ...\)`"):
+    with pytest.raises(
+        TypeError,
+        match=r"gradient: `backend` must be a backend object .* The argument order is `ad.gradient\(f, backend, x, ...\)`",
+    ):
         ad.gradient(energy, np.ones(3), ad.AutoFiniteDiff())
     with pytest.raises(ValueError, match=r"derivative: `x` must be a scalar .* got shape \(3,\)\. Use `ad.jacobian`"):
         ad.derivative(stretch, ad.AutoFiniteDiff(), np.ones(3))

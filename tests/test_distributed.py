@@ -60,8 +60,9 @@ def test_parallel_results_match_the_serial_run_exactly(engine, method, request):
     ):
         np.testing.assert_array_equal(a, b)
     prep = ad.prepare_jacobian(heat_rod, parallel, X, STEPS)
-    np.testing.assert_array_equal(ad.jacobian(heat_rod, parallel, 2 * X, STEPS, prep=prep),
-                                  ad.jacobian(heat_rod, serial, 2 * X, STEPS))
+    np.testing.assert_array_equal(
+        ad.jacobian(heat_rod, parallel, 2 * X, STEPS, prep=prep), ad.jacobian(heat_rod, serial, 2 * X, STEPS)
+    )
 
 
 @pytest.mark.parametrize("engine", ["process_pool", "dask_executor"])

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
-from typing import Any, ContextManager
+from typing import Any
 
 import numpy as np
 
@@ -253,7 +254,9 @@ def _jax_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int])
     import jax.numpy as jnp
     from jax.experimental import sparse
 
-    rows = np.repeat(np.arange(shape[0]), np.diff(indptr))
+    from .sparse.decompression import csr_rows
+
+    rows = csr_rows(indptr)
     coordinates = jnp.asarray(np.stack([rows, indices], axis=1).astype(np.int32))
     template = sparse.BCOO(
         (jnp.zeros(indices.size), coordinates), shape=shape, indices_sorted=True, unique_indices=True
@@ -304,7 +307,9 @@ def _tensorflow_namespace(a: Any) -> Any:
 def _tensorflow_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> Callable[[Any], Any]:
     import tensorflow as tf
 
-    rows = np.repeat(np.arange(shape[0]), np.diff(indptr))
+    from .sparse.decompression import csr_rows
+
+    rows = csr_rows(indptr)
     coordinates = tf.constant(np.stack([rows, indices], axis=1).astype(np.int64))
     # Tensors are immutable: every result shares the coordinates.
     return lambda data: tf.sparse.SparseTensor(coordinates, data, shape)

@@ -65,8 +65,6 @@ def device(a: Any) -> Any:
         return None
 
 
-
-
 def unstack(stacked: Any, k: int) -> tuple[Any, ...]:
     """The `k` leading slices of a stacked batch, as a tuple."""
     return tuple(stacked[i] for i in range(k))

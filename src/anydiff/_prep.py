@@ -12,8 +12,9 @@ import contextvars
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
-from typing import Any, ContextManager, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -181,8 +182,20 @@ class Prep:
     """
 
     __slots__ = (
-        "operator", "f", "backend", "kind", "xtype", "shape", "dtype", "ncontexts", "buffer", "output",
-        "info", "plain", "with_value", "batch_size",
+        "operator",
+        "f",
+        "backend",
+        "kind",
+        "xtype",
+        "shape",
+        "dtype",
+        "ncontexts",
+        "buffer",
+        "output",
+        "info",
+        "plain",
+        "with_value",
+        "batch_size",
     )
 
     def __init__(self, **fields: Any) -> None:
@@ -234,7 +247,12 @@ class Prep:
             ("operator", self.operator.name, operator.name, operator is self.operator),
             ("function", _name(self.f), _name(f), f is self.f or f == self.f),
             ("backend", repr(self.backend), repr(backend), backend == self.backend),
-            ("array kind", _kind_label(self.xtype, self.kind), _kind_label(type(x), array_kind(x)), type(x) is self.xtype),
+            (
+                "array kind",
+                _kind_label(self.xtype, self.kind),
+                _kind_label(type(x), array_kind(x)),
+                type(x) is self.xtype,
+            ),
             ("shape", str(self.shape), "()" if is_float else str(tuple(getattr(x, "shape", ()))), None),
             ("dtype", _dtype_name(self.dtype), "float64" if is_float else _dtype_name(getattr(x, "dtype", "-")), None),
             ("contexts", str(self.ncontexts), str(len(contexts)), None),
@@ -246,9 +264,7 @@ class Prep:
         if rows[1][1] == rows[1][2] and not rows[1][3]:
             rows[1] = (rows[1][0], rows[1][1], rows[1][2] + " (another object)", False)
         width = max(len(r[1]) for r in rows) + 2
-        table = "\n".join(
-            f"  {' ' if same else '✗'} {name:<11} {a:<{width}} {b}" for name, a, b, same in rows
-        )
+        table = "\n".join(f"  {' ' if same else '✗'} {name:<11} {a:<{width}} {b}" for name, a, b, same in rows)
         raise PreparationMismatchError(
             f"{operator.name}: the `prep` passed was built for other arguments:\n"
             f"    {'':<11} {'prepared for':<{width}} received\n{table}\n"
@@ -377,7 +393,13 @@ def prepare(
 
     def bind(kernel: Callable[..., Any], out: Callable[[Any], Any] | None) -> Callable[..., Any]:
         return _bind(
-            kernel, to_native, convert_contexts, out, translate, operator.name, check_tangents,
+            kernel,
+            to_native,
+            convert_contexts,
+            out,
+            translate,
+            operator.name,
+            check_tangents,
             context,
         )
 
@@ -427,8 +449,7 @@ def _tangent_tuple(name: str, tangents: Any, expected: tuple[int, ...], dtype: s
     """`(tangents as a tuple, whether one bare array was given)`, after checking each one."""
     if isinstance(tangents, list):
         raise TypeError(
-            f"{name}: several tangents must be passed as a tuple of arrays; got a list. "
-            "Write `tuple(tangents)`."
+            f"{name}: several tangents must be passed as a tuple of arrays; got a list. Write `tuple(tangents)`."
         )
     single = not isinstance(tangents, tuple)
     batch = (tangents,) if single else tangents
@@ -446,9 +467,7 @@ def _tangent_tuple(name: str, tangents: Any, expected: tuple[int, ...], dtype: s
             raise ValueError(f"{name}: {label} must have the shape of {of}, {expected}; got {shape}.")
         t_dtype = "float64" if isinstance(t, float) else _dtype_name(t.dtype)
         if t_dtype != dtype:
-            raise TypeError(
-                f"{name}: {label} must have the dtype of {of}, {dtype}; got {t_dtype}. Cast it first."
-            )
+            raise TypeError(f"{name}: {label} must have the dtype of {of}, {dtype}; got {t_dtype}. Cast it first.")
     return batch, single
 
 
@@ -568,8 +587,7 @@ def reuse(
         return _recent(operator, f, backend, x, tangents, contexts, y, batch_size)
     if type(prep) is not Prep:
         raise TypeError(
-            f"{operator.name}: `prep` must come from `ad.prepare_{operator.name}`; "
-            f"got {type(prep).__name__}."
+            f"{operator.name}: `prep` must come from `ad.prepare_{operator.name}`; got {type(prep).__name__}."
         )
     prep.check(operator, f, backend, x, contexts, y)
     if batch_size is not None and batch_size != prep.batch_size:
@@ -596,7 +614,12 @@ def _recent(
     """
     try:
         key = (
-            operator, f, backend, type(x), tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", "")),
+            operator,
+            f,
+            backend,
+            type(x),
+            tuple(getattr(x, "shape", ())),
+            str(getattr(x, "dtype", "")),
             tuple(type(c) for c in contexts),
             None if y is None else (type(y), tuple(y.shape), str(y.dtype)),
             batch_size,

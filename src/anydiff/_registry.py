@@ -48,9 +48,7 @@ _REGISTRY: dict[type, tuple[type[BackendImpl] | str, str | None]] = {
 }
 
 
-def register_backend(
-    backend_type: type, impl: type[BackendImpl] | str, library: str | None = None
-) -> None:
+def register_backend(backend_type: type, impl: type[BackendImpl] | str, library: str | None = None) -> None:
     """`register_backend(backend_type, impl, library=None)`: make a backend type usable.
 
     Args:
@@ -61,8 +59,7 @@ def register_backend(
     """
     if not (isinstance(backend_type, type) and issubclass(backend_type, AbstractBackend)):
         raise TypeError(
-            "register_backend: `backend_type` must be a subclass of `anydiff.AbstractBackend`; "
-            f"got {backend_type!r}."
+            f"register_backend: `backend_type` must be a subclass of `anydiff.AbstractBackend`; got {backend_type!r}."
         )
     _REGISTRY[backend_type] = (impl, library)
     implementation.cache_clear()

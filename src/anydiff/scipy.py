@@ -137,8 +137,9 @@ def minimize(f: Callable[..., Any], backend: Any, x0: Any, *contexts: Any, metho
     import scipy.optimize
 
     objective = Objective(f, backend, x0, *contexts)
-    return scipy.optimize.minimize(x0=_as_float64(x0, "x0"), method=method, **objective.minimize_arguments(method),
-                                   **options)
+    return scipy.optimize.minimize(
+        x0=_as_float64(x0, "x0"), method=method, **objective.minimize_arguments(method), **options
+    )
 
 
 class Residuals:
@@ -174,8 +175,9 @@ class Residuals:
 
     def fun(self, x: np.ndarray) -> np.ndarray:
         """`fun(x) -> f(x)`, float64 (one evaluation of `f`, no derivative)."""
-        return np.array(evaluate(self.f, self.backend, np.asarray(x, dtype=np.float64), *self.contexts),
-                        dtype=np.float64)
+        return np.array(
+            evaluate(self.f, self.backend, np.asarray(x, dtype=np.float64), *self.contexts), dtype=np.float64
+        )
 
     def jac(self, x: np.ndarray) -> Any:
         """`jac(x) -> J(x)`: a dense float64 `(m, n)` array, or a sparse one with `AutoSparse`."""

@@ -37,7 +37,9 @@ def derivative(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, prep
     return reuse(prep, DERIVATIVE, f, backend, x, None, contexts, y).plain(x, contexts)
 
 
-def value_and_derivative(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, prep: Prep | None = None) -> tuple[Any, Any]:
+def value_and_derivative(
+    f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, prep: Prep | None = None
+) -> tuple[Any, Any]:
     """`value_and_derivative(f, backend, x, *contexts) -> (y, dy)`; see `derivative`."""
     return reuse(prep, DERIVATIVE, f, backend, x, None, contexts, y).with_value(x, contexts)
 

@@ -42,7 +42,9 @@ def pullback(f: Any, backend: Any, x: Any, ty: Any, *contexts: Any, y: Any = Non
     return result[0] if single else result
 
 
-def value_and_pullback(f: Any, backend: Any, x: Any, ty: Any, *contexts: Any, y: Any = None, prep: Prep | None = None) -> tuple[Any, Any]:
+def value_and_pullback(
+    f: Any, backend: Any, x: Any, ty: Any, *contexts: Any, y: Any = None, prep: Prep | None = None
+) -> tuple[Any, Any]:
     """`value_and_pullback(f, backend, x, ty, *contexts) -> (y, tx)`; see `pullback`."""
     (value, result), single = reuse(prep, PULLBACK, f, backend, x, ty, contexts, y).with_value(x, ty, contexts)
     return value, (result[0] if single else result)

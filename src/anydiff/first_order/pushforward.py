@@ -43,7 +43,9 @@ def pushforward(f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, y: Any = 
     return result[0] if single else result
 
 
-def value_and_pushforward(f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, y: Any = None, prep: Prep | None = None) -> tuple[Any, Any]:
+def value_and_pushforward(
+    f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, y: Any = None, prep: Prep | None = None
+) -> tuple[Any, Any]:
     """`value_and_pushforward(f, backend, x, tx, *contexts) -> (y, ty)`; see `pushforward`."""
     (value, result), single = reuse(prep, PUSHFORWARD, f, backend, x, tx, contexts, y).with_value(x, tx, contexts)
     return value, (result[0] if single else result)

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from .decompression import KINDS, Kind, as_pattern, check_symmetric, identity, star_readings
+from .decompression import KINDS, Kind, as_pattern, check_symmetric, csr_rows, identity, star_readings
 
 __all__ = ["GreedyColoring", "coloring"]
 
@@ -308,7 +308,7 @@ class _Graph:
         if self._lists is None:
             matrix = self._matrix
             n = matrix.shape[0]
-            keep = matrix.indices != np.repeat(np.arange(n), np.diff(matrix.indptr))
+            keep = matrix.indices != csr_rows(matrix.indptr)
             indptr = np.concatenate(([0], np.cumsum(self.degree)))
             adjacency = sp.csr_array((np.ones(int(keep.sum()), dtype=bool), matrix.indices[keep], indptr), shape=(n, n))
             # Sorted neighbours make the ties of the dynamic orders independent of how SciPy
@@ -529,7 +529,7 @@ def _lower_triangle(S: sp.csr_array, order: list[int]) -> sp.csc_array:
     n = S.shape[0]
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n)
-    rows = np.repeat(np.arange(n), np.diff(S.indptr))
+    rows = csr_rows(S.indptr)
     keep = position[rows] >= position[S.indices]
     lower = sp.csc_array((np.ones(int(keep.sum()), dtype=bool), (rows[keep], S.indices[keep])), shape=(n, n))
     lower.sort_indices()
@@ -576,7 +576,7 @@ def _edge_ids(graph: _Graph) -> list[int]:
     """An id per undirected edge, shared by its two CSR positions (the smaller position)."""
     indptr_list, indices_list = graph.lists  # the positions the loops will use
     indptr, cols = np.asarray(indptr_list), np.asarray(indices_list, dtype=np.int64)
-    rows = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+    rows = csr_rows(indptr)
     # The k-th entry in (row, col) order and the k-th in (col, row) order are mirrors.
     mirror = np.empty(cols.size, dtype=np.int64)
     mirror[np.lexsort((cols, rows))] = np.lexsort((rows, cols))
@@ -654,8 +654,7 @@ def _neutralize_star(S: sp.csr_array, colors: np.ndarray) -> np.ndarray:
     (i, c(j)) needs c(j). Entries readable both ways (two-vertex stars) pick a color that is
     already needed, else the color most such entries could use.
     """
-    n = S.shape[0]
-    rows = np.repeat(np.arange(n), np.diff(S.indptr))
+    rows = csr_rows(S.indptr)
     cols = S.indices.astype(np.int64)
     here, mirror = star_readings(rows, cols, colors)
     needed = np.zeros(int(colors.max(initial=-1)) + 1, dtype=bool)

@@ -202,7 +202,7 @@ class Decompression:
     @property
     def row_indices(self) -> np.ndarray:
         """Row index of every stored entry, aligned with `indices` (the COO rows)."""
-        return np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+        return csr_rows(self.indptr)
 
     def values(self, compressed: Any, xp: Any = None) -> Any:
         """`values(compressed)` -> the CSR data of the decompressed matrix (1-D, length nnz).
@@ -313,7 +313,7 @@ def make_decompression(
             f"of a Hessian); received kind={kind!r}. Fix: drop `substitution` for "
             "Jacobian colorings, whose decompression is always direct."
         )
-    rows = np.repeat(np.arange(m, dtype=np.int64), np.diff(S.indptr))
+    rows = csr_rows(S.indptr)
     cols = S.indices.astype(np.int64)
     indptr = S.indptr.astype(np.int64)
     if kind == "column":
@@ -365,6 +365,11 @@ def pair_counts(owner: np.ndarray, color: np.ndarray) -> np.ndarray:
     width = int(color.max()) + 1
     _, inverse, counts = np.unique(owner * width + color, return_inverse=True, return_counts=True)
     return counts[inverse]
+
+
+def csr_rows(indptr: np.ndarray) -> np.ndarray:
+    """The row index of every stored entry of a CSR structure, aligned with its `indices`."""
+    return np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
 
 
 def identity(n: int, dtype: Any) -> sp.csr_array:
