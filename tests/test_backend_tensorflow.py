@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import anydiff as ad
-from anydiff._registry import implementation
+from anydiff._core.registry import implementation
 from anydiff.testing import default_scenarios, sparse_scenarios, test_differentiation, with_kind
 from anydiff.testing.scenarios import Mixing
 from closed_forms import curve, energy, energy_gradient, energy_hessian, stretch, stretch_jacobian

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import anydiff as ad
-from anydiff._registry import implementation
+from anydiff._core.registry import implementation
 from anydiff.testing import default_scenarios, sparse_scenarios, test_differentiation, with_kind
 
 tinygrad = pytest.importorskip("tinygrad", reason="tinygrad is not installed: pip install 'anydiff[tinygrad]'")

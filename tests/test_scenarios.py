@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import anydiff as ad
-from anydiff._registry import implementation
+from anydiff._core.registry import implementation
 from anydiff.testing import (
     Scenario,
     default_scenarios,

@@ -12,8 +12,8 @@ import pytest
 import scipy.sparse as sp
 from array_api_compat import array_namespace
 
-from anydiff._contexts import Cache, Constant
-from anydiff._errors import FunctionNotDifferentiableError, UnsupportedError
+from anydiff._core.contexts import Cache, Constant
+from anydiff._core.errors import FunctionNotDifferentiableError, UnsupportedError
 from anydiff.sparse.detection import (
     DenseSparsityDetector,
     JaxprSparsityDetector,
@@ -408,7 +408,7 @@ def test_namespace_of_tracer() -> None:
 
     jacobian_sparsity(f, VECTOR)
     assert seen == [(tracer_namespace, SparsityTracer)]
-    anydiff_arrays = pytest.importorskip("anydiff._arrays")
+    anydiff_arrays = pytest.importorskip("anydiff._core.arrays")
     tracer = SparsityTracer((2,), np.float64, sp.csr_array((2, 2), dtype=bool), None)  # type: ignore[arg-type]
     assert anydiff_arrays.namespace(np.ones(2), tracer) is tracer_namespace
 

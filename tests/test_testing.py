@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import anydiff as ad
-from anydiff._kernels import Kernels
-from anydiff._registry import _REGISTRY, implementation
+from anydiff._core.kernels import Kernels
+from anydiff._core.registry import _REGISTRY, implementation
 from anydiff.testing import (
     Scenario,
     benchmark_differentiation,

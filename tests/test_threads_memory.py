@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import anydiff as ad
-from anydiff._prep import TANGENT_BYTES, tangent_batch
+from anydiff._core.kernels import TANGENT_BYTES, tangent_batch
 
 pytest.importorskip("jax")
 pytest.importorskip("torch")
@@ -184,7 +184,7 @@ def test_batched_jacobians_and_hessians_equal_one_batch(backend: Any) -> None:
 def test_a_large_jacobian_runs_in_bounded_batches() -> None:
     # 2 000 columns of 2 x 2 000 x 8 bytes: the default would take them all; a bound of 1 MB of
     # tangents takes 32 at a time, in a `jax.lax.map` that never holds the whole basis.
-    import anydiff._prep as prep_module
+    import anydiff._core.kernels as prep_module
 
     x = np.linspace(0.0, 1.0, 2_000)
     saved = prep_module.TANGENT_BYTES

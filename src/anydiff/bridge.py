@@ -37,10 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import array_kind
-from ._backend import AbstractBackend, AutoSparse, MixedMode, SecondOrder
 from ._bridge.nodes import Base, Substitute, evaluate, fill_contexts, numpy_dtype, skeleton_key, split_contexts
-from ._contexts import Cache, Constant
+from ._core.arrays import array_kind
+from ._core.backend import AbstractBackend, AutoSparse, MixedMode, SecondOrder
+from ._core.contexts import Cache, Constant
 
 __all__ = ["DifferentiateWith"]
 

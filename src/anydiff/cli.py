@@ -46,8 +46,8 @@ import numpy as np
 
 import anydiff as ad
 
-from ._backend import AbstractBackend, AutoSparse
-from ._registry import _REGISTRY, check_available
+from . import AutoSparse, check_available
+from .extend import AbstractBackend, registered_backends
 from .testing.benchmark import BenchmarkRecord, Records, format_seconds, run_prepared
 from .testing.correctness import call, finite_difference_schemes, first_line, format_table, tolerances
 from .testing.scenarios import OPERATORS, Scenario, comparison_scenarios, sparse_scenarios
@@ -718,7 +718,7 @@ def backends_command(names: Sequence[str] = ()) -> int:
     """`anydiff backends [NAME ...]`: registered backends, whether installed and usable, versions."""
     wanted = {type(b) for b in parse_backends(",".join(names))} if names else None
     rows, installed = [], []
-    for backend_type, (_, library) in list(_REGISTRY.items()):
+    for backend_type, library in registered_backends().items():
         if wanted is not None and backend_type not in wanted:
             continue
         try:

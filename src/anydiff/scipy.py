@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import array_kind
-from ._prep import evaluate
+from ._core.arrays import array_kind
+from ._core.prepare import evaluate
 from .first_order.gradient import prepare_gradient, value_and_gradient
 from .first_order.jacobian import jacobian, prepare_jacobian
 from .first_order.pullback import prepare_pullback, pullback

@@ -12,7 +12,7 @@ import torch
 from torch.func import jvp, vjp, vmap
 
 import anydiff as ad
-from anydiff._arrays import array_kind  # not public API yet: see docs/new-backend.md
+from anydiff._core.arrays import array_kind  # not public API yet: see docs/new-backend.md
 
 
 class TorchFuncImpl(ad.BackendImpl):

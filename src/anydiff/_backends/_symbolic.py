@@ -34,10 +34,10 @@ from typing import Any, ClassVar
 import array_api_compat.numpy as _NP  # array-API signatures over NumPy, also on object arrays
 import numpy as np
 
-from .._arrays import array_kind, register_namespace
-from .._errors import AnyDiffError, FunctionNotDifferentiableError, PreparationMismatchError, UnsupportedError
-from .._impl import BackendImpl
-from .._kernels import Kernels, OutputSpec
+from .._core.arrays import array_kind, register_namespace
+from .._core.backend_impl import BackendImpl
+from .._core.errors import AnyDiffError, FunctionNotDifferentiableError, PreparationMismatchError, UnsupportedError
+from .._core.kernels import Kernels, OutputSpec
 
 __all__ = [
     "ScalarLibrary",

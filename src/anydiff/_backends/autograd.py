@@ -27,10 +27,10 @@ import numpy as np
 from autograd.extend import defjvp, defvjp, primitive
 from autograd.numpy.numpy_boxes import ArrayBox
 
-from .._arrays import array_kind, register_namespace
-from .._errors import FunctionNotDifferentiableError
-from .._impl import BackendImpl
-from .._kernels import Kernels, OutputSpec, flat_size
+from .._core.arrays import array_kind, register_namespace
+from .._core.backend_impl import BackendImpl
+from .._core.errors import FunctionNotDifferentiableError
+from .._core.kernels import Kernels, OutputSpec, flat_size
 
 __all__ = ["AutogradImpl", "AutogradNamespace", "autograd_namespace"]
 

@@ -11,10 +11,10 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .._arrays import namespace
-from .._backend import AutoFiniteDiff
-from .._impl import BackendImpl
-from .._kernels import Kernels, OutputSpec, basis, device, flat_size, unstack
+from .._core.arrays import namespace
+from .._core.backend import AutoFiniteDiff
+from .._core.backend_impl import BackendImpl
+from .._core.kernels import Kernels, OutputSpec, basis, device, flat_size, unstack
 
 __all__ = ["FiniteDiffImpl"]
 

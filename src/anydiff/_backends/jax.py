@@ -12,12 +12,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .._arrays import array_kind
-from .._backend import AutoJAX
-from .._errors import FunctionNotDifferentiableError
-from .._impl import BackendImpl
-from .._kernels import Kernels, OutputSpec, flat_size
-from ..first_order.jacobian import batch, use_forward
+from .._core.arrays import array_kind
+from .._core.backend import AutoJAX
+from .._core.backend_impl import BackendImpl
+from .._core.errors import FunctionNotDifferentiableError
+from .._core.kernels import Kernels, OutputSpec, flat_size, jacobian_batch, use_forward
 
 __all__ = ["JAXImpl"]
 
@@ -89,7 +88,7 @@ class JAXImpl(BackendImpl):
     def prepare_jacobian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
         n, m = flat_size(tuple(x.shape)), flat_size(spec.shape)
         forward = use_forward(self, n, m)
-        size = batch(x, spec, forward)
+        size = jacobian_batch(x, spec, forward)
         if size < (n if forward else m):
             return _batched_jacobian(f, forward, size, self.compile, x)
         jac = (jax.jacfwd if forward else jax.jacrev)(f)
@@ -110,7 +109,7 @@ class JAXImpl(BackendImpl):
         if not (self.forward and self.reverse):
             return super().prepare_hessian(f, x, contexts, spec)
         n = flat_size(tuple(x.shape))
-        size = batch(x, OutputSpec(tuple(x.shape), spec.dtype), True)
+        size = jacobian_batch(x, OutputSpec(tuple(x.shape), spec.dtype), True)
         if size < n:
             return _batched_hessian(f, size, self.compile, x)
 

@@ -21,12 +21,11 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
-from .._arrays import array_kind, cumulative
-from .._backend import AutoMLX
-from .._errors import FunctionNotDifferentiableError, UnsupportedError
-from .._impl import BackendImpl
-from .._kernels import Kernels, OutputSpec, flat_size
-from ..first_order.jacobian import use_forward
+from .._core.arrays import array_kind, cumulative
+from .._core.backend import AutoMLX
+from .._core.backend_impl import BackendImpl
+from .._core.errors import FunctionNotDifferentiableError, UnsupportedError
+from .._core.kernels import Kernels, OutputSpec, flat_size, use_forward
 
 __all__ = ["MLXImpl", "mlx_namespace"]
 

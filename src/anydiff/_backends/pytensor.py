@@ -25,8 +25,8 @@ import pytensor.tensor as pt
 from numba.core.errors import NumbaWarning
 from pytensor.tensor.variable import TensorConstant, TensorVariable
 
-from .._arrays import register_namespace
-from .._errors import FunctionNotDifferentiableError
+from .._core.arrays import register_namespace
+from .._core.errors import FunctionNotDifferentiableError
 from ._symbolic import SymbolicImpl, unsupported, untraceable
 
 __all__ = ["PyTensorImpl", "pytensor_namespace"]

@@ -29,12 +29,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from .._arrays import array_kind, register_namespace
-from .._backend import AutoTensorFlow
-from .._errors import FunctionNotDifferentiableError
-from .._impl import BackendImpl
-from .._kernels import Kernels, OutputSpec, basis, flat_size
-from ..first_order.jacobian import use_forward
+from .._core.arrays import array_kind, register_namespace
+from .._core.backend import AutoTensorFlow
+from .._core.backend_impl import BackendImpl
+from .._core.errors import FunctionNotDifferentiableError
+from .._core.kernels import Kernels, OutputSpec, basis, flat_size, use_forward
 
 __all__ = ["TensorFlowImpl", "TensorFlowNamespace", "tensorflow_namespace"]
 

@@ -30,11 +30,11 @@ from tinygrad import Device, Tensor, TinyJit, UOp, Variable, dtypes
 from tinygrad.dtype import _from_np_dtype, _to_np_dtype
 from tinygrad.engine.jit import JitError
 
-from .._arrays import array_kind, cumulative
-from .._backend import AutoTinygrad
-from .._errors import BackendNotInstalledError, FunctionNotDifferentiableError
-from .._impl import BackendImpl
-from .._kernels import Kernels, OutputSpec, flat_size
+from .._core.arrays import array_kind, cumulative
+from .._core.backend import AutoTinygrad
+from .._core.backend_impl import BackendImpl
+from .._core.errors import BackendNotInstalledError, FunctionNotDifferentiableError
+from .._core.kernels import Kernels, OutputSpec, flat_size
 
 __all__ = ["TinygradImpl", "from_numpy", "tinygrad_namespace", "to_numpy"]
 

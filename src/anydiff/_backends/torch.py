@@ -20,12 +20,11 @@ from typing import Any
 import torch
 import torch.autograd.forward_ad as forward_ad
 
-from .._arrays import array_kind, namespace
-from .._backend import AutoTorch
-from .._errors import FunctionNotDifferentiableError
-from .._impl import BackendImpl
-from .._kernels import Kernels, OutputSpec, flat_size
-from ..first_order.jacobian import basis_rows, batch, use_forward
+from .._core.arrays import array_kind, namespace
+from .._core.backend import AutoTorch
+from .._core.backend_impl import BackendImpl
+from .._core.errors import FunctionNotDifferentiableError
+from .._core.kernels import Kernels, OutputSpec, basis_rows, flat_size, jacobian_batch, use_forward
 
 __all__ = ["TorchImpl"]
 
@@ -181,7 +180,7 @@ class TorchImpl(BackendImpl):
         forward = use_forward(self, n, m)
         if isinstance(f, _Writer):
             return self._tape_jacobian(f)
-        if batch(x, spec, forward) < (n if forward else m):
+        if jacobian_batch(x, spec, forward) < (n if forward else m):
             # `torch.func.jacfwd` has no `chunk_size`: the generic batches of vmapped products
             return super().prepare_jacobian(f, x, contexts, spec)
         f = self.function(f)
@@ -251,7 +250,7 @@ class TorchImpl(BackendImpl):
         if not self.reverse:
             return super().prepare_hessian(f, x, contexts, spec)
         n = flat_size(tuple(x.shape))
-        size = batch(x, OutputSpec(tuple(x.shape), spec.dtype), True)
+        size = jacobian_batch(x, OutputSpec(tuple(x.shape), spec.dtype), True)
         batches = [(start, min(start + size, n)) for start in range(0, n, size)]  # none for an empty x
 
         def value_gradient_and_hessian(x: Any, *contexts: Any) -> tuple[Any, Any, Any]:

@@ -15,8 +15,8 @@ import numpy as np
 from autograd.extend import defjvp_argnums, defvjp_argnums, primitive
 from autograd.numpy.numpy_boxes import ArrayBox
 
-from .._arrays import _KINDS, array_kind
-from .._backend import AutoAutograd
+from .._core.arrays import _KINDS, array_kind
+from .._core.backend import AutoAutograd
 from .nodes import Node, cotangents, evaluate, numpy_dtype, tangent
 
 __all__ = ["asarray", "call", "owns", "transparent"]

@@ -23,8 +23,8 @@ import numpy as np
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
-from .._arrays import _KINDS, array_kind, converter
-from .._backend import AutoJAX
+from .._core.arrays import _KINDS, array_kind, converter
+from .._core.backend import AutoJAX
 from .nodes import Aval, Node, cotangents, evaluate, numpy_dtype, tangent
 
 __all__ = ["asarray", "call", "owns", "transparent"]

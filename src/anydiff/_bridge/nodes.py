@@ -32,12 +32,12 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 
-from .._arrays import _KINDS, ArrayKind, array_kind, converter, namespace
-from .._contexts import Constant
-from .._errors import AnyDiffError, FunctionNotDifferentiableError, UnsupportedError
-from .._kernels import device
-from .._prep import _dtype_name
-from .._registry import implementation
+from .._core.arrays import _KINDS, ArrayKind, array_kind, converter, namespace
+from .._core.arrays import dtype_name as _dtype_name
+from .._core.contexts import Constant
+from .._core.errors import AnyDiffError, FunctionNotDifferentiableError, UnsupportedError
+from .._core.kernels import device
+from .._core.registry import implementation
 from ..first_order.pullback import prepare_pullback, pullback
 from ..first_order.pushforward import prepare_pushforward, pushforward
 from ..second_order.hvp import hvp, prepare_hvp

@@ -14,8 +14,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from .._impl import BackendImpl
-from .._kernels import OutputSpec
+from .._core.backend_impl import BackendImpl
+from .._core.kernels import OutputSpec
 from ..bridge import DifferentiateWith
 
 __all__ = ["Bridged", "bridged"]

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from .._arrays import _KINDS, array_kind
-from .._backend import AutoTensorFlow
+from .._core.arrays import _KINDS, array_kind
+from .._core.backend import AutoTensorFlow
 from .nodes import Node, cotangents, evaluate, numpy_dtype
 
 __all__ = ["asarray", "call", "owns", "transparent"]

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from .._arrays import _KINDS, array_kind, converter
-from .._backend import AutoTorch
+from .._core.arrays import _KINDS, array_kind, converter
+from .._core.backend import AutoTorch
 from .nodes import Node, cotangents, evaluate, numpy_dtype, tangent
 
 __all__ = ["asarray", "call", "owns", "transparent"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import namespace
-from .._kernels import Kernels, OutputSpec, basis, device, flat_size
-from .._prep import Operator, Prep, prepare, reuse, tangent_batch
+from .._core.arrays import namespace
+from .._core.kernels import Kernels, OutputSpec, basis_rows, flat_size, jacobian_batch, use_forward
+from .._core.operator import Operator
+from .._core.prep import Prep
+from .._core.prepare import prepare, reuse
 
 __all__ = ["jacobian", "prepare_jacobian", "value_and_jacobian"]
 
@@ -78,33 +80,12 @@ def value_and_jacobian(
     return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size).with_value(x, contexts)
 
 
-def use_forward(impl: Any, n: int, m: int) -> bool:
-    """Columns by pushforwards when forward mode is cheap and there are no more inputs than outputs."""
-    return impl.forward and (not impl.reverse or n <= m)
-
-
-def batch(x: Any, spec: OutputSpec, forward: bool) -> int:
-    """The basis tangents to push at once (`tangent_batch`): each costs an `x` and a `y`."""
-    n, m = flat_size(tuple(x.shape)), flat_size(spec.shape)
-    itemsize = getattr(x.dtype, "itemsize", None) or getattr(x.dtype, "size", 8)  # MLX, TensorFlow: `size`
-    return tangent_batch(n if forward else m, (n + m) * itemsize)
-
-
-def basis_rows(xp: Any, a: Any, start: int, stop: int) -> Any:
-    """Rows `start:stop` of `basis(xp, a)`, made without the others."""
-    n = flat_size(tuple(a.shape))
-    if (start, stop) == (0, n):
-        return basis(xp, a)
-    eye = xp.eye(stop - start, n, k=start, dtype=a.dtype, device=device(a))
-    return xp.reshape(eye, (stop - start, *a.shape))
-
-
 def fallback(impl: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
     """Batched pushforwards of the input basis (columns) or pullbacks of the output basis (rows),
     `batch` of them at a time."""
     n, m = flat_size(tuple(x.shape)), flat_size(spec.shape)
     forward = use_forward(impl, n, m)
-    size = batch(x, spec, forward)
+    size = jacobian_batch(x, spec, forward)
     # at least one batch, empty for an empty `x` or `y`, so that `f(x)` is still returned
     batches = [(start, min(start + size, n if forward else m)) for start in range(0, max(n if forward else m, 1), size)]
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import namespace
-from .._kernels import Kernels, OutputSpec, unstack
-from .._prep import Operator, Prep, prepare, reuse
+from .._core.arrays import namespace
+from .._core.kernels import Kernels, OutputSpec, unstack
+from .._core.operator import Operator
+from .._core.prep import Prep
+from .._core.prepare import prepare, reuse
 
 __all__ = ["prepare_pullback", "pullback", "value_and_pullback"]
 

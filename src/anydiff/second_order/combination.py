@@ -15,11 +15,11 @@ from __future__ import annotations
 from functools import partialmethod
 from typing import Any, NoReturn
 
-from .._backend import AutoFiniteDiff, SecondOrder
-from .._errors import UnsupportedError
-from .._impl import BackendImpl
-from .._kernels import Kernels, OutputSpec
-from .._registry import implementation
+from .._core.backend import AutoFiniteDiff, SecondOrder
+from .._core.backend_impl import BackendImpl
+from .._core.errors import UnsupportedError
+from .._core.kernels import Kernels, OutputSpec
+from .._core.registry import implementation
 from . import hessian as _hessian
 from . import hvp as _hvp
 from . import second_derivative as _second_derivative

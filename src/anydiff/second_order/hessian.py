@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import namespace
-from .._kernels import Kernels, OutputSpec, flat_size
-from .._prep import Operator, Prep, prepare, reuse
-from ..first_order.jacobian import basis_rows, batch
+from .._core.arrays import namespace
+from .._core.kernels import Kernels, OutputSpec, basis_rows, flat_size, jacobian_batch
+from .._core.operator import Operator
+from .._core.prep import Prep
+from .._core.prepare import prepare, reuse
 from . import hvp as _hvp
 
 __all__ = ["hessian", "prepare_hessian", "value_gradient_and_hessian"]
@@ -74,7 +75,7 @@ def fallback(outer: Any, inner: Any, f: Any, x: Any, contexts: tuple, spec: Outp
     how, hvps, gradient_and_hvps = _hvp.products(outer, inner, f, x, contexts, spec)
     columns = how in (_hvp.FORWARD_OVER_REVERSE, _hvp.FORWARD_OVER_FORWARD)
     n = flat_size(tuple(x.shape))
-    size = batch(x, OutputSpec(tuple(x.shape), spec.dtype), True)  # each product is shaped like x
+    size = jacobian_batch(x, OutputSpec(tuple(x.shape), spec.dtype), True)  # each product is shaped like x
     batches = [(start, min(start + size, n)) for start in range(0, max(n, 1), size)]
 
     def matrix(xp: Any, x: Any, parts: list) -> Any:

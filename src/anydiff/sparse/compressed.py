@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .._arrays import array_kind, namespace
-from .._backend import AutoSparse, MixedMode
-from .._contexts import Constant
-from .._errors import UnsupportedError
-from .._impl import BackendImpl
-from .._kernels import Kernels, OutputSpec, SparseLayout, device, flat_size, unstack
-from .._registry import implementation
+from .._core.arrays import array_kind, namespace
+from .._core.backend import AutoSparse, MixedMode
+from .._core.backend_impl import BackendImpl
+from .._core.contexts import Constant
+from .._core.errors import UnsupportedError
+from .._core.kernels import Kernels, OutputSpec, SparseLayout, device, flat_size, unstack
+from .._core.registry import implementation
 from ..second_order import hvp as _hvp
 from .coloring import GreedyColoring, coloring
 from .decompression import Decompression, as_pattern, make_decompression

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, depth_first_order
 from scipy.sparse.linalg import spsolve_triangular
 
-from anydiff._kernels import device as array_device
+from anydiff._core.kernels import device as array_device
 
 __all__ = [
     "Decompression",

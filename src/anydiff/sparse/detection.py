@@ -26,8 +26,8 @@ from typing import Any, Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from anydiff._contexts import check_contexts
-from anydiff._errors import BackendNotInstalledError, FunctionNotDifferentiableError, UnsupportedError
+from anydiff._core.contexts import check_contexts
+from anydiff._core.errors import BackendNotInstalledError, FunctionNotDifferentiableError, UnsupportedError
 from anydiff.sparse.tracer import (
     SparsityTracer,
     TracerSparsityDetector,
@@ -126,7 +126,7 @@ def _size(x: Any) -> int:
 
 
 def _to_numpy(array: Any) -> np.ndarray:
-    from anydiff._arrays import array_kind
+    from anydiff._core.arrays import array_kind
 
     kind = array_kind(array)
     return np.asarray(array if kind is None else kind.to_numpy(array))

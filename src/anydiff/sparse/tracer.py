@@ -41,9 +41,9 @@ import array_api_compat.numpy as _compat_numpy
 import numpy as np
 import scipy.sparse as sp
 
-from anydiff._arrays import register_namespace
-from anydiff._contexts import check_contexts
-from anydiff._errors import FunctionNotDifferentiableError
+from anydiff._core.arrays import register_namespace
+from anydiff._core.contexts import check_contexts
+from anydiff._core.errors import FunctionNotDifferentiableError
 
 __all__ = ["SparsityTracer", "TracerSparsityDetector", "tracer_namespace"]
 

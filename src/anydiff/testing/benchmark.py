@@ -23,7 +23,7 @@ from typing import Any
 
 import anydiff as ad
 
-from .._backend import AbstractBackend
+from ..extend import AbstractBackend
 from .correctness import Counter, call, first_line, format_table, incompatibility, to_numpy, wait
 from .scenarios import Scenario, default_scenarios
 

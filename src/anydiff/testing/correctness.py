@@ -20,11 +20,8 @@ import numpy as np
 
 import anydiff as ad
 
-from .._arrays import array_kind
-from .._backend import AbstractBackend, AutoFiniteDiff, AutoSparse, MixedMode, SecondOrder
-from .._contexts import Cache, Constant
-from .._prep import _dtype_name as dtype_name
-from .._registry import implementation
+from .. import AutoFiniteDiff, AutoSparse, MixedMode, SecondOrder
+from ..extend import AbstractBackend, Cache, Constant, array_kind, dtype_name, implementation
 from .scenarios import Scenario, default_scenarios
 
 __all__ = [

@@ -22,8 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._arrays import array_kind, converter, namespace
-from .._contexts import Cache, Constant
+from ..extend import Cache, Constant, array_kind, array_kinds, converter, namespace
 
 __all__ = [
     "OPERATORS",
@@ -789,8 +788,7 @@ def with_kind(scenario: Scenario, kind: str) -> Scenario:
     """
     import importlib
 
-    from .._arrays import _KINDS
-
+    _KINDS = array_kinds()
     if kind not in _KINDS:
         raise ValueError(f"with_kind: `kind` must be one of {sorted(_KINDS)}; got {kind!r}.")
     importlib.import_module(_KINDS[kind].module)

@@ -19,7 +19,10 @@ import numpy as np
 __all__ = [
     "ArrayKind",
     "array_kind",
+    "array_kinds",
     "converter",
+    "dtype_name",
+    "itemsize",
     "namespace",
     "register_array_kind",
     "register_namespace",
@@ -71,6 +74,11 @@ def register_array_kind(kind: ArrayKind) -> None:
     """Teach anydiff a new kind of array (used by backend modules and by other packages)."""
     _KINDS[kind.name] = kind
     _KIND_OF_TYPE.clear()
+
+
+def array_kinds() -> dict[str, ArrayKind]:
+    """The registered array kinds, by name."""
+    return dict(_KINDS)
 
 
 def _detect(tp: type) -> ArrayKind | None:
@@ -254,7 +262,7 @@ def _jax_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int])
     import jax.numpy as jnp
     from jax.experimental import sparse
 
-    from .sparse.decompression import csr_rows
+    from ..sparse.decompression import csr_rows
 
     rows = csr_rows(indptr)
     coordinates = jnp.asarray(np.stack([rows, indices], axis=1).astype(np.int32))
@@ -299,7 +307,7 @@ def _tensorflow_from_numpy(a: np.ndarray) -> Any:
 
 def _tensorflow_namespace(a: Any) -> Any:
     # Importing the backend module also registers the namespace for TensorFlow's tensor types.
-    from ._backends.tensorflow import tensorflow_namespace
+    from .._backends.tensorflow import tensorflow_namespace
 
     return tensorflow_namespace
 
@@ -307,7 +315,7 @@ def _tensorflow_namespace(a: Any) -> Any:
 def _tensorflow_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> Callable[[Any], Any]:
     import tensorflow as tf
 
-    from .sparse.decompression import csr_rows
+    from ..sparse.decompression import csr_rows
 
     rows = csr_rows(indptr)
     coordinates = tf.constant(np.stack([rows, indices], axis=1).astype(np.int64))
@@ -345,7 +353,7 @@ def _mlx_from_numpy(a: np.ndarray) -> Any:
 
 
 def _mlx_namespace(a: Any) -> Any:
-    from ._backends.mlx import mlx_namespace
+    from .._backends.mlx import mlx_namespace
 
     return mlx_namespace
 
@@ -369,19 +377,19 @@ def _tinygrad_is_array(tp: type) -> bool:
 
 
 def _tinygrad_to_numpy(a: Any) -> np.ndarray:
-    from ._backends.tinygrad import to_numpy
+    from .._backends.tinygrad import to_numpy
 
     return to_numpy(a)
 
 
 def _tinygrad_from_numpy(a: np.ndarray) -> Any:
-    from ._backends.tinygrad import from_numpy
+    from .._backends.tinygrad import from_numpy
 
     return from_numpy(a)
 
 
 def _tinygrad_namespace(a: Any) -> Any:
-    from ._backends.tinygrad import tinygrad_namespace
+    from .._backends.tinygrad import tinygrad_namespace
 
     return tinygrad_namespace
 
@@ -466,3 +474,18 @@ def cumulative(
     shape = list(result.shape)
     shape[axis] = 1
     return xp.concat([xp.full(tuple(shape), identity, dtype=result.dtype), result], axis=axis)
+
+
+def dtype_name(dtype: Any) -> str:
+    name = getattr(dtype, "name", None)  # NumPy and TensorFlow dtypes ("float64")
+    name = name if isinstance(name, str) else str(dtype).rsplit(".", 1)[-1]  # "torch.float64"
+    return _C_NAMES.get(name, name)
+
+
+# tinygrad names its dtypes after C's types.
+_C_NAMES = {"double": "float64", "float": "float32", "half": "float16"}
+
+
+def itemsize(dtype: Any) -> int:
+    """The bytes per element of a floating-point `dtype` of any kind."""
+    return np.dtype(dtype_name(dtype)).itemsize

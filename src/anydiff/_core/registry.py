@@ -7,7 +7,7 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING
 
-from ._backend import (
+from .backend import (
     AbstractBackend,
     AutoAutograd,
     AutoCasADi,
@@ -23,12 +23,12 @@ from ._backend import (
     MixedMode,
     SecondOrder,
 )
-from ._errors import BackendNotInstalledError
+from .errors import BackendNotInstalledError
 
 if TYPE_CHECKING:
-    from ._impl import BackendImpl
+    from .backend_impl import BackendImpl
 
-__all__ = ["available_backends", "check_available", "implementation", "register_backend"]
+__all__ = ["available_backends", "check_available", "implementation", "register_backend", "registered_backends"]
 
 # backend type -> (implementation class or "module:Class", the import name of its library)
 _REGISTRY: dict[type, tuple[type[BackendImpl] | str, str | None]] = {
@@ -63,6 +63,11 @@ def register_backend(backend_type: type, impl: type[BackendImpl] | str, library:
         )
     _REGISTRY[backend_type] = (impl, library)
     implementation.cache_clear()
+
+
+def registered_backends() -> dict[type, str | None]:
+    """Every registered backend type, with the import name of the library it needs (`None`: none)."""
+    return {backend_type: library for backend_type, (_, library) in _REGISTRY.items()}
 
 
 def _load(target: type[BackendImpl] | str, backend: AbstractBackend) -> type[BackendImpl]:

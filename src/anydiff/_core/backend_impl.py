@@ -16,18 +16,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ._arrays import ArrayKind, array_kind, namespace
-from ._backend import AbstractBackend
-from ._errors import UnsupportedError
-from ._kernels import Kernels, OutputSpec, basis, device, flat_size
-from .first_order import derivative as _derivative
-from .first_order import gradient as _gradient
-from .first_order import jacobian as _jacobian
-from .first_order import pullback as _pullback
-from .first_order import pushforward as _pushforward
-from .second_order import hessian as _hessian
-from .second_order import hvp as _hvp
-from .second_order import second_derivative as _second_derivative
+from ..first_order import derivative as _derivative
+from ..first_order import gradient as _gradient
+from ..first_order import jacobian as _jacobian
+from ..first_order import pullback as _pullback
+from ..first_order import pushforward as _pushforward
+from ..second_order import hessian as _hessian
+from ..second_order import hvp as _hvp
+from ..second_order import second_derivative as _second_derivative
+from .arrays import ArrayKind, array_kind, namespace
+from .backend import AbstractBackend
+from .errors import UnsupportedError
+from .kernels import Kernels, OutputSpec, basis, device, flat_size
 
 __all__ = ["BackendImpl"]
 

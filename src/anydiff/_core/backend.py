@@ -2,7 +2,7 @@
 
 A backend object says *which* library differentiates and how; it holds no state and imports
 nothing. The code that does the work lives in `anydiff._backends.<library>` and is found through
-the registry in `anydiff._impl`.
+the registry in `anydiff._core.backend_impl`.
 """
 
 from __future__ import annotations
@@ -306,7 +306,7 @@ class AutoSparse(AbstractBackend):
                 "`ad.KnownSparsity(pattern)` (an object with `jacobian_sparsity` and "
                 f"`hessian_sparsity` methods); got {type(detector).__name__}."
             )
-        from .sparse.coloring import GreedyColoring  # imports SciPy, which `import anydiff` does not
+        from ..sparse.coloring import GreedyColoring  # imports SciPy, which `import anydiff` does not
 
         if self.coloring_algorithm is not None and not isinstance(self.coloring_algorithm, GreedyColoring):
             raise TypeError(

@@ -1,0 +1,365 @@
+"""Preparation: validate once, convert arrays, build the backend's kernels, check every reuse.
+
+Every operator goes through `prepare` (one-time work) and `Prep.check` (a cheap test that the
+call matches what the prep was built for). The operator modules only describe themselves with an
+`Operator` record (`operator.py`); the pipeline here is shared by all of them. The checks are in
+`checks.py`, the record of the work in `prep.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager as ContextManager
+from typing import Any
+
+import numpy as np
+
+from .arrays import ArrayKind, array_kind, converter, sparse_builder
+from .backend import AbstractBackend
+from .checks import check_batch_size, check_output, float_input, tangent_checker
+from .contexts import check_contexts
+from .errors import AnyDiffError, PreparationMismatchError
+from .kernels import BATCH_SIZE, SparseLayout
+from .operator import Operator
+from .prep import Prep
+from .registry import implementation
+
+__all__ = ["evaluate", "prepare", "reuse"]
+
+def _contexts_converter(target: ArrayKind, accepts: frozenset[str]) -> Callable[[tuple], tuple]:
+    """Unwrap `Constant`/`Cache` contexts and convert the arrays inside them to `target`."""
+
+    def convert(value: Any) -> Any:
+        kind = array_kind(value)
+        if kind is not None:
+            if kind is target or kind.name in accepts:
+                return value
+            return converter(kind, target)(value)  # type: ignore[misc]
+        if isinstance(value, (tuple, list)):
+            return type(value)(convert(v) for v in value)
+        if isinstance(value, Mapping):
+            return {k: convert(v) for k, v in value.items()}
+        return value
+
+    return lambda contexts: tuple(convert(c.value) for c in contexts)
+
+
+def _tree_converter(convert: Callable[[Any], Any], native: ArrayKind) -> Callable[[Any], Any]:
+    """Apply `convert` to every native array in a (nested tuple) result."""
+
+    def walk(r: Any) -> Any:
+        if isinstance(r, tuple):
+            return tuple(walk(v) for v in r)
+        return convert(r) if array_kind(r) is native else r
+
+    return walk
+
+
+def _setup(operator: Operator, f: Any, backend: Any, x: Any, contexts: tuple) -> tuple:
+    """Check `f`, `backend`, `x` and contexts; pick the backend and the converters in and out."""
+    if not callable(f):
+        raise TypeError(f"{operator.name}: `f` must be callable; got {type(f).__name__}.")
+    if not isinstance(backend, AbstractBackend):
+        raise TypeError(
+            f"{operator.name}: `backend` must be a backend object such as `ad.AutoJAX()` or "
+            f"`ad.AutoFiniteDiff()`; got {type(backend).__name__}. The argument order is "
+            f"`ad.{operator.name}(f, backend, x, ...)`."
+        )
+    if any(type(c) is Prep for c in contexts):
+        raise TypeError(
+            f"{operator.name}: a `Prep` was passed as a positional argument; pass it by keyword: "
+            f"`ad.{operator.name}(f, backend, x, ..., prep=prep)`."
+        )
+    check_contexts(operator.name, contexts)
+    x_array, kind = float_input(operator, x)
+    impl = implementation(backend)
+    native = impl.kind or kind
+    to_native = None if kind.name in impl.accepts else converter(kind, native)
+    from_native = converter(native, kind)
+    if isinstance(x, float):
+        to_native = _compose(lambda v: np.asarray(v, dtype=np.float64), to_native)
+    return x_array, kind, impl, native, to_native, from_native, _contexts_converter(native, impl.accepts)
+
+
+_EVALUATE = Operator("evaluate")
+
+
+def evaluate(f: Any, backend: Any, x: Any, *contexts: Any) -> Any:
+    """`evaluate(f, backend, x, *contexts) -> y`: `f` alone, run on the backend's arrays.
+
+    For callers that need the value without a derivative (SciPy's `least_squares` residuals,
+    output shapes): the arguments are converted as an operator would, and `y` comes back as the
+    kind of `x`.
+    """
+    x_array, kind, impl, native, to_native, from_native, convert_contexts = _setup(_EVALUATE, f, backend, x, contexts)
+    xn = x_array if to_native is None else to_native(x_array)
+    context = native.context(xn) if native.context is not None else None
+    with context() if context is not None else contextlib.nullcontext():
+        y = f(xn, *convert_contexts(contexts))
+    return y if from_native is None else from_native(y)
+
+
+def prepare(
+    operator: Operator,
+    f: Any,
+    backend: Any,
+    x: Any,
+    tangents: Any,
+    contexts: tuple,
+    y: Any = None,
+    batch_size: int | None = None,
+) -> Prep:
+    """Validate the arguments, convert them to the backend's arrays and build its kernels.
+
+    `batch_size` bounds the basis tangents a Jacobian or Hessian kernel pushes at once (see
+    `tangent_batch`); other operators have no use for it.
+    """
+    check_batch_size(operator, batch_size)
+    x_array, kind, impl, native, to_native, from_native, convert_contexts = _setup(operator, f, backend, x, contexts)
+    translate = impl.translate_error
+    xn = x_array if to_native is None else to_native(x_array)
+    cn = convert_contexts(contexts)
+    if y is not None:
+        if not operator.two_argument:
+            raise TypeError(
+                f"{operator.name}: two-argument functions `f(y, x)` (passed with `y=`) are "
+                "supported by pushforward, pullback, derivative and jacobian only."
+            )
+        y_kind = array_kind(y)
+        if y_kind is None:
+            raise TypeError(f"{operator.name}: `y` must be an array buffer; got {type(y).__name__}.")
+        f_native = impl.one_argument(f, y if y_kind is native else converter(y_kind, native)(y))  # type: ignore[misc]
+    else:
+        f_native = f
+
+    context = native.context(xn) if native.context is not None else None
+    with context() if context is not None else contextlib.nullcontext():
+        try:
+            spec = impl.output_spec(f_native, xn, cn)
+        except Exception as exc:
+            better = None if isinstance(exc, AnyDiffError) else translate(exc, operator.name)
+            if better is None:
+                raise
+            raise better from exc
+        check_output(operator, spec)
+        tn = check_tangents = None
+        if operator.tangents is not None:
+            like_x = operator.tangents == "x"
+            check_tangents = tangent_checker(
+                operator.name,
+                tuple(x_array.shape) if like_x else spec.shape,
+                x_array.dtype if like_x else spec.dtype,
+                x,
+            )
+            tangents, _ = check_tangents(tangents)
+            tn = tangents if to_native is None else tuple(to_native(t) for t in tangents)
+        token = BATCH_SIZE.set(batch_size)
+        try:
+            kernels = operator.kernels(impl, f_native, xn, tn, cn, spec)
+        finally:
+            BATCH_SIZE.reset(token)
+    out = None if from_native is None else _tree_converter(from_native, native)
+    plain_out = value_out = out
+    if kernels.sparse is not None:
+        plain_out, value_out = _sparse_outputs(kernels.sparse, kind, out)
+
+    def bind(kernel: Callable[..., Any], out: Callable[[Any], Any] | None) -> Callable[..., Any]:
+        return _bind(
+            kernel,
+            to_native,
+            convert_contexts,
+            out,
+            translate,
+            operator.name,
+            check_tangents,
+            context,
+        )
+
+    return Prep(
+        operator=operator,
+        f=f,
+        backend=backend,
+        kind=kind,
+        xtype=type(x),
+        shape=tuple(x_array.shape),
+        dtype=x_array.dtype,
+        buffer=None if y is None else tuple(y.shape),
+        ncontexts=len(contexts),
+        output=spec,
+        info=kernels.info,
+        plain=bind(kernels.plain, plain_out),
+        with_value=bind(kernels.with_value, value_out),
+        batch_size=batch_size,
+    )
+
+
+def _sparse_outputs(
+    layout: SparseLayout, kind: ArrayKind, out: Callable[[Any], Any] | None
+) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """The output conversions of a sparse matrix result: `plain`'s, and `with_value`'s (matrix last).
+
+    The kernels return the matrix's CSR data in the backend's kind; it becomes a sparse matrix
+    of the user's kind (`_arrays.sparse_builder`), the other results are converted as usual.
+    """
+    build = sparse_builder(kind, *layout)
+
+    def matrix(data: Any) -> Any:
+        return build(data if out is None else out(data))
+
+    def with_value(results: tuple) -> tuple:
+        rest = results[:-1] if out is None else out(results[:-1])
+        return (*rest, matrix(results[-1]))
+
+    return matrix, with_value
+
+
+def _compose(first: Callable[[Any], Any], then: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    return first if then is None else (lambda v: then(first(v)))
+
+
+def _bind(
+    kernel: Callable[..., Any],
+    to_native: Callable[[Any], Any] | None,
+    convert_contexts: Callable[[tuple], tuple],
+    out: Callable[[Any], Any] | None,
+    translate: Callable[[Exception, str], Exception | None],
+    name: str,
+    check_tangents: Callable[[Any], tuple[tuple, bool]] | None,
+    context: Callable[[], ContextManager[Any]] | None,
+) -> Callable[..., Any]:
+    """The prepared call: convert inputs, run the kernel (in the backend's context), convert back.
+
+    Returns `call(x, contexts)` for operators without tangents and
+    `call(x, tangents, contexts) -> (result, single)` for the others. The common case (the
+    backend's own arrays, no contexts) costs one Python frame on top of the kernel.
+    """
+
+    def explained(exc: Exception) -> Exception | None:
+        return None if isinstance(exc, AnyDiffError) else translate(exc, name)
+
+    def run(*args: Any) -> Any:
+        if context is None:
+            return kernel(*args)
+        with context():
+            return kernel(*args)
+
+    if check_tangents is None:
+        if to_native is None and out is None:
+
+            def call(x: Any, contexts: tuple) -> Any:
+                try:
+                    if contexts:
+                        return run(x, *convert_contexts(contexts))
+                    if context is None:
+                        return kernel(x)
+                    with context():
+                        return kernel(x)
+                except Exception as exc:
+                    better = explained(exc)
+                    if better is None:
+                        raise
+                    raise better from exc
+
+            return call
+
+        def convert_and_call(x: Any, contexts: tuple) -> Any:
+            if to_native is not None:
+                x = to_native(x)
+            try:
+                r = run(x, *convert_contexts(contexts)) if contexts else run(x)
+            except Exception as exc:
+                better = explained(exc)
+                if better is None:
+                    raise
+                raise better from exc
+            return r if out is None else out(r)
+
+        return convert_and_call
+
+    def call_with_tangents(x: Any, tangents: Any, contexts: tuple) -> tuple[Any, bool]:
+        batch, single = check_tangents(tangents)  # type: ignore[misc]
+        if to_native is not None:
+            x = to_native(x)
+            batch = tuple(to_native(t) for t in batch)
+        try:
+            r = run(x, batch, *convert_contexts(contexts)) if contexts else run(x, batch)
+        except Exception as exc:
+            better = explained(exc)
+            if better is None:
+                raise
+            raise better from exc
+        return (r if out is None else out(r)), single
+
+    return call_with_tangents
+
+
+def reuse(
+    prep: Prep | None,
+    operator: Operator,
+    f: Any,
+    backend: Any,
+    x: Any,
+    tangents: Any,
+    contexts: tuple,
+    y: Any = None,
+    batch_size: int | None = None,
+) -> Prep:
+    """The prep to use for a call: the one given after checking it, or a recent or new one."""
+    if prep is None:
+        return _recent(operator, f, backend, x, tangents, contexts, y, batch_size)
+    if type(prep) is not Prep:
+        raise TypeError(
+            f"{operator.name}: `prep` must come from `ad.prepare_{operator.name}`; got {type(prep).__name__}."
+        )
+    prep.check(operator, f, backend, x, contexts, y)
+    if batch_size is not None and batch_size != prep.batch_size:
+        raise PreparationMismatchError(
+            f"{operator.name}: `batch_size={batch_size!r}` differs from the {prep.batch_size!r} the "
+            f"`prep` was built with. Pass `batch_size` to `ad.prepare_{operator.name}` only."
+        )
+    return prep
+
+
+_RECENT: OrderedDict[tuple, Prep] = OrderedDict()
+_RECENT_SIZE = 64
+_RECENT_LOCK = threading.Lock()
+
+
+def _recent(
+    operator: Operator, f: Any, backend: Any, x: Any, tangents: Any, contexts: tuple, y: Any, batch_size: int | None
+) -> Prep:
+    """The prep of an unprepared call, remembered for the next calls with the same signature.
+
+    A prep is valid for any arguments of the same kind, shape and dtype, so unprepared calls in
+    a loop (or inside SciPy callbacks and linear operators) pay the preparation — a JAX
+    compilation, say — once instead of at every call. The last `_RECENT_SIZE` are kept.
+    """
+    try:
+        key = (
+            operator,
+            f,
+            backend,
+            type(x),
+            tuple(getattr(x, "shape", ())),
+            str(getattr(x, "dtype", "")),
+            tuple(type(c) for c in contexts),
+            None if y is None else (type(y), tuple(y.shape), str(y.dtype)),
+            batch_size,
+        )
+        hash(key)
+    except (TypeError, AttributeError):  # an unhashable `f` or backend: prepare afresh
+        return prepare(operator, f, backend, x, tangents, contexts, y, batch_size)
+    with _RECENT_LOCK:
+        prep = _RECENT.get(key)
+        if prep is not None:
+            _RECENT.move_to_end(key)
+    if prep is None:
+        prep = prepare(operator, f, backend, x, tangents, contexts, y, batch_size)
+        with _RECENT_LOCK:
+            _RECENT[key] = prep
+            if len(_RECENT) > _RECENT_SIZE:
+                _RECENT.popitem(last=False)
+    return prep
