@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import anydiff as ad
-from anydiff._core.kernels import Kernels
-from anydiff._core.registry import _REGISTRY, implementation
+from anydiff.extend import GRADIENT, JACOBIAN, Kernels, implementation
+from anydiff._core.registry import _REGISTRY
 from anydiff.testing import (
     Scenario,
     benchmark_differentiation,
@@ -57,17 +57,19 @@ class PerturbedImpl(ad.BackendImpl):
             x[...] = x + 1.0
         return y, ty * self.backend.scale
 
-    def prepare_jacobian(self, f: Any, x: Any, contexts: tuple, spec: Any) -> Kernels:
+    def native_jacobian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: Any) -> Kernels:
         if "jacobian" in self.backend.refuse:
             raise ad.UnsupportedError(f"{self.backend!r} has no jacobian; use `ad.AutoFiniteDiff()`.")
-        return super().prepare_jacobian(f, x, contexts, spec)
+        return JACOBIAN.generic(self, f, x, tangents, contexts, spec)
 
-    def prepare_gradient(self, f: Any, x: Any, contexts: tuple, spec: Any) -> Kernels:
-        kernels = super().prepare_gradient(f, x, contexts, spec)
+    def native_gradient(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: Any) -> Kernels:
+        kernels = GRADIENT.generic(self, f, x, tangents, contexts, spec)
         if not self.backend.stale:
             return kernels
         frozen = kernels.with_value(x, *contexts)
         return Kernels(lambda x, *c: frozen[1], lambda x, *c: frozen)
+
+    native = {JACOBIAN: native_jacobian, GRADIENT: native_gradient}
 
 
 @pytest.fixture

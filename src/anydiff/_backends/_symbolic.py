@@ -5,7 +5,7 @@ derivative expressions of the operator are formed, and one function computing th
 derivatives is compiled; every prepared call then runs that function on NumPy arrays. Two pieces
 are shared by the three backends:
 
-- `SymbolicImpl`: every operator's `prepare_<operator>`, written against a few library hooks
+- `SymbolicImpl`: a native route for every operator, written against a few library hooks
   (`variable`, `expression`, `symbolic_gradient`, `symbolic_jacobian`, `symbolic_jvp`,
   `symbolic_vjp`, `symbolic_hessian`, `compile_function`). Floating-point
   context values (`Constant` arrays and floats) become extra symbolic inputs, so one prep serves
@@ -38,6 +38,7 @@ from .._core.arrays import array_kind, register_namespace
 from .._core.backend_impl import BackendImpl
 from .._core.errors import AnyDiffError, FunctionNotDifferentiableError, PreparationMismatchError, UnsupportedError
 from .._core.kernels import Kernels, OutputSpec
+from ..extend import DERIVATIVE, GRADIENT, HESSIAN, HVP, JACOBIAN, PULLBACK, PUSHFORWARD, SECOND_DERIVATIVE
 
 __all__ = [
     "ScalarLibrary",
@@ -1014,47 +1015,47 @@ class SymbolicImpl(BackendImpl):
 
     # -- first-order operators ---------------------------------------------------------------------
 
-    def prepare_gradient(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_gradient(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         trace = self.trace("gradient", f, x, contexts)
         outputs = [(trace.y, ()), (self.symbolic_gradient(trace.y, trace.x), x.shape)]
         return self._kernels("gradient", trace, outputs, x, spec)
 
-    def prepare_jacobian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_jacobian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         trace = self.trace("jacobian", f, x, contexts)
         outputs = [(trace.y, spec.shape), (self.symbolic_jacobian(trace.y, trace.x), (*spec.shape, *x.shape))]
         return self._kernels("jacobian", trace, outputs, x, spec)
 
-    def prepare_derivative(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_derivative(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         trace = self.trace("derivative", f, x, contexts)
         outputs = [(trace.y, spec.shape), (self.symbolic_jacobian(trace.y, trace.x), spec.shape)]
         return self._kernels("derivative", trace, outputs, x, spec)
 
-    def prepare_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         trace = self.trace("pushforward", f, x, contexts)
         tangent = _Tangent(x.shape, x.dtype, spec.shape, lambda t: self.symbolic_jvp(trace.y, trace.x, t))
         return self._kernels("pushforward", trace, [(trace.y, spec.shape)], x, spec, tangent)
 
-    def prepare_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         trace = self.trace("pullback", f, x, contexts)
         tangent = _Tangent(spec.shape, spec.dtype, x.shape, lambda u: self.symbolic_vjp(trace.y, trace.x, u))
         return self._kernels("pullback", trace, [(trace.y, spec.shape)], x, spec, tangent)
 
     # -- second-order operators --------------------------------------------------------------------
 
-    def prepare_second_derivative(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_second_derivative(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         trace = self.trace("second_derivative", f, x, contexts)
         dy = self.symbolic_jacobian(trace.y, trace.x)
         outputs = [(trace.y, spec.shape), (dy, spec.shape), (self.symbolic_jacobian(dy, trace.x), spec.shape)]
         return self._kernels("second_derivative", trace, outputs, x, spec)
 
-    def prepare_hvp(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_hvp(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         trace = self.trace("hvp", f, x, contexts)
         gradient = self.symbolic_gradient(trace.y, trace.x)
         # forward over reverse: the directional derivative of the gradient
         tangent = _Tangent(x.shape, x.dtype, x.shape, lambda t: self.symbolic_jvp(gradient, trace.x, t))
         return self._kernels("hvp", trace, [(gradient, x.shape)], x, spec, tangent)
 
-    def prepare_hessian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_hessian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         trace = self.trace("hessian", f, x, contexts)
         gradient = self.symbolic_gradient(trace.y, trace.x)
         hessian = self.symbolic_hessian(trace.y, trace.x, gradient)
@@ -1074,19 +1075,30 @@ class SymbolicImpl(BackendImpl):
 
     def jvp(self, f: Callable[..., Any], x: Any, tangents: Any, contexts: tuple) -> tuple[Any, Any]:
         self._numeric("pushforward", x)
-        kernels = self.prepare_pushforward(f, x, (), contexts, self.output_spec(f, x, contexts))
+        kernels = self.kernels(PUSHFORWARD, f, x, (), contexts, self.output_spec(f, x, contexts))
         y, results = kernels.with_value(x, tuple(tangents), *contexts)
         return y, np.stack(results)
 
     def vjp(self, f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Callable[[Any], Any]]:
         self._numeric("pullback", x)
         spec = self.output_spec(f, x, contexts)
-        kernels = self.prepare_pullback(f, x, (), contexts, spec)
+        kernels = self.kernels(PULLBACK, f, x, (), contexts, spec)
 
         def pullback(cotangents: Any) -> Any:
             return np.stack(kernels.plain(x, tuple(cotangents), *contexts))
 
         return np.asarray(f(x, *contexts), dtype=spec.dtype), pullback
+
+    native = {
+        GRADIENT: native_gradient,
+        JACOBIAN: native_jacobian,
+        DERIVATIVE: native_derivative,
+        PUSHFORWARD: native_pushforward,
+        PULLBACK: native_pullback,
+        SECOND_DERIVATIVE: native_second_derivative,
+        HVP: native_hvp,
+        HESSIAN: native_hessian,
+    }
 
 
 def _finisher(shape: tuple[int, ...], dtype: Any) -> Callable[[np.ndarray], np.ndarray]:

@@ -31,6 +31,7 @@ from .._core.arrays import array_kind, register_namespace
 from .._core.backend_impl import BackendImpl
 from .._core.errors import FunctionNotDifferentiableError
 from .._core.kernels import Kernels, OutputSpec, flat_size
+from ..extend import DERIVATIVE, GRADIENT, HESSIAN, HVP, JACOBIAN, PULLBACK, PUSHFORWARD, SECOND_DERIVATIVE
 
 __all__ = ["AutogradImpl", "AutogradNamespace", "autograd_namespace"]
 
@@ -379,7 +380,7 @@ class AutogradImpl(BackendImpl):
     # The plain kernels are written out rather than taken from the value forms: at 25-60 µs a
     # call, one Python frame more is a percent of overhead.
 
-    def prepare_gradient(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_gradient(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         maker, seed = autograd.make_vjp(f), np.ones((), dtype=spec.dtype)
 
         def value_and_gradient(x: Any, *contexts: Any) -> tuple[Any, Any]:
@@ -391,7 +392,7 @@ class AutogradImpl(BackendImpl):
 
         return self._kernels(gradient, value_and_gradient, {"mode": "reverse"}, f, x, contexts, spec)
 
-    def prepare_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         maker = autograd.make_vjp(f)
 
         def value_and_pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
@@ -403,7 +404,7 @@ class AutogradImpl(BackendImpl):
 
         return self._kernels(pullback, value_and_pullback, {"mode": "reverse"}, f, x, contexts, spec)
 
-    def prepare_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         maker = autograd.make_jvp(f)
 
         def value_and_pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
@@ -418,7 +419,7 @@ class AutogradImpl(BackendImpl):
         info = {"mode": "forward"}
         return self._kernels(pushforward, value_and_pushforward, info, f, x, contexts, spec)
 
-    def prepare_derivative(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_derivative(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         maker, seed = autograd.make_jvp(f), np.ones((), dtype=x.dtype)
 
         def value_and_derivative(x: Any, *contexts: Any) -> tuple[Any, Any]:
@@ -429,7 +430,7 @@ class AutogradImpl(BackendImpl):
 
         return self._kernels(derivative, value_and_derivative, {"mode": "forward"}, f, x, contexts, spec)
 
-    def prepare_jacobian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_jacobian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         x_shape, y_shape = tuple(x.shape), spec.shape
         n, m = flat_size(x_shape), flat_size(y_shape)
         forward = 2 * n <= m
@@ -455,7 +456,7 @@ class AutogradImpl(BackendImpl):
         info = {"mode": "forward" if forward else "reverse"}
         return self._kernels(jacobian, value_and_jacobian, info, f, x, contexts, spec)
 
-    def prepare_second_derivative(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_second_derivative(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         first = autograd.make_jvp(f)
 
         def derivative(x: Any, *contexts: Any) -> Any:
@@ -474,7 +475,7 @@ class AutogradImpl(BackendImpl):
         info = {"strategy": "forward-over-forward"}
         return self._kernels(second_derivative, both, info, f, x, contexts, spec, second_order=True)
 
-    def prepare_hvp(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_hvp(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         maker = autograd.make_hvp(f)  # records the gradient's tape once per call, for every tangent
 
         def gradient_and_hvp(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
@@ -487,7 +488,7 @@ class AutogradImpl(BackendImpl):
         info = {"strategy": "reverse-over-reverse"}
         return self._kernels(hvp, gradient_and_hvp, info, f, x, contexts, spec, second_order=True)
 
-    def prepare_hessian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_hessian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         # One recording of the gradient, then one reverse pass per row (what `autograd.hessian`
         # does too, through two `jacobian`s: 1.1-1.3 times slower, measured at n = 10-1 000).
         maker = autograd.make_hvp(f)
@@ -532,3 +533,14 @@ class AutogradImpl(BackendImpl):
         if dtype != np.float64:
             plain, with_value = _cast(plain, dtype), _cast(with_value, dtype)
         return Kernels(plain, with_value, info)
+
+    native = {
+        GRADIENT: native_gradient,
+        PULLBACK: native_pullback,
+        PUSHFORWARD: native_pushforward,
+        DERIVATIVE: native_derivative,
+        JACOBIAN: native_jacobian,
+        SECOND_DERIVATIVE: native_second_derivative,
+        HVP: native_hvp,
+        HESSIAN: native_hessian,
+    }

@@ -133,11 +133,15 @@ class CasADiImpl(SymbolicImpl):
 
     # -- CasADi's structural sparsity, for `ad.AutoSparse(ad.AutoCasADi())` --------------------------
 
+    def sparsity_detector(self) -> CasADiImpl:
+        """CasADi's structural patterns are exact and cheap: its own `jacobian_sparsity` below."""
+        return self
+
     def jacobian_sparsity(self, f: Callable[..., Any], x: np.ndarray, contexts: tuple) -> sp.csr_array:
         """`jacobian_sparsity(f, x, contexts) -> csr_array`: the pattern of `J`, `(y.size, x.size)`.
 
         Structural: it holds for every `x` and every value of the floating-point contexts
-        (`contexts` are the unwrapped context values, as in `prepare_<operator>`).
+        (`contexts` are the unwrapped context values, as in the native routes).
         """
         trace = self.trace("jacobian", f, x, contexts)
         return _pattern(ca.jacobian_sparsity(trace.y, trace.x))

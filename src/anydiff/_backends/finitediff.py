@@ -15,6 +15,7 @@ from .._core.arrays import namespace
 from .._core.backend import AutoFiniteDiff
 from .._core.backend_impl import BackendImpl
 from .._core.kernels import Kernels, OutputSpec, basis, device, flat_size, unstack
+from ..extend import GRADIENT, HESSIAN, HVP, JACOBIAN, SECOND_DERIVATIVE
 
 __all__ = ["FiniteDiffImpl"]
 
@@ -156,14 +157,14 @@ class FiniteDiffImpl(BackendImpl):
 
         return self.differences(f, x, contexts, n, point, steps)
 
-    def prepare_gradient(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_gradient(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         def value_and_gradient(x: Any, *contexts: Any) -> tuple[Any, Any]:
             y, cols = self.columns(f, x, contexts)
             return y, namespace(x).reshape(cols, x.shape)
 
         return Kernels(lambda x, *c: value_and_gradient(x, *c)[1], value_and_gradient, {"mode": self.method})
 
-    def prepare_jacobian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_jacobian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         def value_and_jacobian(x: Any, *contexts: Any) -> tuple[Any, Any]:
             xp = namespace(x)
             y, cols = self.columns(f, x, contexts)
@@ -235,7 +236,7 @@ class FiniteDiffImpl(BackendImpl):
         scale = xp.take(h, first) * xp.take(k, second)
         return y, d / xp.reshape(scale, (-1, *((1,) * len(y.shape))))
 
-    def prepare_second_derivative(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_second_derivative(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         def value_derivative_and_second_derivative(x: Any, *contexts: Any) -> tuple[Any, Any, Any]:
             one = namespace(x).ones((1,), dtype=x.dtype, device=device(x))
             y, d2 = self.second_differences(f, x, contexts, one, None, [(0, 0)])
@@ -248,7 +249,7 @@ class FiniteDiffImpl(BackendImpl):
         info = {"strategy": "second differences", "mode": self.method}
         return Kernels(second_derivative, value_derivative_and_second_derivative, info)
 
-    def prepare_hvp(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_hvp(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         def hvp(x: Any, tangents: tuple, *contexts: Any) -> tuple:
             # (H t)_i = e_iᵀ H t: one mixed difference per coordinate and tangent
             xp = namespace(x)
@@ -263,7 +264,7 @@ class FiniteDiffImpl(BackendImpl):
 
         return Kernels(hvp, gradient_and_hvp, {"strategy": "second differences", "mode": self.method})
 
-    def prepare_hessian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_hessian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         n = flat_size(tuple(x.shape))
         upper = [(i, j) for i in range(n) for j in range(i, n)]  # H is symmetric: i <= j only
 
@@ -285,6 +286,14 @@ class FiniteDiffImpl(BackendImpl):
             return value_and_hessian(x, *contexts)[1]
 
         return Kernels(hessian, value_gradient_and_hessian, {"strategy": "second differences", "mode": self.method})
+
+    native = {
+        GRADIENT: native_gradient,
+        JACOBIAN: native_jacobian,
+        SECOND_DERIVATIVE: native_second_derivative,
+        HVP: native_hvp,
+        HESSIAN: native_hessian,
+    }
 
 
 def _direction_steps(xp: Any, x: Any, directions: Any, relative: float) -> Any:

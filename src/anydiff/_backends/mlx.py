@@ -2,7 +2,7 @@
 
 MLX has no Jacobian or Hessian of its own (mlx#164): they are one batched (`mx.vmap`) pushforward
 or pullback of a basis, compiled with the rest of the kernel (Hessians from the generic
-second-order fallbacks, reverse over reverse where MLX lacks a JVP).
+second-order routes, reverse over reverse where MLX lacks a JVP).
 
 Precision on the CPU: float64 arrays stay float64, and arithmetic, `log`, `tan`, `tanh`, `sqrt`,
 `power`, `matmul` and `linalg` are exact to float64 rounding; but MLX evaluates `exp`, `sin`, `cos`,
@@ -26,6 +26,7 @@ from .._core.backend import AutoMLX
 from .._core.backend_impl import BackendImpl
 from .._core.errors import FunctionNotDifferentiableError, UnsupportedError
 from .._core.kernels import Kernels, OutputSpec, flat_size, use_forward
+from ..extend import DERIVATIVE, GRADIENT, HESSIAN, HVP, JACOBIAN, PULLBACK, PUSHFORWARD, Operator
 
 __all__ = ["MLXImpl", "mlx_namespace"]
 
@@ -103,28 +104,28 @@ class MLXImpl(BackendImpl):
 
     # -- native routes --------------------------------------------------------------------------
 
-    def prepare_gradient(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_gradient(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         if not self.reverse:
-            return super().prepare_gradient(f, x, contexts, spec)
+            return GRADIENT.generic(self, f, x, None, contexts, spec)
         return Kernels(
             self.compile(mx.grad(f), x),
             self.compile(mx.value_and_grad(f), x),
             {"mode": "reverse"},
         )
 
-    def prepare_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         if not self.forward:
-            return super().prepare_pushforward(f, x, tangents, contexts, spec)
+            return PUSHFORWARD.generic(self, f, x, tangents, contexts, spec)
         return self._kernels(_per_seed(mx.jvp, f), x, "forward")
 
-    def prepare_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         if not self.reverse:
-            return super().prepare_pullback(f, x, cotangents, contexts, spec)
+            return PULLBACK.generic(self, f, x, cotangents, contexts, spec)
         return self._kernels(_per_seed(mx.vjp, f), x, "reverse")
 
-    def prepare_derivative(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_derivative(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         if not self.forward:
-            return super().prepare_derivative(f, x, contexts, spec)
+            return DERIVATIVE.generic(self, f, x, None, contexts, spec)
         value_and_products = _per_seed(mx.jvp, f)
 
         def value_and_derivative(x: Any, *contexts: Any) -> tuple[Any, Any]:
@@ -133,10 +134,10 @@ class MLXImpl(BackendImpl):
 
         return self._kernels(value_and_derivative, x, "forward")
 
-    def prepare_jacobian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_jacobian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         n, m = flat_size(tuple(x.shape)), flat_size(spec.shape)
         forward = use_forward(self, n, m)
-        # The generic fallback builds the basis inside the kernel; MLX folds no constants, and
+        # The generic route builds the basis inside the kernel; MLX folds no constants, and
         # that identity costs more than the Jacobian itself (5 ms against 1.2 ms at n = 1 000).
         seeds = mx.eye(n if forward else m, dtype=x.dtype).reshape(-1, *(x.shape if forward else spec.shape))
         mx.eval(seeds)
@@ -160,13 +161,15 @@ class MLXImpl(BackendImpl):
 
         return Kernels(self.compile(plain, x), self.compile(value_form, x), {"mode": mode})
 
-    def prepare_hvp(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
-        return self._traceable("prepare_hvp", (f, x, tangents, contexts, spec), (x, tangents, *contexts))
+    def native_hvp(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+        return self._traceable(HVP, f, x, tangents, contexts, spec)
 
-    def prepare_hessian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
-        return self._traceable("prepare_hessian", (f, x, contexts, spec), (x, *contexts))
+    def native_hessian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
+        return self._traceable(HESSIAN, f, x, None, contexts, spec)
 
-    def _traceable(self, method: str, args: tuple, call: tuple) -> Kernels:
+    def _traceable(
+        self, operator: Operator, f: Any, x: Any, tangents: tuple | None, contexts: tuple, spec: OutputSpec
+    ) -> Kernels:
         """The generic second-order kernels, or those of reverse over reverse where MLX needs it.
 
         Forward over reverse needs a JVP for every primitive of the reverse pass, and MLX has
@@ -174,22 +177,32 @@ class MLXImpl(BackendImpl):
         reverse needs VJPs only. The trial traces the kernel once, lazily (nothing is computed),
         and `mx.compile` keeps the trace for the first call.
         """
-        kernels = getattr(super(), method)(*args)
+        kernels = operator.generic(self, f, x, tangents, contexts, spec)  # type: ignore[misc]
         if not (self.forward and self.reverse):
             return kernels
         try:
-            kernels.plain(*call)
+            kernels.plain(x, *(() if tangents is None else (tangents,)), *contexts)
         except Exception as exc:  # any other error is raised, translated, by the first call
             if "JVP not yet implemented" in str(exc):
                 reverse = MLXImpl(AutoMLX(mode="reverse", compile=self.compiled))
-                return getattr(reverse, method)(*args)
+                return operator.generic(reverse, f, x, tangents, contexts, spec)  # type: ignore[misc]
         return kernels
+
+    native = {
+        GRADIENT: native_gradient,
+        PUSHFORWARD: native_pushforward,
+        PULLBACK: native_pullback,
+        DERIVATIVE: native_derivative,
+        JACOBIAN: native_jacobian,
+        HVP: native_hvp,
+        HESSIAN: native_hessian,
+    }
 
 
 def _per_seed(transform: Callable[..., Any], f: Any) -> Callable[..., tuple[Any, tuple]]:
     """`value_and_products(x, seeds, *contexts) -> (f(x), results)`, one `transform` per seed.
 
-    `transform` is `mx.jvp` or `mx.vjp`. The generic fallbacks stack the seeds for the batched
+    `transform` is `mx.jvp` or `mx.vjp`. The generic routes stack the seeds for the batched
     primitive and unstack the results: in a compiled kernel each such array operation costs about
     15 µs on the CPU, twice a whole JVP at n = 10, where `mx.compile` merges the forward passes
     the seeds share.

@@ -34,6 +34,7 @@ from .._core.backend import AutoTensorFlow
 from .._core.backend_impl import BackendImpl
 from .._core.errors import FunctionNotDifferentiableError
 from .._core.kernels import Kernels, OutputSpec, basis, flat_size, use_forward
+from ..extend import DERIVATIVE, GRADIENT, HESSIAN, HVP, JACOBIAN, PULLBACK, PUSHFORWARD, SECOND_DERIVATIVE
 
 __all__ = ["TensorFlowImpl", "TensorFlowNamespace", "tensorflow_namespace"]
 
@@ -845,9 +846,9 @@ class TensorFlowImpl(BackendImpl):
 
     # -- native routes (each written once, as its value form) -----------------------------------
 
-    def prepare_gradient(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_gradient(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         if not self.reverse:
-            return super().prepare_gradient(f, x, contexts, spec)
+            return GRADIENT.generic(self, f, x, None, contexts, spec)
 
         def value_and_gradient(x: Any, *contexts: Any) -> tuple[Any, Any]:
             tape, y = _record(f, x, contexts)
@@ -855,9 +856,9 @@ class TensorFlowImpl(BackendImpl):
 
         return self._kernels(value_and_gradient, x, {"mode": "reverse", "route": "GradientTape"})
 
-    def prepare_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         if not self.reverse:
-            return super().prepare_pullback(f, x, cotangents, contexts, spec)
+            return PULLBACK.generic(self, f, x, cotangents, contexts, spec)
 
         def value_and_pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
             if len(cotangents) > 1:
@@ -868,9 +869,9 @@ class TensorFlowImpl(BackendImpl):
 
         return self._kernels(value_and_pullback, x, {"mode": "reverse", "route": "GradientTape"}, tangents=True)
 
-    def prepare_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         if not self.forward:
-            return super().prepare_pushforward(f, x, tangents, contexts, spec)
+            return PUSHFORWARD.generic(self, f, x, tangents, contexts, spec)
 
         def value_and_pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
             return _pushforwards(f, x, tangents, contexts)
@@ -878,16 +879,16 @@ class TensorFlowImpl(BackendImpl):
         info = {"mode": "forward", "route": "ForwardAccumulator"}
         return self._kernels(value_and_pushforward, x, info, tangents=True)
 
-    def prepare_derivative(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_derivative(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         if not self.forward:
-            return super().prepare_derivative(f, x, contexts, spec)
+            return DERIVATIVE.generic(self, f, x, None, contexts, spec)
 
         def value_and_derivative(x: Any, *contexts: Any) -> tuple[Any, Any]:
             return _push(f, x, tf.ones_like(x), contexts)
 
         return self._kernels(value_and_derivative, x, {"mode": "forward", "route": "ForwardAccumulator"})
 
-    def prepare_jacobian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_jacobian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         forward = use_forward(self, flat_size(tuple(x.shape)), flat_size(spec.shape))
 
         def value_and_jacobian(x: Any, *contexts: Any) -> tuple[Any, Any]:
@@ -896,9 +897,9 @@ class TensorFlowImpl(BackendImpl):
         route = "ForwardAccumulator" if forward else "tape.jacobian"
         return self._kernels(value_and_jacobian, x, {"mode": "forward" if forward else "reverse", "route": route})
 
-    def prepare_second_derivative(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_second_derivative(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         if not self.forward:
-            return super().prepare_second_derivative(f, x, contexts, spec)
+            return SECOND_DERIVATIVE.generic(self, f, x, None, contexts, spec)
 
         def value_derivative_and_second_derivative(x: Any, *contexts: Any) -> tuple[Any, Any, Any]:
             one = tf.ones_like(x)
@@ -909,9 +910,9 @@ class TensorFlowImpl(BackendImpl):
         info = {"strategy": "forward-over-forward", "route": "nested ForwardAccumulators"}
         return self._kernels(value_derivative_and_second_derivative, x, info)
 
-    def prepare_hvp(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_hvp(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         if not (self.forward and self.reverse):
-            return super().prepare_hvp(f, x, tangents, contexts, spec)
+            return HVP.generic(self, f, x, tangents, contexts, spec)
         gradient = self.gradient_function(f)
 
         def gradient_and_hvp(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
@@ -920,11 +921,11 @@ class TensorFlowImpl(BackendImpl):
         info = {"strategy": "forward-over-reverse", "route": "ForwardAccumulator over GradientTape"}
         return self._kernels(gradient_and_hvp, x, info, tangents=True)
 
-    def prepare_hessian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_hessian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         # Reverse over reverse (`tape.jacobian` of the gradient) runs as fast as forward over
         # reverse vectorised with `tf.vectorized_map`, and traces 3-4 times faster (measured).
         if not self.reverse:
-            return super().prepare_hessian(f, x, contexts, spec)
+            return HESSIAN.generic(self, f, x, None, contexts, spec)
 
         def value_gradient_and_hessian(x: Any, *contexts: Any) -> tuple[Any, Any, Any]:
             with tf.GradientTape(persistent=not self.graphs) as outer:
@@ -950,6 +951,17 @@ class TensorFlowImpl(BackendImpl):
         if tangents and self.graphs:
             return Kernels(_TangentGraphs(plain), _TangentGraphs(with_value), info)
         return Kernels(self.compile(plain, x), self.compile(with_value, x), info)
+
+    native = {
+        GRADIENT: native_gradient,
+        PULLBACK: native_pullback,
+        PUSHFORWARD: native_pushforward,
+        DERIVATIVE: native_derivative,
+        JACOBIAN: native_jacobian,
+        SECOND_DERIVATIVE: native_second_derivative,
+        HVP: native_hvp,
+        HESSIAN: native_hessian,
+    }
 
 
 def _last_line(message: str) -> str:

@@ -2,7 +2,7 @@
 
 tinygrad has reverse mode only. A pushforward is the "double VJP": the pullback `u -> Jᵀu` is
 linear in `u`, so differentiating `<Jᵀu, t>` with respect to `u` gives `J t`, at the cost of two
-reverse passes. Every operator comes from the generic fallbacks on these two primitives
+reverse passes. Every operator comes from the generic routes on these two primitives
 (Hessian-vector products reverse over reverse); Jacobians with many rows use one compiled
 pullback per row instead of one graph holding them all.
 
@@ -35,6 +35,7 @@ from .._core.backend import AutoTinygrad
 from .._core.backend_impl import BackendImpl
 from .._core.errors import BackendNotInstalledError, FunctionNotDifferentiableError
 from .._core.kernels import Kernels, OutputSpec, flat_size
+from ..extend import JACOBIAN
 
 __all__ = ["TinygradImpl", "from_numpy", "tinygrad_namespace", "to_numpy"]
 
@@ -162,7 +163,7 @@ def _materialized(g: Any, like: Any) -> Any:
 def _own_copies(contexts: tuple) -> tuple:
     """The tensor contexts copied (and computed) now, the others as they are.
 
-    tinygrad refuses to write into a tensor that a pending lazy graph still reads. A fallback
+    tinygrad refuses to write into a tensor that a pending lazy graph still reads. A generic route
     that evaluates `f` twice in one kernel (the value, and inside a derivative) would otherwise
     fail on an `ad.Cache` that `f` writes into: each evaluation here gets its own copy.
     """
@@ -223,10 +224,10 @@ class TinygradImpl(BackendImpl):
 
     # -- native routes --------------------------------------------------------------------------
 
-    def prepare_jacobian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_jacobian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         m = flat_size(spec.shape)
         if m <= _ROWS_IN_ONE_GRAPH:
-            return super().prepare_jacobian(f, x, contexts, spec)
+            return JACOBIAN.generic(self, f, x, None, contexts, spec)
         # One compiled pullback, replayed per row; the row is picked by a symbolic index, so
         # every replay runs the same kernels.
         seeds = from_numpy(np.eye(m, dtype=_to_np_dtype(x.dtype)).reshape(m, *spec.shape))
@@ -245,6 +246,8 @@ class TinygradImpl(BackendImpl):
             return compiled_f(x, *contexts), jacobian(x, *contexts)
 
         return Kernels(jacobian, value_and_jacobian, {"mode": "reverse", "route": "one compiled pullback per row"})
+
+    native = {JACOBIAN: native_jacobian}
 
 
 # -- the array-API namespace -------------------------------------------------------------------

@@ -25,6 +25,7 @@ from .._core.backend import AutoTorch
 from .._core.backend_impl import BackendImpl
 from .._core.errors import FunctionNotDifferentiableError
 from .._core.kernels import Kernels, OutputSpec, basis_rows, flat_size, jacobian_batch, use_forward
+from ..extend import DERIVATIVE, GRADIENT, HESSIAN, HVP, JACOBIAN, PULLBACK, PUSHFORWARD
 
 __all__ = ["TorchImpl"]
 
@@ -125,7 +126,7 @@ class TorchImpl(BackendImpl):
 
     # -- native routes ------------------------------------------------------------------------
 
-    def prepare_gradient(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_gradient(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         f = self.function(f)
 
         def value_and_gradient(x: Any, *contexts: Any) -> tuple[Any, Any]:
@@ -138,7 +139,7 @@ class TorchImpl(BackendImpl):
 
         return Kernels(gradient, value_and_gradient, {"mode": "reverse", "route": "autograd tape"})
 
-    def prepare_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         f = self.function(f)
 
         def value_and_pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
@@ -151,7 +152,7 @@ class TorchImpl(BackendImpl):
 
         return Kernels(pullback, value_and_pullback, {"mode": "reverse", "route": "autograd tape"})
 
-    def prepare_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         f = self.function(f)
 
         def value_and_pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
@@ -163,7 +164,7 @@ class TorchImpl(BackendImpl):
 
         return Kernels(pushforward, value_and_pushforward, {"mode": "forward", "route": "dual numbers"})
 
-    def prepare_derivative(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_derivative(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         f = self.function(f)
 
         def value_and_derivative(x: Any, *contexts: Any) -> tuple[Any, Any]:
@@ -175,14 +176,14 @@ class TorchImpl(BackendImpl):
 
         return Kernels(derivative, value_and_derivative, {"mode": "forward", "route": "dual numbers"})
 
-    def prepare_jacobian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_jacobian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         n, m = flat_size(tuple(x.shape)), flat_size(spec.shape)
         forward = use_forward(self, n, m)
         if isinstance(f, _Writer):
             return self._tape_jacobian(f)
         if jacobian_batch(x, spec, forward) < (n if forward else m):
             # `torch.func.jacfwd` has no `chunk_size`: the generic batches of vmapped products
-            return super().prepare_jacobian(f, x, contexts, spec)
+            return JACOBIAN.generic(self, f, x, None, contexts, spec)
         f = self.function(f)
         transform = torch.func.jacfwd if forward else torch.func.jacrev
         turn = _FORWARD_MODE if forward else contextlib.nullcontext()
@@ -227,9 +228,9 @@ class TorchImpl(BackendImpl):
     # beats a loop over the tape from k = 4 and `torch.func.hessian` 4-6x (measured, float64).
     # `f` runs uncompiled here: `torch.compile` does not support double backward.
 
-    def prepare_hvp(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_hvp(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         if not self.reverse:
-            return super().prepare_hvp(f, x, tangents, contexts, spec)
+            return HVP.generic(self, f, x, tangents, contexts, spec)
 
         def products(leaf: Any, gradient: Any, tangents: tuple) -> tuple:
             if len(tangents) == 1:
@@ -246,9 +247,9 @@ class TorchImpl(BackendImpl):
 
         return Kernels(hvp, gradient_and_hvp, dict(_DOUBLE_BACKWARD))
 
-    def prepare_hessian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def native_hessian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         if not self.reverse:
-            return super().prepare_hessian(f, x, contexts, spec)
+            return HESSIAN.generic(self, f, x, None, contexts, spec)
         n = flat_size(tuple(x.shape))
         size = jacobian_batch(x, OutputSpec(tuple(x.shape), spec.dtype), True)
         batches = [(start, min(start + size, n)) for start in range(0, n, size)]  # none for an empty x
@@ -265,6 +266,16 @@ class TorchImpl(BackendImpl):
 
         info = dict(_DOUBLE_BACKWARD) | ({"batch_size": size} if len(batches) > 1 else {})
         return Kernels(hessian, value_gradient_and_hessian, info)
+
+    native = {
+        GRADIENT: native_gradient,
+        PULLBACK: native_pullback,
+        PUSHFORWARD: native_pushforward,
+        DERIVATIVE: native_derivative,
+        JACOBIAN: native_jacobian,
+        HVP: native_hvp,
+        HESSIAN: native_hessian,
+    }
 
 
 def _dual_pushforward(f: Callable[..., Any], x: Any, tangents: tuple, contexts: tuple) -> tuple[Any, list]:

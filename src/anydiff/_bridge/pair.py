@@ -1,7 +1,7 @@
 """Second order across two AD libraries: `SecondOrder(outer, inner)` through `DifferentiateWith`.
 
 In `SecondOrder(ad.AutoJAX(), ad.AutoTorch())` the outer library cannot trace the inner's code.
-So the pair hands the second-order fallbacks `f` wrapped as `DifferentiateWith(f, inner)` (a
+So the pair hands the second-order routes `f` wrapped as `DifferentiateWith(f, inner)` (a
 function the outer library traces and differentiates, whose derivatives the inner backend
 computes) and, as the inner part, `Bridged`: the outer library's transforms with the inner
 backend's modes, so that the pair's strategy stays what its two modes say (JAX forward over

@@ -195,7 +195,10 @@ def _torch_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int
         # Fresh index tensors (a caller editing one result must not change the next ones), on
         # the device of the data.
         return torch.sparse_csr_tensor(
-            rows.to(data.device, copy=True), columns.to(data.device, copy=True), data, size=shape,
+            rows.to(data.device, copy=True),
+            columns.to(data.device, copy=True),
+            data,
+            size=shape,
             check_invariants=False,
         )
 

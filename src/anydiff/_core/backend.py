@@ -129,9 +129,7 @@ class AutoFiniteDiff(AbstractBackend):
 
     def __post_init__(self) -> None:
         if self.method not in _FD_METHODS:
-            raise ValueError(
-                f"AutoFiniteDiff: `method` must be one of {_FD_METHODS}; got {self.method!r}."
-            )
+            raise ValueError(f"AutoFiniteDiff: `method` must be one of {_FD_METHODS}; got {self.method!r}.")
         if self.step is not None and not (isinstance(self.step, (int, float)) and self.step > 0):
             raise ValueError(f"AutoFiniteDiff: `step` must be a positive number; got {self.step!r}.")
         if self.executor is not None and not isinstance(self.executor, Executor):

@@ -2,9 +2,10 @@
 
 A backend supplies one or two *primitives* — `jvp` (pushforward) and/or `vjp` (pullback), both
 batched over a leading tangent axis — plus `compile`, its prepare-time specialisation (`jax.jit`,
-`torch.compile`, or nothing). Every operator has a generic fallback written on those primitives
-in its own module (`first_order/gradient.py`, ...); a backend overrides `prepare_<operator>` only
-where its library has a faster native route.
+`torch.compile`, or nothing). Every operator has a generic route written on those primitives in
+its own module (`generic_gradient` in `first_order/gradient.py`, ...); where the library has a
+faster route of its own, the backend lists it in its `native` table, keyed by the operator record:
+`native = {GRADIENT: native_gradient}`. `kernels` is the one place that chooses between the two.
 
 Conventions for everything in this module: arrays are the backend's own kind ("native"), already
 converted by the caller; `contexts` is the tuple of unwrapped context values; tangents are stacked
@@ -13,21 +14,15 @@ along a new leading axis, shape `(k,) + x.shape` (pushforward) or `(k,) + y.shap
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
-from ..first_order import derivative as _derivative
-from ..first_order import gradient as _gradient
-from ..first_order import jacobian as _jacobian
-from ..first_order import pullback as _pullback
-from ..first_order import pushforward as _pushforward
-from ..second_order import hessian as _hessian
-from ..second_order import hvp as _hvp
-from ..second_order import second_derivative as _second_derivative
 from .arrays import ArrayKind, array_kind, namespace
 from .backend import AbstractBackend
 from .errors import UnsupportedError
 from .kernels import Kernels, OutputSpec, basis, device, flat_size
+from .operator import Operator, Route
 
 __all__ = ["BackendImpl"]
 
@@ -44,13 +39,17 @@ class BackendImpl:
         mutation: whether `f(y, x)` functions that write into `y` can be differentiated.
         prepares_per_call: whether `jvp` and `vjp` trace and compile `f` at every call
             (symbolic backends); callers that need many calls use the prepared kernels
-            (`prepare_pushforward`, ...) instead.
+            (`kernels(PUSHFORWARD, ...)`, ...) instead.
+        native: the library's own routes, `{operator: route}` with
+            `route(impl, f, x, tangents, contexts, spec) -> Kernels` (usually a method); an
+            operator missing here takes its generic route.
     """
 
     kind: ClassVar[ArrayKind | None] = None
     accepts: ClassVar[frozenset[str]] = frozenset()
     mutation: ClassVar[bool] = False
     prepares_per_call: ClassVar[bool] = False
+    native: ClassVar[Mapping[Operator, Route]] = MappingProxyType({})
 
     def __init__(self, backend: AbstractBackend) -> None:
         self.backend = backend
@@ -98,16 +97,36 @@ class BackendImpl:
     def gradient_function(self, f: Callable[..., Any]) -> Callable[..., Any]:
         """`gradient(x, *contexts) -> ∇f(x)` for a scalar `f`, traceable by other transforms.
 
-        The outer backend of a second-order pair differentiates it. Default: a pullback of the
-        seed 1 (reverse mode), or one pushforward per input; backends override it with their
-        library's own (`jax.grad`, `torch.func.grad`).
+        The outer backend of a second-order pair differentiates it. Default: the gradient of
+        `value_and_gradient_function`; backends override it with their library's own
+        (`jax.grad`, `torch.func.grad`).
         """
-        value_and_gradient = _gradient.value_and_gradient_function(self, f)
+        value_and_gradient = self.value_and_gradient_function(f)
 
         def gradient(x: Any, *contexts: Any) -> Any:
             return value_and_gradient(x, *contexts)[1]
 
         return gradient
+
+    def value_and_gradient_function(self, f: Callable[..., Any]) -> Callable[..., tuple[Any, Any]]:
+        """`value_and_gradient(x, *contexts) -> (f(x), ∇f(x))` from the primitives, traceable.
+
+        A pullback of the seed 1 (reverse mode), or one pushforward per input (forward mode).
+        """
+        if self.reverse:
+
+            def value_and_gradient(x: Any, *contexts: Any) -> tuple[Any, Any]:
+                y, pull = self.vjp(f, x, contexts)
+                return y, pull(namespace(x).ones((1,), dtype=y.dtype, device=device(x)))[0]
+
+        else:
+
+            def value_and_gradient(x: Any, *contexts: Any) -> tuple[Any, Any]:
+                xp = namespace(x)
+                y, columns = self.jvp(f, x, basis(xp, x), contexts)
+                return y, xp.reshape(columns, x.shape)
+
+        return value_and_gradient
 
     def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
         """Specialise a derivative function for inputs like `x` at prepare time (jit).
@@ -154,28 +173,28 @@ class BackendImpl:
 
         return returning_output
 
-    # -- prepared operators: generic fallbacks, overridden where the library is faster ----------
+    # -- preparation --------------------------------------------------------------------------
 
-    def prepare_pushforward(self, f, x, tangents, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
-        return _pushforward.fallback(self, f, x, tangents, contexts, spec)
+    def kernels(
+        self, operator: Operator, f: Any, x: Any, tangents: tuple | None, contexts: tuple, spec: OutputSpec
+    ) -> Kernels:
+        """The prepared kernels of `operator`: the backend's native route, else the generic one.
 
-    def prepare_pullback(self, f, x, cotangents, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
-        return _pullback.fallback(self, f, x, cotangents, contexts, spec)
+        Called once per preparation, never per call. Combinators (`SecondOrder`, `AutoSparse`)
+        override it to route operators to their parts.
+        """
+        route = self.native.get(operator) or operator.generic
+        return route(self, f, x, tangents, contexts, spec)  # type: ignore[misc]
 
-    def prepare_derivative(self, f, x, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
-        return _derivative.fallback(self, f, x, contexts, spec)
+    def parts(self, operator: Operator, f: Any) -> tuple[BackendImpl, BackendImpl, Any]:
+        """`(outer, inner, f)` for a second-order route: a plain backend is its own pair."""
+        return self, self, f
 
-    def prepare_gradient(self, f, x, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
-        return _gradient.fallback(self, f, x, contexts, spec)
+    def sparsity_detector(self) -> Any:
+        """The library's own sparsity detector, or `None` (the default: anydiff's tracer).
 
-    def prepare_jacobian(self, f, x, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
-        return _jacobian.fallback(self, f, x, contexts, spec)
-
-    def prepare_second_derivative(self, f, x, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
-        return _second_derivative.fallback(self, self, f, x, contexts, spec)
-
-    def prepare_hvp(self, f, x, tangents, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
-        return _hvp.fallback(self, self, f, x, tangents, contexts, spec)
-
-    def prepare_hessian(self, f, x, contexts, spec: OutputSpec) -> Kernels:  # noqa: ANN001
-        return _hessian.fallback(self, self, f, x, contexts, spec)
+        `ad.AutoSparse(backend)` uses it when no `sparsity_detector=` is given. It has the methods
+        `jacobian_sparsity(f, x, contexts)` and `hessian_sparsity(f, x, contexts)`, which take
+        the backend's own arrays and unwrapped contexts and return SciPy sparse patterns.
+        """
+        return None

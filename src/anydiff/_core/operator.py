@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
 
-from .kernels import Kernels, OutputSpec
+from .kernels import Kernels
 
-__all__ = ["Operator"]
+__all__ = ["Operator", "Route"]
 
 
-@dataclass(frozen=True, slots=True)
+#: A route of one operator: `route(impl, f, x, tangents, contexts, spec) -> Kernels`, where `impl` is
+#: the backend's `BackendImpl`, `tangents` the tuple of native tangents (`None` for operators
+#: without tangents) and `spec` the shape and dtype of `f(x)`.
+Route = Callable[..., Kernels]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Operator:
-    """What the shared pipeline needs to know about one operator.
+    """What the shared pipeline needs to know about one operator, and its generic route.
+
+    Operators are compared by identity: each is one record (`GRADIENT`, `HESSIAN`, ...), used as
+    the key of a backend's `native` table.
 
     Attributes:
-        name: the operator's name (`"gradient"`); its backend method is `prepare_<name>`.
+        name: the operator's name (`"gradient"`), as in its functions and messages.
         tangents: what the operator's tangents are shaped like: `None` (no tangents), `"x"`
             (pushforward, hvp) or `"y"` (pullback).
         output: the requirement on `f`'s output: `"any"`, `"scalar"` (shape `()`) or `"array"`.
         input: the requirement on `x`: `"any"` or `"scalar"` (derivative operators).
         two_argument: whether `f(y, x)` functions are allowed (with `y=`).
-        value_form: the name of the operator's value-returning form, for messages.
+        order: 1 or 2 (second-order operators differentiate twice, with a pair of backends).
+        generic: the route written on the backend's primitives alone (`generic_<name>` in the
+            operator's module), taken by every backend without a native route for it.
     """
 
     name: str
@@ -29,10 +41,8 @@ class Operator:
     output: Literal["any", "scalar", "array"] = "any"
     input: Literal["any", "scalar"] = "any"
     two_argument: bool = False
-    value_form: str = ""
+    order: Literal[1, 2] = 1
+    generic: Route | None = field(default=None, repr=False)
 
-    def kernels(self, impl: Any, f: Any, x: Any, tangents: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
-        method = getattr(impl, f"prepare_{self.name}")
-        if self.tangents is None:
-            return method(f, x, contexts, spec)
-        return method(f, x, tangents, contexts, spec)
+    def __repr__(self) -> str:
+        return self.name.upper()

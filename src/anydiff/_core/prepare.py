@@ -29,6 +29,7 @@ from .registry import implementation
 
 __all__ = ["evaluate", "prepare", "reuse"]
 
+
 def _contexts_converter(target: ArrayKind, accepts: frozenset[str]) -> Callable[[tuple], tuple]:
     """Unwrap `Constant`/`Cache` contexts and convert the arrays inside them to `target`."""
 
@@ -158,7 +159,7 @@ def prepare(
             tn = tangents if to_native is None else tuple(to_native(t) for t in tangents)
         token = BATCH_SIZE.set(batch_size)
         try:
-            kernels = operator.kernels(impl, f_native, xn, tn, cn, spec)
+            kernels = impl.kernels(operator, f_native, xn, tn, cn, spec)
         finally:
             BATCH_SIZE.reset(token)
     out = None if from_native is None else _tree_converter(from_native, native)

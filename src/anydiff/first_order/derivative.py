@@ -12,8 +12,6 @@ from .._core.prepare import prepare, reuse
 
 __all__ = ["derivative", "prepare_derivative", "value_and_derivative"]
 
-DERIVATIVE = Operator("derivative", input="scalar", two_argument=True)
-
 
 def prepare_derivative(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None) -> Prep:
     """`prepare_derivative(f, backend, x, *contexts, y=None) -> Prep` for `derivative`."""
@@ -46,7 +44,7 @@ def value_and_derivative(
     return reuse(prep, DERIVATIVE, f, backend, x, None, contexts, y).with_value(x, contexts)
 
 
-def fallback(impl: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+def generic_derivative(impl: Any, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
     """A pushforward with the tangent 1."""
 
     def value_and_derivative(x: Any, *contexts: Any) -> tuple[Any, Any]:
@@ -57,3 +55,6 @@ def fallback(impl: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Ke
         return value_and_derivative(x, *contexts)[1]
 
     return Kernels(impl.compile(derivative, x), impl.compile(value_and_derivative, x))
+
+
+DERIVATIVE = Operator("derivative", input="scalar", two_argument=True, generic=generic_derivative)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._core.arrays import namespace
-from .._core.kernels import Kernels, OutputSpec, basis, device
+from .._core.kernels import Kernels, OutputSpec
 from .._core.operator import Operator
 from .._core.prep import Prep
 from .._core.prepare import prepare, reuse
 
 __all__ = ["gradient", "prepare_gradient", "value_and_gradient"]
-
-GRADIENT = Operator("gradient", output="scalar")
 
 
 def prepare_gradient(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None) -> Prep:
@@ -54,31 +51,15 @@ def value_and_gradient(f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep 
     return reuse(prep, GRADIENT, f, backend, x, None, contexts).with_value(x, contexts)
 
 
-def value_and_gradient_function(impl: Any, f: Any) -> Any:
-    """`(f(x), ∇f(x))` from the backend's primitives, traceable by other transforms: a pullback of
-    the seed 1 (reverse mode), or one pushforward per input (forward mode)."""
-    if impl.reverse:
-
-        def value_and_gradient(x: Any, *contexts: Any) -> tuple[Any, Any]:
-            y, pull = impl.vjp(f, x, contexts)
-            return y, pull(namespace(x).ones((1,), dtype=y.dtype, device=device(x)))[0]
-
-    else:
-
-        def value_and_gradient(x: Any, *contexts: Any) -> tuple[Any, Any]:
-            xp = namespace(x)
-            y, columns = impl.jvp(f, x, basis(xp, x), contexts)
-            return y, xp.reshape(columns, x.shape)
-
-    return value_and_gradient
-
-
-def fallback(impl: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
-    """The composable value-and-gradient of `value_and_gradient_function`, compiled."""
-    value_and_gradient = value_and_gradient_function(impl, f)
+def generic_gradient(impl: Any, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
+    """The backend's composable `value_and_gradient_function`, compiled."""
+    value_and_gradient = impl.value_and_gradient_function(f)
 
     def gradient(x: Any, *contexts: Any) -> Any:
         return value_and_gradient(x, *contexts)[1]
 
     mode = "reverse" if impl.reverse else "forward"
     return Kernels(impl.compile(gradient, x), impl.compile(value_and_gradient, x), {"mode": mode})
+
+
+GRADIENT = Operator("gradient", output="scalar", generic=generic_gradient)

@@ -12,8 +12,6 @@ from .._core.prepare import prepare, reuse
 
 __all__ = ["jacobian", "prepare_jacobian", "value_and_jacobian"]
 
-JACOBIAN = Operator("jacobian", two_argument=True)
-
 
 def prepare_jacobian(
     f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, batch_size: int | None = None
@@ -80,7 +78,7 @@ def value_and_jacobian(
     return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size).with_value(x, contexts)
 
 
-def fallback(impl: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+def generic_jacobian(impl: Any, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
     """Batched pushforwards of the input basis (columns) or pullbacks of the output basis (rows),
     `batch` of them at a time."""
     n, m = flat_size(tuple(x.shape)), flat_size(spec.shape)
@@ -109,3 +107,6 @@ def fallback(impl: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Ke
 
     info = {"mode": "forward" if forward else "reverse"} | ({"batch_size": size} if len(batches) > 1 else {})
     return Kernels(impl.compile(jacobian, x), impl.compile(value_and_jacobian, x), info)
+
+
+JACOBIAN = Operator("jacobian", two_argument=True, generic=generic_jacobian)

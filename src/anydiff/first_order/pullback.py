@@ -12,8 +12,6 @@ from .._core.prepare import prepare, reuse
 
 __all__ = ["prepare_pullback", "pullback", "value_and_pullback"]
 
-PULLBACK = Operator("pullback", tangents="y", two_argument=True)
-
 
 def prepare_pullback(f: Any, backend: Any, x: Any, ty: Any, *contexts: Any, y: Any = None) -> Prep:
     """`prepare_pullback(f, backend, x, ty, *contexts, y=None) -> Prep` for `pullback`."""
@@ -52,7 +50,7 @@ def value_and_pullback(
     return value, (result[0] if single else result)
 
 
-def fallback(impl: Any, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+def generic_pullback(impl: Any, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
     """Stack the cotangents and call the backend's batched `vjp` primitive."""
 
     def value_and_pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
@@ -64,3 +62,6 @@ def fallback(impl: Any, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec
 
     mode = "reverse" if impl.reverse else "one pushforward per input"
     return Kernels(impl.compile(pullback, x), impl.compile(value_and_pullback, x), {"mode": mode})
+
+
+PULLBACK = Operator("pullback", tangents="y", two_argument=True, generic=generic_pullback)

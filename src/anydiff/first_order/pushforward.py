@@ -12,8 +12,6 @@ from .._core.prepare import prepare, reuse
 
 __all__ = ["prepare_pushforward", "pushforward", "value_and_pushforward"]
 
-PUSHFORWARD = Operator("pushforward", tangents="x", two_argument=True)
-
 
 def prepare_pushforward(f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, y: Any = None) -> Prep:
     """`prepare_pushforward(f, backend, x, tx, *contexts, y=None) -> Prep` for `pushforward`."""
@@ -53,7 +51,7 @@ def value_and_pushforward(
     return value, (result[0] if single else result)
 
 
-def fallback(impl: Any, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+def generic_pushforward(impl: Any, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
     """Stack the tangents and call the backend's batched `jvp` primitive."""
 
     def value_and_pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
@@ -65,3 +63,6 @@ def fallback(impl: Any, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: 
 
     mode = "forward" if impl.forward else "one pullback per output"
     return Kernels(impl.compile(pushforward, x), impl.compile(value_and_pushforward, x), {"mode": mode})
+
+
+PUSHFORWARD = Operator("pushforward", tangents="x", two_argument=True, generic=generic_pushforward)

@@ -12,23 +12,20 @@ traced into one `jax.jit`). Two different AD libraries need the `DifferentiateWi
 
 from __future__ import annotations
 
-from functools import partialmethod
-from typing import Any, NoReturn
+from typing import Any
 
 from .._core.backend import AutoFiniteDiff, SecondOrder
 from .._core.backend_impl import BackendImpl
 from .._core.errors import UnsupportedError
 from .._core.kernels import Kernels, OutputSpec
+from .._core.operator import Operator
 from .._core.registry import implementation
-from . import hessian as _hessian
-from . import hvp as _hvp
-from . import second_derivative as _second_derivative
 
 __all__ = ["SecondOrderImpl"]
 
 
 class SecondOrderImpl(BackendImpl):
-    """The implementation of `SecondOrder`: resolves both parts and hands them to the fallbacks."""
+    """The implementation of `SecondOrder`: resolves both parts and hands them to the generic routes."""
 
     def __init__(self, backend: SecondOrder) -> None:
         # A combinator has no primitives of its own, so `BackendImpl.__init__`'s check does not
@@ -69,9 +66,9 @@ class SecondOrderImpl(BackendImpl):
             )
         return self.outer.translate_error(exc, operator) or self.inner.translate_error(exc, operator)
 
-    def parts(self, operator: str, f: Any) -> tuple[BackendImpl, BackendImpl, Any]:
-        """`(outer, inner, f)` for the fallbacks, after checking that they can be combined for `operator`."""
-        outer, inner = self.outer, self.inner
+    def parts(self, operator: Operator, f: Any) -> tuple[BackendImpl, BackendImpl, Any]:
+        """`(outer, inner, f)` for the generic routes, after checking that they can be combined for `operator`."""
+        operator, outer, inner = operator.name, self.outer, self.inner  # type: ignore[assignment]
         pair = repr(self.backend)
         for name, part in (("outer", outer), ("inner", inner)):
             if isinstance(part, SecondOrderImpl):
@@ -104,37 +101,20 @@ class SecondOrderImpl(BackendImpl):
                 )
         return outer, inner, f
 
-    # -- second-order operators --------------------------------------------------------------
-
-    def prepare_second_derivative(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def kernels(
+        self, operator: Operator, f: Any, x: Any, tangents: tuple | None, contexts: tuple, spec: OutputSpec
+    ) -> Kernels:
+        """A pair of a backend with itself is that backend; other pairs take the generic route
+        of the second-order operator, which asks `parts` for the pair."""
+        if operator.order == 1:
+            raise UnsupportedError(
+                f"{operator.name}: {self.backend!r} is a second-order pair, for `second_derivative`, "
+                f"`hvp` and `hessian`. Call `ad.{operator.name}` with one of its parts, e.g. "
+                f"`ad.{operator.name}(f, {self.backend.inner!r}, x, ...)`."
+            )
         if self.same:
-            return self.outer.prepare_second_derivative(f, x, contexts, spec)
-        return _second_derivative.fallback(*self.parts("second_derivative", f), x, contexts, spec)
-
-    def prepare_hvp(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
-        if self.same:
-            return self.outer.prepare_hvp(f, x, tangents, contexts, spec)
-        return _hvp.fallback(*self.parts("hvp", f), x, tangents, contexts, spec)
-
-    def prepare_hessian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
-        if self.same:
-            return self.outer.prepare_hessian(f, x, contexts, spec)
-        return _hessian.fallback(*self.parts("hessian", f), x, contexts, spec)
-
-    # -- first-order operators: not what a pair is for ---------------------------------------
-
-    def _first_order(self, operator: str, *args: Any) -> NoReturn:
-        raise UnsupportedError(
-            f"{operator}: {self.backend!r} is a second-order pair, for `second_derivative`, `hvp` "
-            f"and `hessian`. Call `ad.{operator}` with one of its parts, e.g. "
-            f"`ad.{operator}(f, {self.backend.inner!r}, x, ...)`."
-        )
-
-    prepare_pushforward = partialmethod(_first_order, "pushforward")  # type: ignore[assignment]
-    prepare_pullback = partialmethod(_first_order, "pullback")  # type: ignore[assignment]
-    prepare_derivative = partialmethod(_first_order, "derivative")  # type: ignore[assignment]
-    prepare_gradient = partialmethod(_first_order, "gradient")  # type: ignore[assignment]
-    prepare_jacobian = partialmethod(_first_order, "jacobian")  # type: ignore[assignment]
+            return self.outer.kernels(operator, f, x, tangents, contexts, spec)
+        return operator.generic(self, f, x, tangents, contexts, spec)  # type: ignore[misc]
 
 
 def _evaluates_inside(outer: BackendImpl, inner: BackendImpl) -> bool:

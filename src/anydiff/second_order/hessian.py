@@ -13,12 +13,8 @@ from . import hvp as _hvp
 
 __all__ = ["hessian", "prepare_hessian", "value_gradient_and_hessian"]
 
-HESSIAN = Operator("hessian", output="scalar")
 
-
-def prepare_hessian(
-    f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, batch_size: int | None = None
-) -> Prep:
+def prepare_hessian(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, batch_size: int | None = None) -> Prep:
     """`prepare_hessian(f, backend, x, *contexts, batch_size=None) -> Prep` for `hessian` and its value form.
 
     `prep.info["strategy"]` says how the Hessian-vector products behind it are computed (see
@@ -70,8 +66,9 @@ def value_gradient_and_hessian(
     return reuse(prep, HESSIAN, f, backend, x, None, contexts, None, batch_size).with_value(x, contexts)
 
 
-def fallback(outer: Any, inner: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+def generic_hessian(impl: Any, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
     """Hessian-vector products of the basis, `batch` of them at a time (see `hvp.products`)."""
+    outer, inner, f = impl.parts(HESSIAN, f)
     how, hvps, gradient_and_hvps = _hvp.products(outer, inner, f, x, contexts, spec)
     columns = how in (_hvp.FORWARD_OVER_REVERSE, _hvp.FORWARD_OVER_FORWARD)
     n = flat_size(tuple(x.shape))
@@ -102,3 +99,6 @@ def fallback(outer: Any, inner: Any, f: Any, x: Any, contexts: tuple, spec: Outp
     compile = _hvp.compiler(outer, inner)
     info = {"strategy": how} | ({"batch_size": size} if len(batches) > 1 else {})
     return Kernels(compile(hessian, x), compile(value_gradient_and_hessian, x), info)
+
+
+HESSIAN = Operator("hessian", output="scalar", order=2, generic=generic_hessian)

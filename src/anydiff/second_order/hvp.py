@@ -1,6 +1,6 @@
 """`hvp`: Hessian-vector products of a scalar function, batched over tangents.
 
-Also home to what every second-order fallback shares: the choice of strategy for a pair
+Also home to what every second-order route shares: the choice of strategy for a pair
 `(outer, inner)` of backend implementations (a plain backend is the pair `(b, b)`) and the
 stacked products `H @ T` that `hessian` builds on.
 """
@@ -15,10 +15,9 @@ from .._core.kernels import Kernels, OutputSpec, unstack
 from .._core.operator import Operator
 from .._core.prep import Prep
 from .._core.prepare import prepare, reuse
+from ..first_order.gradient import GRADIENT
 
 __all__ = ["gradient_and_hvp", "hvp", "prepare_hvp"]
-
-HVP = Operator("hvp", tangents="x", output="scalar")
 
 FORWARD_OVER_REVERSE = "forward-over-reverse"
 REVERSE_OVER_FORWARD = "reverse-over-forward"
@@ -112,7 +111,7 @@ def compiler(outer: Any, inner: Any) -> Callable[[Callable[..., Any], Any], Call
 def inner_gradient(outer: Any, inner: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Callable[..., Any]:
     """`gradient(x, *contexts)` computed by `inner` in the form `outer` can differentiate."""
     if evaluates_only(outer):
-        return inner.prepare_gradient(f, x, contexts, spec).plain
+        return inner.kernels(GRADIENT, f, x, None, contexts, spec).plain
     return inner.gradient_function(f)
 
 
@@ -164,8 +163,9 @@ def products(
     return how, hvps, gradient_and_hvps
 
 
-def fallback(outer: Any, inner: Any, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+def generic_hvp(impl: Any, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
     """Stack the tangents, compute the products by the pair's strategy, unstack them."""
+    outer, inner, f = impl.parts(HVP, f)
     how, hvps, gradient_and_hvps = products(outer, inner, f, x, contexts, spec)
 
     def gradient_and_hvp(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
@@ -177,3 +177,6 @@ def fallback(outer: Any, inner: Any, f: Any, x: Any, tangents: tuple, contexts: 
 
     compile = compiler(outer, inner)
     return Kernels(compile(hvp, x), compile(gradient_and_hvp, x), {"strategy": how})
+
+
+HVP = Operator("hvp", tangents="x", output="scalar", order=2, generic=generic_hvp)

@@ -9,11 +9,10 @@ from .._core.kernels import Kernels, OutputSpec, device
 from .._core.operator import Operator
 from .._core.prep import Prep
 from .._core.prepare import prepare, reuse
+from ..first_order.derivative import DERIVATIVE
 from . import hvp as _hvp
 
 __all__ = ["prepare_second_derivative", "second_derivative", "value_derivative_and_second_derivative"]
-
-SECOND_DERIVATIVE = Operator("second_derivative", input="scalar")
 
 
 def prepare_second_derivative(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None) -> Prep:
@@ -55,14 +54,15 @@ def value_derivative_and_second_derivative(
     return reuse(prep, SECOND_DERIVATIVE, f, backend, x, None, contexts).with_value(x, contexts)
 
 
-def fallback(outer: Any, inner: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+def generic_second_derivative(impl: Any, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
     """The outer derivative of the inner `(f, f')`, stacked: its tangent holds `f''`.
 
     Pushforwards with the tangent 1 on both levels (a backend with reverse mode only emulates
     them, at one pullback per output).
     """
+    outer, inner, f = impl.parts(SECOND_DERIVATIVE, f)
     if _hvp.evaluates_only(outer):
-        inner_value_and_derivative = inner.prepare_derivative(f, x, contexts, spec).with_value
+        inner_value_and_derivative = inner.kernels(DERIVATIVE, f, x, None, contexts, spec).with_value
     else:
 
         def inner_value_and_derivative(x: Any, *contexts: Any) -> tuple[Any, Any]:
@@ -87,3 +87,6 @@ def fallback(outer: Any, inner: Any, f: Any, x: Any, contexts: tuple, spec: Outp
 def _one(x: Any) -> Any:
     """The tangent 1 for a scalar `x`, stacked: shape `(1,)`."""
     return namespace(x).ones((1,), dtype=x.dtype, device=device(x))
+
+
+SECOND_DERIVATIVE = Operator("second_derivative", input="scalar", order=2, generic=generic_second_derivative)

@@ -31,8 +31,16 @@ from .._core.backend_impl import BackendImpl
 from .._core.contexts import Constant
 from .._core.errors import UnsupportedError
 from .._core.kernels import Kernels, OutputSpec, SparseLayout, device, flat_size, unstack
+from .._core.operator import Operator
 from .._core.registry import implementation
+from ..first_order.derivative import DERIVATIVE
+from ..first_order.gradient import GRADIENT
+from ..first_order.jacobian import JACOBIAN
+from ..first_order.pullback import PULLBACK
+from ..first_order.pushforward import PUSHFORWARD
 from ..second_order import hvp as _hvp
+from ..second_order.hessian import HESSIAN
+from ..second_order.hvp import HVP
 from .coloring import GreedyColoring, coloring
 from .decompression import Decompression, as_pattern, make_decompression
 from .detection import TracerSparsityDetector, hessian_sparsity, jacobian_sparsity
@@ -78,12 +86,16 @@ class SparseImpl(BackendImpl):
     output_spec = _to_dense("output_spec")
     translate_error = _to_dense("translate_error")
     one_argument = _to_dense("one_argument")
-    prepare_pushforward = _to_dense("prepare_pushforward")
-    prepare_pullback = _to_dense("prepare_pullback")
-    prepare_derivative = _to_dense("prepare_derivative")
-    prepare_gradient = _to_dense("prepare_gradient")
-    prepare_second_derivative = _to_dense("prepare_second_derivative")
-    prepare_hvp = _to_dense("prepare_hvp")
+
+    def kernels(
+        self, operator: Operator, f: Any, x: Any, tangents: tuple | None, contexts: tuple, spec: OutputSpec
+    ) -> Kernels:
+        """Sparse `jacobian` and `hessian`; every other operator is the dense backend's."""
+        if operator is JACOBIAN:
+            return self.sparse_jacobian(f, x, contexts, spec)
+        if operator is HESSIAN:
+            return self.sparse_hessian(f, x, contexts, spec)
+        return self.dense.kernels(operator, f, x, tangents, contexts, spec)
 
     def pattern(
         self, operator: str, f: Any, x: Any, contexts: tuple, shape: tuple[int, int]
@@ -91,10 +103,11 @@ class SparseImpl(BackendImpl):
         """`(pattern, what found it)` for `operator` (`"jacobian"` or `"hessian"`), of shape `shape`."""
         detector = self.backend.sparsity_detector
         # CasADi reads patterns off its own expression graph: the default for `AutoCasADi()`.
-        own = getattr(self.dense, f"{operator}_sparsity", None) if detector is None else None
+        own = self.dense.sparsity_detector() if detector is None else None
         try:
             if own is not None:
-                pattern, source = as_pattern(own(f, x, contexts)), repr(self.backend.dense)
+                find_own = own.jacobian_sparsity if operator == "jacobian" else own.hessian_sparsity
+                pattern, source = as_pattern(find_own(f, x, contexts)), repr(self.backend.dense)
             else:
                 detector = TracerSparsityDetector() if detector is None else detector
                 if isinstance(detector, TracerSparsityDetector):  # it traces NumPy-like arrays
@@ -116,7 +129,7 @@ class SparseImpl(BackendImpl):
             )
         return pattern, source
 
-    def prepare_jacobian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def sparse_jacobian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
         n, m = flat_size(tuple(x.shape)), flat_size(spec.shape)
         pattern, source = self.pattern("jacobian", f, x, contexts, (m, n))
         kind, colors = self.jacobian_coloring(pattern)
@@ -142,7 +155,7 @@ class SparseImpl(BackendImpl):
                     m,
                     columns=True,
                     primitive=pushforwards if inline else None,
-                    prepare=lambda seeds: dense.prepare_pushforward(f, x, seeds, contexts, spec),
+                    prepare=lambda seeds: dense.kernels(PUSHFORWARD, f, x, seeds, contexts, spec),
                 )
             )
         if kind != "column":  # pullbacks of the row seeds: the rows of `seeds.T @ J`
@@ -155,7 +168,7 @@ class SparseImpl(BackendImpl):
                     n,
                     columns=False,
                     primitive=pullbacks if inline else None,
-                    prepare=lambda seeds: dense.prepare_pullback(f, x, seeds, contexts, spec),
+                    prepare=lambda seeds: dense.kernels(PULLBACK, f, x, seeds, contexts, spec),
                 )
             )
         both = kind == "bidirectional"
@@ -190,7 +203,7 @@ class SparseImpl(BackendImpl):
         # the fewest products; `min` keeps the first, forward mode, on ties
         return min(candidates, key=lambda candidate: int(candidate[1].max(initial=-1)))
 
-    def prepare_hessian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
+    def sparse_hessian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
         n = flat_size(tuple(x.shape))
         pattern, source = self.pattern("hessian", f, x, contexts, (n, n))
         substitution = self.algorithm.decompression == "substitution"
@@ -199,7 +212,7 @@ class SparseImpl(BackendImpl):
         dense = self.dense
         primitive = plain_primitive = None
         info: dict[str, Any] = {}
-        if not _prepares_own(dense, "prepare_hvp"):  # the strategy of the generic `hvp` fallback
+        if _generic_route(dense, HVP):  # the strategy of the generic `hvp` route
             strategy, hvps, gradient_and_hvps = _hvp.products(dense, dense, f, x, contexts, spec)
             info["strategy"] = strategy
 
@@ -218,10 +231,10 @@ class SparseImpl(BackendImpl):
             columns=True,
             primitive=primitive,
             plain_primitive=plain_primitive,
-            prepare=lambda seeds: dense.prepare_hvp(f, x, seeds, contexts, spec),
+            prepare=lambda seeds: dense.kernels(HVP, f, x, seeds, contexts, spec),
         )
         # Without products (no second derivatives at all) the gradient needs a kernel of its own.
-        gradient = dense.prepare_gradient(f, x, contexts, spec).plain if products.k == 0 else None
+        gradient = dense.kernels(GRADIENT, f, x, None, contexts, spec).plain if products.k == 0 else None
 
         def hessian(x: Any, *contexts: Any) -> Any:
             xp = namespace(x)
@@ -258,9 +271,9 @@ def _inlines_primitives(impl: BackendImpl) -> bool:
     return own and not impl.prepares_per_call
 
 
-def _prepares_own(impl: BackendImpl, method: str) -> bool:
-    """Whether `impl` has its own `prepare_<operator>` rather than the generic fallback's."""
-    return getattr(type(impl), method) is not getattr(BackendImpl, method)
+def _generic_route(impl: BackendImpl, operator: Operator) -> bool:
+    """Whether `impl` prepares `operator` by the generic route on its own primitives."""
+    return type(impl).kernels is BackendImpl.kernels and operator not in impl.native
 
 
 class _Products:
@@ -273,7 +286,7 @@ class _Products:
     products), or `None` when there are no seeds.
 
     Two routes. Inlined: the backend's batched primitive over the stacked seeds (`jvp`, `vjp`,
-    or the Hessian-vector products of the generic `hvp` fallback) is traced into the one kernel
+    or the Hessian-vector products of the generic `hvp` route) is traced into the one kernel
     that the backend then compiles with the decompression (`jax.jit`, `tf.function`, ...).
     Prepared: the backend's own prepared kernel runs over the seeds as a tuple, for backends
     without composable primitives (symbolic backends, `SecondOrder` pairs) and for
@@ -415,14 +428,13 @@ class MixedModeImpl(BackendImpl):
             return super().one_argument(f, y)  # raises, naming the backend
         return self.owner.one_argument(f, y)
 
-    def prepare_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
-        return self.forward_part.prepare_pushforward(f, x, tangents, contexts, spec)
-
-    def prepare_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
-        return self.reverse_part.prepare_pullback(f, x, cotangents, contexts, spec)
-
-    def prepare_derivative(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
-        return self.forward_part.prepare_derivative(f, x, contexts, spec)
-
-    def prepare_gradient(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
-        return self.reverse_part.prepare_gradient(f, x, contexts, spec)
+    def kernels(
+        self, operator: Operator, f: Any, x: Any, tangents: tuple | None, contexts: tuple, spec: OutputSpec
+    ) -> Kernels:
+        """Pushforwards and derivatives from the forward part, pullbacks and gradients from the
+        reverse part, each by its own (native or generic) route; the rest generic, on both."""
+        if operator in (PUSHFORWARD, DERIVATIVE):
+            return self.forward_part.kernels(operator, f, x, tangents, contexts, spec)
+        if operator in (PULLBACK, GRADIENT):
+            return self.reverse_part.kernels(operator, f, x, tangents, contexts, spec)
+        return super().kernels(operator, f, x, tangents, contexts, spec)
