@@ -39,18 +39,11 @@ import numpy as np
 
 from ._bridge.nodes import Base, Substitute, evaluate, fill_contexts, numpy_dtype, skeleton_key, split_contexts
 from ._core.arrays import array_kind
-from ._core.backend import AbstractBackend, AutoSparse, MixedMode, SecondOrder
+from ._core.backend import AbstractBackend
 from ._core.contexts import Cache, Constant
+from ._core.registry import bridge_callers
 
 __all__ = ["DifferentiateWith"]
-
-# calling library (the top-level module of its arrays) -> the module registering the bridge's rules
-_CALLERS: dict[str, str] = {
-    "jax": "anydiff._bridge.jax",
-    "torch": "anydiff._bridge.torch",
-    "autograd": "anydiff._bridge.autograd",
-    "tensorflow": "anydiff._bridge.tensorflow",
-}
 
 _NUMPY = array_kind(np.zeros(()))
 
@@ -84,7 +77,7 @@ def _caller(x: Any) -> Any:
         return found
     if _NumPyCaller.owns(x):
         found = _NumPyCaller
-    for library, module_name in _CALLERS.items():
+    for library, module_name in bridge_callers().items():
         if found is None and library in sys.modules:  # no array of a library never imported
             module: ModuleType = importlib.import_module(module_name)
             if module.owns(x):
@@ -137,7 +130,7 @@ class DifferentiateWith:
     def __init__(self, f: Callable[..., Any], backend: AbstractBackend) -> None:
         if not callable(f):
             raise TypeError(f"DifferentiateWith: `f` must be callable; got {type(f).__name__}.")
-        if not isinstance(backend, AbstractBackend) or isinstance(backend, (SecondOrder, AutoSparse, MixedMode)):
+        if not isinstance(backend, AbstractBackend) or backend.combinator:
             got = repr(backend) if isinstance(backend, AbstractBackend) else type(backend).__name__
             raise TypeError(
                 "DifferentiateWith: `backend` must be a first-order backend object such as "

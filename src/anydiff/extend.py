@@ -20,8 +20,10 @@ from ._core.arrays import ArrayKind as ArrayKind
 from ._core.arrays import array_kind as array_kind
 from ._core.arrays import array_kinds as array_kinds
 from ._core.arrays import converter as converter
+from ._core.arrays import csr_rows as csr_rows
 from ._core.arrays import cumulative as cumulative
 from ._core.arrays import dtype_name as dtype_name
+from ._core.arrays import itemsize as itemsize
 from ._core.arrays import namespace as namespace
 from ._core.arrays import register_array_kind as register_array_kind
 from ._core.arrays import register_namespace as register_namespace
@@ -51,6 +53,7 @@ from ._core.operator import Operator as Operator
 from ._core.prep import Prep as Prep
 from ._core.registry import implementation as implementation
 from ._core.registry import register_backend as register_backend
+from ._core.registry import register_bridge_caller as register_bridge_caller
 from ._core.registry import registered_backends as registered_backends
 from .first_order.derivative import DERIVATIVE as DERIVATIVE
 from .first_order.gradient import GRADIENT as GRADIENT
@@ -93,13 +96,16 @@ __all__ = [
     "converter",
     "cumulative",
     "device",
+    "csr_rows",
     "dtype_name",
+    "itemsize",
     "flat_size",
     "implementation",
     "jacobian_batch",
     "namespace",
     "register_array_kind",
     "register_backend",
+    "register_bridge_caller",
     "register_namespace",
     "registered_backends",
     "sparse_builder",

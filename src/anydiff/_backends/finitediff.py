@@ -50,6 +50,8 @@ class FiniteDiffImpl(BackendImpl):
         self.method = backend.method
         self.step = backend.step
         self.executor = backend.executor
+        self.traceable = backend.executor is None
+        self.complex_step = backend.method == "complex"
 
     def relative_step(self, xp: Any, dtype: Any) -> float:
         if self.step is not None:

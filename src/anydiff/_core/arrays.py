@@ -21,6 +21,7 @@ __all__ = [
     "array_kind",
     "array_kinds",
     "converter",
+    "csr_rows",
     "dtype_name",
     "itemsize",
     "namespace",
@@ -265,7 +266,6 @@ def _jax_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int])
     import jax.numpy as jnp
     from jax.experimental import sparse
 
-    from ..sparse.decompression import csr_rows
 
     rows = csr_rows(indptr)
     coordinates = jnp.asarray(np.stack([rows, indices], axis=1).astype(np.int32))
@@ -318,7 +318,6 @@ def _tensorflow_namespace(a: Any) -> Any:
 def _tensorflow_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> Callable[[Any], Any]:
     import tensorflow as tf
 
-    from ..sparse.decompression import csr_rows
 
     rows = csr_rows(indptr)
     coordinates = tf.constant(np.stack([rows, indices], axis=1).astype(np.int64))
@@ -492,3 +491,8 @@ _C_NAMES = {"double": "float64", "float": "float32", "half": "float16"}
 def itemsize(dtype: Any) -> int:
     """The bytes per element of a floating-point `dtype` of any kind."""
     return np.dtype(dtype_name(dtype)).itemsize
+
+
+def csr_rows(indptr: np.ndarray) -> np.ndarray:
+    """The row index of every stored entry of a CSR structure, aligned with its `indices`."""
+    return np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))

@@ -43,6 +43,9 @@ class AbstractBackend:
     __slots__ = ()
     #: the `pip install anydiff[<extra>]` that provides the backend's library
     extra: ClassVar[str | None] = None
+    #: whether the backend combines other backends (`SecondOrder`, `AutoSparse`, `MixedMode`)
+    #: rather than differentiating with a library of its own
+    combinator: ClassVar[bool] = False
 
     def __repr__(self) -> str:
         shown = []
@@ -149,6 +152,7 @@ class SecondOrder(AbstractBackend):
 
     outer: AbstractBackend
     inner: AbstractBackend
+    combinator: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         for name in ("outer", "inner"):
@@ -287,6 +291,7 @@ class AutoSparse(AbstractBackend):
     dense: AbstractBackend
     sparsity_detector: Any = None
     coloring_algorithm: Any = None
+    combinator: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.dense, AbstractBackend) or isinstance(self.dense, AutoSparse):
@@ -326,11 +331,12 @@ class MixedMode(AbstractBackend):
 
     forward: AbstractBackend
     reverse: AbstractBackend
+    combinator: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         for name in ("forward", "reverse"):
             part = getattr(self, name)
-            if not isinstance(part, AbstractBackend) or isinstance(part, (AutoSparse, MixedMode, SecondOrder)):
+            if not isinstance(part, AbstractBackend) or part.combinator:
                 raise TypeError(
                     f"MixedMode: `{name}` must be a first-order backend object such as "
                     f"`ad.AutoJAX()`; got {type(part).__name__}."

@@ -40,6 +40,10 @@ class BackendImpl:
         prepares_per_call: whether `jvp` and `vjp` trace and compile `f` at every call
             (symbolic backends); callers that need many calls use the prepared kernels
             (`kernels(PUSHFORWARD, ...)`, ...) instead.
+        traceable: whether its kernels can run inside another library's traced and compiled
+            functions (finite differences through an executor cannot).
+        complex_step: whether it evaluates what it differentiates at complex points
+            (complex-step finite differences).
         native: the library's own routes, `{operator: route}` with
             `route(impl, f, x, tangents, contexts, spec) -> Kernels` (usually a method); an
             operator missing here takes its generic route.
@@ -49,6 +53,8 @@ class BackendImpl:
     accepts: ClassVar[frozenset[str]] = frozenset()
     mutation: ClassVar[bool] = False
     prepares_per_call: ClassVar[bool] = False
+    traceable: bool = True
+    complex_step: bool = False
     native: ClassVar[Mapping[Operator, Route]] = MappingProxyType({})
 
     def __init__(self, backend: AbstractBackend) -> None:

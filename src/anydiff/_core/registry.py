@@ -28,7 +28,15 @@ from .errors import BackendNotInstalledError
 if TYPE_CHECKING:
     from .backend_impl import BackendImpl
 
-__all__ = ["available_backends", "check_available", "implementation", "register_backend", "registered_backends"]
+__all__ = [
+    "available_backends",
+    "bridge_callers",
+    "check_available",
+    "implementation",
+    "register_backend",
+    "register_bridge_caller",
+    "registered_backends",
+]
 
 # backend type -> (implementation class or "module:Class", the import name of its library)
 _REGISTRY: dict[type, tuple[type[BackendImpl] | str, str | None]] = {
@@ -63,6 +71,34 @@ def register_backend(backend_type: type, impl: type[BackendImpl] | str, library:
         )
     _REGISTRY[backend_type] = (impl, library)
     implementation.cache_clear()
+
+
+# calling library (the top-level module of its arrays) -> the module of its `DifferentiateWith` caller
+_CALLERS: dict[str, str] = {
+    "jax": "anydiff._bridge.jax",
+    "torch": "anydiff._bridge.torch",
+    "autograd": "anydiff._bridge.autograd",
+    "tensorflow": "anydiff._bridge.tensorflow",
+}
+
+
+def register_bridge_caller(library: str, module: str) -> None:
+    """`register_bridge_caller(library, module)`: let `library`'s programs call a `DifferentiateWith`.
+
+    Args:
+        library: the top-level module of the calling library's arrays (`"jax"`).
+        module: the import name of the module that teaches the library the bridge's derivative
+            rules, imported when a `DifferentiateWith` first meets that library's arrays. It
+            defines `owns(x) -> bool`, `asarray(a)`, `call(node, args)` and `transparent`
+            (the backend types whose `f` the library differentiates itself); see
+            `anydiff.bridge.nodes`.
+    """
+    _CALLERS[library] = module
+
+
+def bridge_callers() -> dict[str, str]:
+    """The registered `DifferentiateWith` callers: library -> module name."""
+    return dict(_CALLERS)
 
 
 def registered_backends() -> dict[type, str | None]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._core.backend import AutoFiniteDiff, SecondOrder
+from .._core.backend import SecondOrder
 from .._core.backend_impl import BackendImpl
 from .._core.errors import UnsupportedError
 from .._core.kernels import Kernels, OutputSpec
@@ -83,16 +83,15 @@ class SecondOrderImpl(BackendImpl):
 
             return outer, Bridged(outer, inner), self.across(f)
         for name, part, other in (("outer", outer, inner), ("inner", inner, outer)):
-            executor = isinstance(part.backend, AutoFiniteDiff) and part.backend.executor is not None
-            if executor and other.kind is not None:
+            if not part.traceable and other.kind is not None:
                 raise UnsupportedError(
                     f"{operator}: the `{name}` part of {pair} evaluates through an executor, which "
                     f"cannot run inside {other.backend!r}'s traced and compiled functions. Drop "
                     "`executor=` in the pair, or use `ad.AutoFiniteDiff(executor=...)` alone, whose "
                     "second differences go through the executor."
                 )
-        if isinstance(outer.backend, AutoFiniteDiff) and outer.backend.method == "complex":
-            if not isinstance(inner.backend, AutoFiniteDiff) or inner.backend.method == "complex":
+        if outer.complex_step:
+            if inner.kind is not None or inner.complex_step:
                 raise UnsupportedError(
                     f"{operator}: the complex-step outer part of {pair} would evaluate the inner "
                     "derivative at complex points, which only finite differences with real steps "
@@ -119,4 +118,4 @@ class SecondOrderImpl(BackendImpl):
 
 def _evaluates_inside(outer: BackendImpl, inner: BackendImpl) -> bool:
     """Whether `inner` evaluates `f` several times inside what `outer` traces."""
-    return outer.kind is not None and isinstance(inner.backend, AutoFiniteDiff)
+    return outer.kind is not None and inner.kind is None

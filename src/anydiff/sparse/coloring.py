@@ -30,7 +30,8 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from .decompression import KINDS, Kind, as_pattern, check_symmetric, csr_rows, identity, star_readings
+from .._core.arrays import csr_rows
+from .decompression import KINDS, Kind, as_pattern, check_symmetric, identity, star_readings
 
 __all__ = ["GreedyColoring", "coloring"]
 

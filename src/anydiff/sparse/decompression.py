@@ -32,6 +32,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, depth_first_order
 from scipy.sparse.linalg import spsolve_triangular
 
+from anydiff._core.arrays import csr_rows
 from anydiff._core.kernels import device as array_device
 
 __all__ = [
@@ -365,11 +366,6 @@ def pair_counts(owner: np.ndarray, color: np.ndarray) -> np.ndarray:
     width = int(color.max()) + 1
     _, inverse, counts = np.unique(owner * width + color, return_inverse=True, return_counts=True)
     return counts[inverse]
-
-
-def csr_rows(indptr: np.ndarray) -> np.ndarray:
-    """The row index of every stored entry of a CSR structure, aligned with its `indices`."""
-    return np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
 
 
 def identity(n: int, dtype: Any) -> sp.csr_array:
