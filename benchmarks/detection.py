@@ -29,8 +29,8 @@ import scipy
 import scipy.sparse as sp
 from array_api_compat import array_namespace
 
+import anydiff as ad
 from anydiff.sparse.detection import (
-    JaxprSparsityDetector,
     TracerSparsityDetector,
     hessian_sparsity,
     jacobian_sparsity,
@@ -121,7 +121,7 @@ def detectors(
     """One zero-argument run per detector, for one problem and size."""
     runs = {
         "tracer": lambda: detect(array_api_f, x, detector=TracerSparsityDetector()),
-        "jaxpr": lambda: detect(jax_f, x, detector=JaxprSparsityDetector()),
+        "jaxpr": lambda: detect(jax_f, x, detector=ad.JaxprSparsityDetector()),
     }
     if asdex is not None:
         runs["asdex"] = lambda: asdex(f"{kind}_sparsity", jax_f, x)

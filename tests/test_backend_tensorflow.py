@@ -386,7 +386,7 @@ def test_two_argument_functions_are_unsupported():
 
 def test_missing_library_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow", None)  # `import tensorflow` now fails
-    monkeypatch.delitem(sys.modules, "anydiff._backends.tensorflow", raising=False)
+    monkeypatch.delitem(sys.modules, "anydiff._libraries.tensorflow.impl", raising=False)
     implementation.cache_clear()
     try:
         with pytest.raises(ad.BackendNotInstalledError, match=r"pip install 'anydiff\[tensorflow\]'"):

@@ -12,11 +12,10 @@ import pytest
 import scipy.sparse as sp
 from array_api_compat import array_namespace
 
-from anydiff._core.contexts import Cache, Constant
-from anydiff._core.errors import FunctionNotDifferentiableError, UnsupportedError
+import anydiff as ad
+from anydiff import Cache, Constant, FunctionNotDifferentiableError, UnsupportedError
 from anydiff.sparse.detection import (
     DenseSparsityDetector,
-    JaxprSparsityDetector,
     KnownSparsity,
     TracerSparsityDetector,
     hessian_sparsity,
@@ -515,7 +514,7 @@ def test_pattern_sizes_scale() -> None:
 # JaxprSparsityDetector: functions written with jax.numpy and lax.
 
 lax = jax.lax
-JAXPR = JaxprSparsityDetector()
+JAXPR = ad.JaxprSparsityDetector()
 
 
 def jnp_stencil(u: Any) -> Any:

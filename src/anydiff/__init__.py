@@ -9,24 +9,12 @@ operator::
 `import anydiff` imports no AD library; each backend's library is imported on first use.
 """
 
-from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
-from importlib.metadata import version as _version
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from ._core.arrays import namespace as namespace
 from ._core.backend import AbstractBackend as AbstractBackend
-from ._core.backend import AutoAutograd as AutoAutograd
-from ._core.backend import AutoCasADi as AutoCasADi
-from ._core.backend import AutoFiniteDiff as AutoFiniteDiff
-from ._core.backend import AutoJAX as AutoJAX
-from ._core.backend import AutoMLX as AutoMLX
-from ._core.backend import AutoPyTensor as AutoPyTensor
 from ._core.backend import AutoSparse as AutoSparse
-from ._core.backend import AutoSymPy as AutoSymPy
-from ._core.backend import AutoTensorFlow as AutoTensorFlow
-from ._core.backend import AutoTinygrad as AutoTinygrad
-from ._core.backend import AutoTorch as AutoTorch
 from ._core.backend import MixedMode as MixedMode
 from ._core.backend import SecondOrder as SecondOrder
 from ._core.backend_impl import BackendImpl as BackendImpl
@@ -41,6 +29,16 @@ from ._core.prep import Prep as Prep
 from ._core.registry import available_backends as available_backends
 from ._core.registry import check_available as check_available
 from ._core.registry import register_backend as register_backend
+from ._libraries.autograd import AutoAutograd as AutoAutograd
+from ._libraries.casadi import AutoCasADi as AutoCasADi
+from ._libraries.finitediff import AutoFiniteDiff as AutoFiniteDiff
+from ._libraries.jax import AutoJAX as AutoJAX
+from ._libraries.mlx import AutoMLX as AutoMLX
+from ._libraries.pytensor import AutoPyTensor as AutoPyTensor
+from ._libraries.sympy import AutoSymPy as AutoSymPy
+from ._libraries.tensorflow import AutoTensorFlow as AutoTensorFlow
+from ._libraries.tinygrad import AutoTinygrad as AutoTinygrad
+from ._libraries.torch import AutoTorch as AutoTorch
 from .bridge import DifferentiateWith as DifferentiateWith
 from .first_order.derivative import derivative as derivative
 from .first_order.derivative import prepare_derivative as prepare_derivative
@@ -72,21 +70,21 @@ from .second_order.second_derivative import (
 )
 
 if _TYPE_CHECKING:
+    from ._libraries.jax.sparsity import JaxprSparsityDetector as JaxprSparsityDetector
     from .sparse import DenseSparsityDetector as DenseSparsityDetector
     from .sparse import GreedyColoring as GreedyColoring
-    from .sparse import JaxprSparsityDetector as JaxprSparsityDetector
     from .sparse import KnownSparsity as KnownSparsity
     from .sparse import TracerSparsityDetector as TracerSparsityDetector
     from .sparse import coloring as coloring
     from .sparse import hessian_sparsity as hessian_sparsity
     from .sparse import jacobian_sparsity as jacobian_sparsity
 
-# The sparsity tools import SciPy (0.2-0.5 s), which `import anydiff` leaves to their first use.
+# The sparsity tools import SciPy (0.2-0.5 s), and the version `importlib.metadata` (50 ms), which
+# `import anydiff` leaves to their first use.
 _SPARSE = frozenset(
     {
         "DenseSparsityDetector",
         "GreedyColoring",
-        "JaxprSparsityDetector",
         "KnownSparsity",
         "TracerSparsityDetector",
         "coloring",
@@ -101,13 +99,18 @@ def __getattr__(name: str) -> _Any:
         from . import sparse
 
         return getattr(sparse, name)
+    if name == "JaxprSparsityDetector":
+        from ._libraries.jax.sparsity import JaxprSparsityDetector
+
+        return JaxprSparsityDetector
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("anydiff")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            return "0+unknown"
     raise AttributeError(f"module 'anydiff' has no attribute {name!r}")
-
-
-try:
-    __version__ = _version("anydiff")
-except _PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "AbstractBackend",

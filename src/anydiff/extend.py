@@ -29,6 +29,8 @@ from ._core.arrays import register_array_kind as register_array_kind
 from ._core.arrays import register_namespace as register_namespace
 from ._core.arrays import sparse_builder as sparse_builder
 from ._core.backend import AbstractBackend as AbstractBackend
+from ._core.backend import Mode as Mode
+from ._core.backend import check_mode as check_mode
 from ._core.backend_impl import BackendImpl as BackendImpl
 from ._core.contexts import Cache as Cache
 from ._core.contexts import Constant as Constant
@@ -82,6 +84,7 @@ __all__ = [
     "Constant",
     "FunctionNotDifferentiableError",
     "Kernels",
+    "Mode",
     "Operator",
     "OutputSpec",
     "Prep",
@@ -93,6 +96,7 @@ __all__ = [
     "basis",
     "basis_rows",
     "check_contexts",
+    "check_mode",
     "converter",
     "cumulative",
     "device",

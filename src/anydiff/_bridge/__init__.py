@@ -1,4 +1,4 @@
-"""The machinery behind `ad.DifferentiateWith` (see `anydiff.bridge`).
+"""The machinery behind `ad.DifferentiateWith` (see `anydiff.bridge.differentiate_with`).
 
 `nodes.py` holds what does not depend on the calling library: the tower of functions the
 substitute backend computes (the wrapped `f`, its pushforward, pullback, their derivatives, ...)

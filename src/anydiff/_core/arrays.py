@@ -9,9 +9,9 @@ kind converts nothing.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager as ContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,8 @@ class ArrayKind:
         sparse: optional `(indptr, indices, shape) -> build`, called once per prep of a sparse
             result (`ad.AutoSparse`), where `build(data)` makes the library's own sparse matrix
             from CSR data of this kind; see `sparse_builder`.
+        dtype_names: the library's names of dtypes that NumPy names otherwise
+            (`{"double": "float64"}` for a library naming them after C's types), for `dtype_name`.
     """
 
     name: str
@@ -65,15 +67,18 @@ class ArrayKind:
     namespace: Callable[[Any], Any] | None = None
     dlpack: bool = True
     sparse: Callable[[np.ndarray, np.ndarray, tuple[int, int]], Callable[[Any], Any]] | None = None
+    dtype_names: Mapping[str, str] = field(default_factory=dict)
 
 
 _KINDS: dict[str, ArrayKind] = {}
+_DTYPE_ALIASES: dict[str, str] = {}
 _KIND_OF_TYPE: dict[type, ArrayKind | None] = {}
 
 
 def register_array_kind(kind: ArrayKind) -> None:
     """Teach anydiff a new kind of array (used by backend modules and by other packages)."""
     _KINDS[kind.name] = kind
+    _DTYPE_ALIASES.update(kind.dtype_names)
     _KIND_OF_TYPE.clear()
 
 
@@ -160,255 +165,6 @@ register_array_kind(
 )
 
 
-def _torch_is_array(tp: type) -> bool:
-    import torch
-
-    return issubclass(tp, torch.Tensor)
-
-
-def _torch_to_numpy(a: Any) -> np.ndarray:
-    return a.detach().numpy()
-
-
-def _torch_from_numpy(a: np.ndarray) -> Any:
-    import torch
-
-    # `torch.from_numpy` warns on read-only arrays (e.g. NumPy views of JAX results); DLPack
-    # shares the memory without the warning, and anydiff never writes into an input.
-    a = np.asarray(a)
-    return torch.from_dlpack(a if a.flags.c_contiguous else a.copy())
-
-
-def _torch_from_foreign(a: Any) -> Any:
-    import torch
-
-    return torch.from_dlpack(a)
-
-
-def _torch_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> Callable[[Any], Any]:
-    import warnings
-
-    import torch
-
-    rows, columns = torch.from_numpy(indptr.astype(np.int64)), torch.from_numpy(indices.astype(np.int64))
-
-    def build(data: Any) -> Any:
-        # Fresh index tensors (a caller editing one result must not change the next ones), on
-        # the device of the data.
-        return torch.sparse_csr_tensor(
-            rows.to(data.device, copy=True),
-            columns.to(data.device, copy=True),
-            data,
-            size=shape,
-            check_invariants=False,
-        )
-
-    # torch warns once per process that sparse CSR tensors are in beta: let that happen here,
-    # not in the user's calls.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        build(torch.zeros(indices.size, dtype=torch.float64))
-    return build
-
-
-register_array_kind(
-    ArrayKind(
-        name="torch",
-        module="torch",
-        is_array=_torch_is_array,
-        to_numpy=_torch_to_numpy,
-        from_numpy=_torch_from_numpy,
-        from_foreign=_torch_from_foreign,
-        sparse=_torch_sparse,
-    )
-)
-
-
-def _jax_is_array(tp: type) -> bool:
-    import jax
-
-    return issubclass(tp, jax.Array)
-
-
-def _jax_from_numpy(a: np.ndarray) -> Any:
-    import jax
-    import jax.numpy as jnp
-
-    # Without x64 enabled JAX would silently turn float64 into float32.
-    with jax.enable_x64(a.dtype.itemsize == 8):
-        return jnp.asarray(a)
-
-
-def _jax_from_foreign(a: Any) -> Any:
-    import jax
-
-    if hasattr(a, "detach"):  # a torch tensor that requires grad cannot be exported as is
-        a = a.detach()
-    itemsize = getattr(a.dtype, "itemsize", None) or a.dtype.size  # MLX names it `size`
-    with jax.enable_x64(itemsize == 8):
-        return jax.dlpack.from_dlpack(a)
-
-
-def _jax_x64() -> ContextManager[Any]:
-    import jax
-
-    return jax.enable_x64(True)
-
-
-def _jax_context(x: Any) -> Callable[[], ContextManager[Any]] | None:
-    # JAX computes in float32 unless x64 is enabled; enabling it per call (a thread-local
-    # context manager, ~0.3 µs) keeps float64 without changing the user's global configuration.
-    return _jax_x64 if x.dtype.itemsize == 8 else None
-
-
-def _jax_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> Callable[[Any], Any]:
-    import jax
-    import jax.numpy as jnp
-    from jax.experimental import sparse
-
-
-    rows = csr_rows(indptr)
-    coordinates = jnp.asarray(np.stack([rows, indices], axis=1).astype(np.int32))
-    template = sparse.BCOO(
-        (jnp.zeros(indices.size), coordinates), shape=shape, indices_sorted=True, unique_indices=True
-    )
-    structure = jax.tree_util.tree_structure(template)
-    # `BCOO(...)` validates its arguments on each call (~80 µs); rebuilding from the pytree
-    # structure of one made here costs ~3 µs. JAX arrays are immutable: the indices are shared.
-    return lambda data: jax.tree_util.tree_unflatten(structure, (data, coordinates))
-
-
-register_array_kind(
-    ArrayKind(
-        name="jax",
-        module="jax",
-        is_array=_jax_is_array,
-        to_numpy=np.asarray,
-        from_numpy=_jax_from_numpy,
-        from_foreign=_jax_from_foreign,
-        context=_jax_context,
-        sparse=_jax_sparse,
-    )
-)
-
-
-def _tensorflow_is_array(tp: type) -> bool:
-    import tensorflow as tf
-
-    return issubclass(tp, tf.Tensor)
-
-
-def _tensorflow_to_numpy(a: Any) -> np.ndarray:
-    return a.numpy()
-
-
-def _tensorflow_from_numpy(a: np.ndarray) -> Any:
-    import tensorflow as tf
-
-    return tf.convert_to_tensor(a)
-
-
-def _tensorflow_namespace(a: Any) -> Any:
-    # Importing the backend module also registers the namespace for TensorFlow's tensor types.
-    from .._backends.tensorflow import tensorflow_namespace
-
-    return tensorflow_namespace
-
-
-def _tensorflow_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> Callable[[Any], Any]:
-    import tensorflow as tf
-
-
-    rows = csr_rows(indptr)
-    coordinates = tf.constant(np.stack([rows, indices], axis=1).astype(np.int64))
-    # Tensors are immutable: every result shares the coordinates.
-    return lambda data: tf.sparse.SparseTensor(coordinates, data, shape)
-
-
-register_array_kind(
-    ArrayKind(
-        name="tensorflow",
-        module="tensorflow",
-        is_array=_tensorflow_is_array,
-        to_numpy=_tensorflow_to_numpy,
-        from_numpy=_tensorflow_from_numpy,
-        # No DLPack import: TensorFlow's kernels assume aligned buffers and abort the process on
-        # a view into another library's memory (seen with slices of torch tensors). Through
-        # NumPy, `tf.convert_to_tensor` copies into TensorFlow's own aligned memory.
-        namespace=_tensorflow_namespace,
-        sparse=_tensorflow_sparse,
-    )
-)
-
-
-def _mlx_is_array(tp: type) -> bool:
-    import mlx.core as mx
-
-    return issubclass(tp, mx.array)
-
-
-def _mlx_from_numpy(a: np.ndarray) -> Any:
-    import mlx.core as mx
-
-    # `mx.array` and `mx.from_dlpack` turn float64 into MLX's default float32 unless told.
-    return mx.array(a, dtype=mx.float64) if a.dtype == np.float64 else mx.array(a)
-
-
-def _mlx_namespace(a: Any) -> Any:
-    from .._backends.mlx import mlx_namespace
-
-    return mlx_namespace
-
-
-register_array_kind(
-    ArrayKind(
-        name="mlx",
-        module="mlx",
-        is_array=_mlx_is_array,
-        to_numpy=np.asarray,  # evaluates the lazy array; shares its memory through the buffer protocol
-        from_numpy=_mlx_from_numpy,
-        namespace=_mlx_namespace,
-    )
-)
-
-
-def _tinygrad_is_array(tp: type) -> bool:
-    from tinygrad import Tensor
-
-    return issubclass(tp, Tensor)
-
-
-def _tinygrad_to_numpy(a: Any) -> np.ndarray:
-    from .._backends.tinygrad import to_numpy
-
-    return to_numpy(a)
-
-
-def _tinygrad_from_numpy(a: np.ndarray) -> Any:
-    from .._backends.tinygrad import from_numpy
-
-    return from_numpy(a)
-
-
-def _tinygrad_namespace(a: Any) -> Any:
-    from .._backends.tinygrad import tinygrad_namespace
-
-    return tinygrad_namespace
-
-
-register_array_kind(
-    ArrayKind(
-        name="tinygrad",
-        module="tinygrad",
-        is_array=_tinygrad_is_array,
-        to_numpy=_tinygrad_to_numpy,
-        from_numpy=_tinygrad_from_numpy,
-        namespace=_tinygrad_namespace,
-        dlpack=False,
-    )
-)
-
-
 _NAMESPACES: dict[type, Callable[[Any], Any]] = {}
 
 
@@ -479,13 +235,10 @@ def cumulative(
 
 
 def dtype_name(dtype: Any) -> str:
+    """The NumPy name of a dtype of any kind: `"float64"` for NumPy's, torch's, JAX's, ..."""
     name = getattr(dtype, "name", None)  # NumPy and TensorFlow dtypes ("float64")
     name = name if isinstance(name, str) else str(dtype).rsplit(".", 1)[-1]  # "torch.float64"
-    return _C_NAMES.get(name, name)
-
-
-# tinygrad names its dtypes after C's types.
-_C_NAMES = {"double": "float64", "float": "float32", "half": "float16"}
+    return _DTYPE_ALIASES.get(name, name)
 
 
 def itemsize(dtype: Any) -> int:

@@ -1,31 +1,21 @@
 """Backend objects: immutable, hashable, keyword-only configuration (API.md section 1).
 
 A backend object says *which* library differentiates and how; it holds no state and imports
-nothing. The code that does the work lives in `anydiff._backends.<library>` and is found through
-the registry in `anydiff._core.backend_impl`.
+nothing. The code that does the work lives in `anydiff._libraries.<library>` and is found through
+the registry in `anydiff._core.registry`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from concurrent.futures import Executor
 from typing import Any, ClassVar, Literal
 
 __all__ = [
     "AbstractBackend",
-    "AutoAutograd",
-    "AutoCasADi",
-    "AutoFiniteDiff",
-    "AutoJAX",
-    "AutoMLX",
-    "AutoPyTensor",
     "AutoSparse",
-    "AutoSymPy",
-    "AutoTensorFlow",
-    "AutoTinygrad",
-    "AutoTorch",
     "MixedMode",
     "Mode",
+    "check_mode",
     "SecondOrder",
 ]
 
@@ -56,90 +46,13 @@ class AbstractBackend:
         return f"{type(self).__name__}({', '.join(shown)})"
 
 
-def _check_mode(backend: AbstractBackend, mode: object) -> None:
+def check_mode(backend: AbstractBackend, mode: object) -> None:
+    """Raise `ValueError` unless `mode` is `None`, `"forward"` or `"reverse"` (for `__post_init__`)."""
     if mode not in _MODES:
         raise ValueError(
             f"{type(backend).__name__}: `mode` must be None (choose per operator), 'forward' or "
             f"'reverse'; got {mode!r}."
         )
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class AutoJAX(AbstractBackend):
-    """`AutoJAX(mode=None, jit=True)`: differentiate with JAX.
-
-    Args:
-        mode: `None` chooses per operator (forward mode for Jacobians with fewer inputs than
-            outputs, reverse otherwise); `"forward"` or `"reverse"` forces one.
-        jit: compile the derivative with `jax.jit` at prepare time.
-
-    float64 inputs stay float64: anydiff enables x64 around its own calls only, never globally.
-    """
-
-    mode: Mode | None = None
-    jit: bool = True
-    extra: ClassVar[str] = "jax"
-
-    def __post_init__(self) -> None:
-        _check_mode(self, self.mode)
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class AutoTorch(AbstractBackend):
-    """`AutoTorch(mode=None, compile=False)`: differentiate with PyTorch.
-
-    Args:
-        mode: `None` chooses per operator, `"forward"` or `"reverse"` forces one.
-        compile: wrap `f` in `torch.compile` at prepare time.
-
-    Each operator takes the fastest native route measured on CPU: the autograd tape
-    (`torch.autograd.grad`) for gradients, pullbacks and HVPs, `torch.func` transforms for
-    batched pushforwards and Jacobians.
-    """
-
-    mode: Mode | None = None
-    compile: bool = False
-    extra: ClassVar[str] = "torch"
-
-    def __post_init__(self) -> None:
-        _check_mode(self, self.mode)
-
-
-_FD_METHODS = ("forward", "central", "complex")
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class AutoFiniteDiff(AbstractBackend):
-    """`AutoFiniteDiff(method="central", step=None, executor=None)`: finite differences.
-
-    Needs no AD library and runs `f` on the array kind it is given (NumPy, JAX, torch, ...).
-
-    Args:
-        method: `"forward"` (error O(h)), `"central"` (O(h²), twice the evaluations) or
-            `"complex"` (complex step: exact to rounding, needs `f` to accept complex input).
-        step: relative step; by default the one that balances truncation and rounding error for
-            the input's dtype (eps^(1/2) forward, eps^(1/3) central, 1e-20 complex step).
-            Second-order operators take second differences of `f`, whose balanced steps are
-            eps^(1/3) forward and eps^(1/4) central; the complex method differences its
-            complex-step derivatives along real central steps of eps^(1/3).
-        executor: any `concurrent.futures.Executor`; the perturbed points of a Jacobian,
-            gradient, batched pushforward, Hessian or HVP are then evaluated through it, in parallel.
-    """
-
-    method: Literal["forward", "central", "complex"] = "central"
-    step: float | None = None
-    executor: Executor | None = None
-
-    def __post_init__(self) -> None:
-        if self.method not in _FD_METHODS:
-            raise ValueError(f"AutoFiniteDiff: `method` must be one of {_FD_METHODS}; got {self.method!r}.")
-        if self.step is not None and not (isinstance(self.step, (int, float)) and self.step > 0):
-            raise ValueError(f"AutoFiniteDiff: `step` must be a positive number; got {self.step!r}.")
-        if self.executor is not None and not isinstance(self.executor, Executor):
-            raise TypeError(
-                "AutoFiniteDiff: `executor` must be a `concurrent.futures.Executor` (e.g. a "
-                f"ProcessPoolExecutor or a dask Client's executor); got {type(self.executor).__name__}."
-            )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
@@ -161,100 +74,6 @@ class SecondOrder(AbstractBackend):
                     f"SecondOrder: `{name}` must be a backend object such as `ad.AutoJAX()`; "
                     f"got {type(getattr(self, name)).__name__}."
                 )
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class AutoTensorFlow(AbstractBackend):
-    """`AutoTensorFlow(mode=None, function=True)`: differentiate with TensorFlow.
-
-    Args:
-        mode: `None` chooses per operator, `"forward"` (`tf.autodiff.ForwardAccumulator`) or
-            `"reverse"` (`tf.GradientTape`) forces one.
-        function: run every derivative as a TensorFlow graph (`tf.function`), traced on its
-            first call for that call's input signature and then called through its concrete
-            function; `False` runs eagerly (slower, but `f` may use Python branches on values).
-
-    `ad.namespace(tensor)` gives `f` an array-API namespace over TensorFlow. Python numbers
-    among the contexts are constants of the graph: a new value traces the graph again.
-    """
-
-    mode: Mode | None = None
-    function: bool = True
-    extra: ClassVar[str] = "tensorflow"
-
-    def __post_init__(self) -> None:
-        _check_mode(self, self.mode)
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class AutoAutograd(AbstractBackend):
-    """`AutoAutograd()`: differentiate with HIPS autograd (`make_vjp`; `make_jvp` for forward mode).
-
-    autograd computes on NumPy arrays; `ad.namespace(box)` gives `f` an array-API namespace over
-    `autograd.numpy` in which every function has a derivative.
-    """
-
-    extra: ClassVar[str] = "autograd"
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class AutoMLX(AbstractBackend):
-    """`AutoMLX(mode=None, compile=True)`: differentiate with MLX (`mx.jvp`, `mx.vjp`, `mx.vmap`).
-
-    Args:
-        mode: `None` chooses per operator, `"forward"` (`mx.jvp`) or `"reverse"` (`mx.vjp`)
-            forces one. Jacobians and Hessians, which MLX lacks, are batched (`mx.vmap`)
-            pushforwards or pullbacks.
-        compile: compile every derivative with `mx.compile` at prepare time; `False` runs
-            eagerly (slower, but `f` may branch on array values). Python numbers among the
-            contexts are constants of the compiled function: a new value compiles it again.
-
-    Precision on the CPU: float64 stays float64, but MLX computes `exp`, `sin`, `cos`, `erf` and
-    `erfinv` of float64 arrays in float32 arithmetic (relative error ~1e-7, and `exp` overflows
-    above 88.7); derivatives through them are as accurate. On Linux, install with
-    `pip install 'anydiff[mlx]'` (MLX's CPU build, `mlx[cpu]`).
-    """
-
-    mode: Mode | None = None
-    compile: bool = True
-    extra: ClassVar[str] = "mlx"
-
-    def __post_init__(self) -> None:
-        _check_mode(self, self.mode)
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class AutoTinygrad(AbstractBackend):
-    """`AutoTinygrad()`: differentiate with tinygrad (`Tensor.gradient`, reverse mode).
-
-    Derivatives run under `TinyJit` from their first call (eagerly when a context is a Python
-    value, which the jit would bake in). Pushforwards cost two reverse passes. tinygrad's CPU
-    device needs a C compiler at run time (`clang`; `apt-get install clang` on Debian):
-    without one, `ad.check_available(ad.AutoTinygrad())` is False.
-    """
-
-    extra: ClassVar[str] = "tinygrad"
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class AutoSymPy(AbstractBackend):
-    """`AutoSymPy()`: trace `f` on SymPy symbols, differentiate symbolically, `lambdify` at prepare."""
-
-    extra: ClassVar[str] = "sympy"
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class AutoCasADi(AbstractBackend):
-    """`AutoCasADi()`: trace `f` onto CasADi expressions, compile `casadi.Function`s at prepare."""
-
-    extra: ClassVar[str] = "casadi"
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class AutoPyTensor(AbstractBackend):
-    """`AutoPyTensor()`: trace `f` onto PyTensor variables, compile derivative graphs at prepare."""
-
-    extra: ClassVar[str] = "pytensor"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)

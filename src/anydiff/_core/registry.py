@@ -9,17 +9,7 @@ from typing import TYPE_CHECKING
 
 from .backend import (
     AbstractBackend,
-    AutoAutograd,
-    AutoCasADi,
-    AutoFiniteDiff,
-    AutoJAX,
-    AutoMLX,
-    AutoPyTensor,
     AutoSparse,
-    AutoSymPy,
-    AutoTensorFlow,
-    AutoTinygrad,
-    AutoTorch,
     MixedMode,
     SecondOrder,
 )
@@ -40,19 +30,9 @@ __all__ = [
 
 # backend type -> (implementation class or "module:Class", the import name of its library)
 _REGISTRY: dict[type, tuple[type[BackendImpl] | str, str | None]] = {
-    AutoFiniteDiff: ("anydiff._backends.finitediff:FiniteDiffImpl", None),
-    AutoJAX: ("anydiff._backends.jax:JAXImpl", "jax"),
-    AutoTorch: ("anydiff._backends.torch:TorchImpl", "torch"),
     SecondOrder: ("anydiff.second_order.combination:SecondOrderImpl", None),
     AutoSparse: ("anydiff.sparse.compressed:SparseImpl", None),
     MixedMode: ("anydiff.sparse.compressed:MixedModeImpl", None),
-    AutoMLX: ("anydiff._backends.mlx:MLXImpl", "mlx"),
-    AutoTinygrad: ("anydiff._backends.tinygrad:TinygradImpl", "tinygrad"),
-    AutoSymPy: ("anydiff._backends.sympy:SymPyImpl", "sympy"),
-    AutoCasADi: ("anydiff._backends.casadi:CasADiImpl", "casadi"),
-    AutoPyTensor: ("anydiff._backends.pytensor:PyTensorImpl", "pytensor"),
-    AutoTensorFlow: ("anydiff._backends.tensorflow:TensorFlowImpl", "tensorflow"),
-    AutoAutograd: ("anydiff._backends.autograd:AutogradImpl", "autograd"),
 }
 
 
@@ -74,12 +54,7 @@ def register_backend(backend_type: type, impl: type[BackendImpl] | str, library:
 
 
 # calling library (the top-level module of its arrays) -> the module of its `DifferentiateWith` caller
-_CALLERS: dict[str, str] = {
-    "jax": "anydiff._bridge.jax",
-    "torch": "anydiff._bridge.torch",
-    "autograd": "anydiff._bridge.autograd",
-    "tensorflow": "anydiff._bridge.tensorflow",
-}
+_CALLERS: dict[str, str] = {}
 
 
 def register_bridge_caller(library: str, module: str) -> None:

@@ -1,6 +1,7 @@
 """Sparse Jacobians and Hessians: sparsity detection, coloring, compressed differentiation.
 
-- `detection.py`, `tracer.py`: `jacobian_sparsity`, `hessian_sparsity` and the detectors.
+- `detection.py`, `tracer.py`: `jacobian_sparsity`, `hessian_sparsity` and the detectors (the
+  jaxpr detector, which needs JAX, is JAX's: `anydiff/_libraries/jax/sparsity.py`).
 - `coloring.py`: `GreedyColoring` and `coloring`.
 - `decompression.py`: the seeds, and the index arrays that recover a matrix from its products.
 - `compressed.py`: the implementations of `ad.AutoSparse` and `ad.MixedMode`.
@@ -11,7 +12,6 @@
 from .coloring import GreedyColoring as GreedyColoring
 from .coloring import coloring as coloring
 from .detection import DenseSparsityDetector as DenseSparsityDetector
-from .detection import JaxprSparsityDetector as JaxprSparsityDetector
 from .detection import KnownSparsity as KnownSparsity
 from .detection import TracerSparsityDetector as TracerSparsityDetector
 from .detection import hessian_sparsity as hessian_sparsity
@@ -20,7 +20,6 @@ from .detection import jacobian_sparsity as jacobian_sparsity
 __all__ = [
     "DenseSparsityDetector",
     "GreedyColoring",
-    "JaxprSparsityDetector",
     "KnownSparsity",
     "TracerSparsityDetector",
     "coloring",

@@ -214,7 +214,7 @@ class SparsityTracer:
                 "which elements are selected depends on the values of `x` (data-dependent "
                 f"indexing). Select with `xp.where(condition, a, b)` instead, or {_DENSE_HINT}."
             )
-        return _rearrange(lambda index: index[key], self)
+        return rearrange(lambda index: index[key], self)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         raise FunctionNotDifferentiableError(
@@ -330,7 +330,7 @@ def _probe(value: Operand) -> Any:
     return value
 
 
-def _trace_of(values: Sequence[Operand]) -> _Trace:
+def trace_of(values: Sequence[Operand]) -> _Trace:
     return next(v._trace for v in values if _is_tracer(v))
 
 
@@ -342,12 +342,12 @@ def _result(shape: tuple[int, ...], dtype: Any, deps: sp.csr_array, trace: _Trac
     return SparsityTracer(shape, dtype, deps, trace)
 
 
-def _opaque(shape: tuple[int, ...], dtype: Any, trace: _Trace) -> SparsityTracer:
+def opaque(shape: tuple[int, ...], dtype: Any, trace: _Trace) -> SparsityTracer:
     """A traced value with a zero derivative whose value depends on `x` (`argmax`, `x > 0`)."""
     return SparsityTracer(shape, dtype, _empty(math.prod(shape), trace.n), trace)
 
 
-def _rearrange(function: Callable[..., Any], *operands: Any) -> Any:
+def rearrange(function: Callable[..., Any], *operands: Any) -> Any:
     """Apply a structural operation: each output element copies one input element or a constant.
 
     `function` is the NumPy operation taking the operands positionally. It is applied to arrays of
@@ -380,7 +380,7 @@ def _rearrange(function: Callable[..., Any], *operands: Any) -> Any:
 def _broadcast_deps(value: SparsityTracer, shape: tuple[int, ...]) -> sp.csr_array:
     if value.shape == shape:
         return value.deps
-    return _rearrange(lambda rows: np.broadcast_to(rows, shape), value).deps
+    return rearrange(lambda rows: np.broadcast_to(rows, shape), value).deps
 
 
 def _mask_rows(deps: sp.csr_array, mask: Any, shape: tuple[int, ...], n: int) -> sp.csr_array:
@@ -420,7 +420,7 @@ class _Elementwise:
         numpy_function = getattr(_NP, self.name)
         if not any(_is_tracer(o) for o in operands):
             return numpy_function(*operands)
-        trace = _trace_of(operands)
+        trace = trace_of(operands)
         shape = np.broadcast_shapes(*(np.shape(o) for o in operands))
         with np.errstate(all="ignore"):
             dtype = np.asarray(numpy_function(*(_probe(o) for o in operands))).dtype
@@ -431,7 +431,7 @@ class _Elementwise:
                 deps = _mask_rows(_broadcast_deps(operand, shape), first[i], shape, trace.n)
                 parts.append((i, deps))
         if not parts:
-            return _opaque(shape, dtype, trace)
+            return opaque(shape, dtype, trace)
         if trace.track_hessian:
             for i, deps in parts:
                 if self.second[i]:
@@ -463,7 +463,7 @@ def _power_masks(base: Operand, exponent: Operand) -> tuple[list[Any], list[Any]
     return [base_first, exponent_both], [base_second, exponent_both]
 
 
-def _linear_map(x: SparsityTracer, matrix: sp.csr_array, shape: tuple[int, ...], dtype: Any = None) -> SparsityTracer:
+def linear_map(x: SparsityTracer, matrix: sp.csr_array, shape: tuple[int, ...], dtype: Any = None) -> SparsityTracer:
     """The tracer `y` with `deps_y = matrix @ deps_x`: each output combines a set of inputs."""
     deps = matrix @ x.deps
     deps.sort_indices()
@@ -536,14 +536,14 @@ _FUNCTIONS["divide"] = _FUNCTIONS["true_divide"] = _Elementwise("divide", (True,
 _FUNCTIONS["pow"] = _FUNCTIONS["power"] = _Elementwise("pow", (True, True), (True, True), True, _power_masks)
 _WHERE = _Elementwise("where", (False, True, True), (False, False, False))
 
-# Structural functions, applied by NumPy to row numbers (see `_rearrange`).
+# Structural functions, applied by NumPy to row numbers (see `rearrange`).
 
 
 def _structural(name: str) -> Callable[..., Any]:
     numpy_function = getattr(_NP, name)
 
     def function(x: Any, /, *args: Any, **kwargs: Any) -> Any:
-        return _rearrange(lambda rows: numpy_function(rows, *args, **kwargs), x)
+        return rearrange(lambda rows: numpy_function(rows, *args, **kwargs), x)
 
     function.__name__ = name
     return function
@@ -553,7 +553,7 @@ def _joining(name: str) -> Callable[..., Any]:
     numpy_function = getattr(_NP, name)
 
     def function(arrays: Sequence[Any], /, *args: Any, **kwargs: Any) -> Any:
-        return _rearrange(lambda *rows: numpy_function(rows, *args, **kwargs), *arrays)
+        return rearrange(lambda *rows: numpy_function(rows, *args, **kwargs), *arrays)
 
     function.__name__ = name
     return function
@@ -582,7 +582,7 @@ def where(condition: Any, x1: Any, x2: Any, /) -> Any:
     if _is_tracer(condition):
         return _WHERE(condition, x1, x2)
     condition = np.asarray(condition)
-    return _rearrange(lambda a, b: np.where(condition, a, b), x1, x2)
+    return rearrange(lambda a, b: np.where(condition, a, b), x1, x2)
 
 
 @_export("clip")
@@ -700,7 +700,7 @@ def _reduction(name: str, product: bool = False) -> Callable[..., Any]:
         matrix = sp.csr_array((np.ones(x.size, bool), (group, np.arange(x.size))), shape=(groups, x.size))
         if product and x._trace.track_hessian:
             x._trace.add_distinct_pairs(matrix, x.deps)
-        return _linear_map(x, matrix, shape, dtype)
+        return linear_map(x, matrix, shape, dtype)
 
     function.__name__ = name
     return function
@@ -719,7 +719,7 @@ def _zero_derivative(name: str) -> Callable[..., Any]:
         if not _is_tracer(x):
             return numpy_function(x, *args, **kwargs)
         like = numpy_function(np.zeros(x.shape, x.dtype), *args, **kwargs)
-        return _opaque(np.shape(like), np.asarray(like).dtype, x._trace)
+        return opaque(np.shape(like), np.asarray(like).dtype, x._trace)
 
     function.__name__ = name
     return function
@@ -747,7 +747,7 @@ def _along_axis(x: SparsityTracer, axis: int, block: np.ndarray, new_length: int
     """Apply a linear `block` (new length x old length) along one axis of `x`."""
     axis %= x.ndim
     shape = x.shape[:axis] + (new_length,) + x.shape[axis + 1 :]
-    return _linear_map(x, _axis_operator(x.shape, axis, block), shape)
+    return linear_map(x, _axis_operator(x.shape, axis, block), shape)
 
 
 @_export("cumulative_sum", "cumsum")
@@ -816,11 +816,11 @@ def matmul(x1: Any, x2: Any, /) -> Any:
         columns = x2.shape[-1] if x2.ndim > 1 else 1
         batch = x2.size // (x1.shape[1] * columns)
         operator = sp.kron(identity(batch), sp.kron(_matrix_pattern(x1), identity(columns)))
-        return _linear_map(x2, _canonical(operator), shape, dtype)
+        return linear_map(x2, _canonical(operator), shape, dtype)
     if not _is_tracer(x2) and x2.ndim <= 2:  # out[..., i, j] = sum_k X[..., i, k] C[k, j]
         rows = x1.size // x2.shape[0]
         pattern = _matrix_pattern(x2.reshape(x2.shape[0], -1)).T
-        return _linear_map(x1, _canonical(sp.kron(identity(rows), pattern)), shape, dtype)
+        return linear_map(x1, _canonical(sp.kron(identity(rows), pattern)), shape, dtype)
     # both traced, or a batched constant: the definition, sum_k x1[..., i, k] * x2[..., k, j]
     ns = tracer_namespace
     a = ns.expand_dims(x1, axis=0) if x1.ndim == 1 else x1

@@ -20,12 +20,27 @@ from typing import Any
 import torch
 import torch.autograd.forward_ad as forward_ad
 
-from .._core.arrays import array_kind, namespace
-from .._core.backend import AutoTorch
-from .._core.backend_impl import BackendImpl
-from .._core.errors import FunctionNotDifferentiableError
-from .._core.kernels import Kernels, OutputSpec, basis_rows, flat_size, jacobian_batch, use_forward
-from ..extend import DERIVATIVE, GRADIENT, HESSIAN, HVP, JACOBIAN, PULLBACK, PUSHFORWARD
+from anydiff.extend import (
+    DERIVATIVE,
+    GRADIENT,
+    HESSIAN,
+    HVP,
+    JACOBIAN,
+    PULLBACK,
+    PUSHFORWARD,
+    BackendImpl,
+    FunctionNotDifferentiableError,
+    Kernels,
+    OutputSpec,
+    array_kind,
+    basis_rows,
+    flat_size,
+    jacobian_batch,
+    namespace,
+    use_forward,
+)
+
+from . import AutoTorch
 
 __all__ = ["TorchImpl"]
 

@@ -27,11 +27,23 @@ import numpy as np
 from autograd.extend import defjvp, defvjp, primitive
 from autograd.numpy.numpy_boxes import ArrayBox
 
-from .._core.arrays import array_kind, register_namespace
-from .._core.backend_impl import BackendImpl
-from .._core.errors import FunctionNotDifferentiableError
-from .._core.kernels import Kernels, OutputSpec, flat_size
-from ..extend import DERIVATIVE, GRADIENT, HESSIAN, HVP, JACOBIAN, PULLBACK, PUSHFORWARD, SECOND_DERIVATIVE
+from anydiff.extend import (
+    DERIVATIVE,
+    GRADIENT,
+    HESSIAN,
+    HVP,
+    JACOBIAN,
+    PULLBACK,
+    PUSHFORWARD,
+    SECOND_DERIVATIVE,
+    BackendImpl,
+    FunctionNotDifferentiableError,
+    Kernels,
+    OutputSpec,
+    array_kind,
+    flat_size,
+    register_namespace,
+)
 
 __all__ = ["AutogradImpl", "AutogradNamespace", "autograd_namespace"]
 
@@ -276,9 +288,11 @@ class AutogradNamespace:
     positive = staticmethod(lambda x, /: x)
     reshape = staticmethod(lambda x, /, shape, *, copy=None: anp.reshape(x, shape))
     sort = staticmethod(_sort)
-    std = staticmethod(lambda x, /, *, axis=None, correction=0.0, keepdims=False: anp.sqrt(
-        _var(x, axis=axis, correction=correction, keepdims=keepdims)
-    ))
+    std = staticmethod(
+        lambda x, /, *, axis=None, correction=0.0, keepdims=False: anp.sqrt(
+            _var(x, axis=axis, correction=correction, keepdims=keepdims)
+        )
+    )
     take = staticmethod(_take)
     take_along_axis = staticmethod(_take_along_axis)
     unstack = staticmethod(_unstack)

@@ -21,12 +21,27 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
-from .._core.arrays import array_kind, cumulative
-from .._core.backend import AutoMLX
-from .._core.backend_impl import BackendImpl
-from .._core.errors import FunctionNotDifferentiableError, UnsupportedError
-from .._core.kernels import Kernels, OutputSpec, flat_size, use_forward
-from ..extend import DERIVATIVE, GRADIENT, HESSIAN, HVP, JACOBIAN, PULLBACK, PUSHFORWARD, Operator
+from anydiff.extend import (
+    DERIVATIVE,
+    GRADIENT,
+    HESSIAN,
+    HVP,
+    JACOBIAN,
+    PULLBACK,
+    PUSHFORWARD,
+    BackendImpl,
+    FunctionNotDifferentiableError,
+    Kernels,
+    Operator,
+    OutputSpec,
+    UnsupportedError,
+    array_kind,
+    cumulative,
+    flat_size,
+    use_forward,
+)
+
+from . import AutoMLX
 
 __all__ = ["MLXImpl", "mlx_namespace"]
 

@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from .._core.arrays import _KINDS, array_kind
-from .._core.backend import AutoTensorFlow
-from .nodes import Node, cotangents, evaluate, numpy_dtype
+from anydiff.bridge.nodes import Node, cotangents, evaluate, numpy_dtype
+from anydiff.extend import array_kind, array_kinds
+
+from . import AutoTensorFlow
 
 __all__ = ["asarray", "call", "owns", "transparent"]
 
-_NUMPY = _KINDS["numpy"]
+_NUMPY = array_kinds()["numpy"]
 
 #: the substitute that needs no bridge from TensorFlow
 transparent = AutoTensorFlow

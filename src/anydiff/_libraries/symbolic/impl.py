@@ -34,11 +34,25 @@ from typing import Any, ClassVar
 import array_api_compat.numpy as _NP  # array-API signatures over NumPy, also on object arrays
 import numpy as np
 
-from .._core.arrays import array_kind, register_namespace
-from .._core.backend_impl import BackendImpl
-from .._core.errors import AnyDiffError, FunctionNotDifferentiableError, PreparationMismatchError, UnsupportedError
-from .._core.kernels import Kernels, OutputSpec
-from ..extend import DERIVATIVE, GRADIENT, HESSIAN, HVP, JACOBIAN, PULLBACK, PUSHFORWARD, SECOND_DERIVATIVE
+from anydiff.extend import (
+    DERIVATIVE,
+    GRADIENT,
+    HESSIAN,
+    HVP,
+    JACOBIAN,
+    PULLBACK,
+    PUSHFORWARD,
+    SECOND_DERIVATIVE,
+    AnyDiffError,
+    BackendImpl,
+    FunctionNotDifferentiableError,
+    Kernels,
+    OutputSpec,
+    PreparationMismatchError,
+    UnsupportedError,
+    array_kind,
+    register_namespace,
+)
 
 __all__ = [
     "ScalarLibrary",

@@ -30,12 +30,19 @@ from tinygrad import Device, Tensor, TinyJit, UOp, Variable, dtypes
 from tinygrad.dtype import _from_np_dtype, _to_np_dtype
 from tinygrad.engine.jit import JitError
 
-from .._core.arrays import array_kind, cumulative
-from .._core.backend import AutoTinygrad
-from .._core.backend_impl import BackendImpl
-from .._core.errors import BackendNotInstalledError, FunctionNotDifferentiableError
-from .._core.kernels import Kernels, OutputSpec, flat_size
-from ..extend import JACOBIAN
+from anydiff.extend import (
+    JACOBIAN,
+    BackendImpl,
+    BackendNotInstalledError,
+    FunctionNotDifferentiableError,
+    Kernels,
+    OutputSpec,
+    array_kind,
+    cumulative,
+    flat_size,
+)
+
+from . import AutoTinygrad
 
 __all__ = ["TinygradImpl", "from_numpy", "tinygrad_namespace", "to_numpy"]
 
@@ -333,11 +340,25 @@ _UNARY = {
     ).split()
 } | {"negative": "neg", "exp2": "exp2"}
 _BINARY = {
-    "add": "add", "subtract": "sub", "multiply": "mul", "divide": "div", "pow": "pow",
-    "maximum": "maximum", "minimum": "minimum", "copysign": "copysign", "logaddexp": "logaddexp",
-    "equal": "eq", "not_equal": "ne", "less": "__lt__", "less_equal": "__le__",
-    "greater": "__gt__", "greater_equal": "__ge__", "logical_and": "logical_and",
-    "logical_or": "logical_or", "remainder": "mod", "floor_divide": "__floordiv__",
+    "add": "add",
+    "subtract": "sub",
+    "multiply": "mul",
+    "divide": "div",
+    "pow": "pow",
+    "maximum": "maximum",
+    "minimum": "minimum",
+    "copysign": "copysign",
+    "logaddexp": "logaddexp",
+    "equal": "eq",
+    "not_equal": "ne",
+    "less": "__lt__",
+    "less_equal": "__le__",
+    "greater": "__gt__",
+    "greater_equal": "__ge__",
+    "logical_and": "logical_and",
+    "logical_or": "logical_or",
+    "remainder": "mod",
+    "floor_divide": "__floordiv__",
 }
 
 

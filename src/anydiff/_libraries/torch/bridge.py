@@ -13,13 +13,14 @@ from typing import Any
 
 import torch
 
-from .._core.arrays import _KINDS, array_kind, converter
-from .._core.backend import AutoTorch
-from .nodes import Node, cotangents, evaluate, numpy_dtype, tangent
+from anydiff.bridge.nodes import Node, cotangents, evaluate, numpy_dtype, tangent
+from anydiff.extend import array_kind, array_kinds, converter
+
+from . import AutoTorch
 
 __all__ = ["asarray", "call", "owns", "transparent"]
 
-_TORCH = _KINDS["torch"]
+_TORCH = array_kinds()["torch"]
 
 #: the substitute that needs no bridge from torch
 transparent = AutoTorch

@@ -11,11 +11,23 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .._core.arrays import namespace
-from .._core.backend import AutoFiniteDiff
-from .._core.backend_impl import BackendImpl
-from .._core.kernels import Kernels, OutputSpec, basis, device, flat_size, unstack
-from ..extend import GRADIENT, HESSIAN, HVP, JACOBIAN, SECOND_DERIVATIVE
+from anydiff.extend import (
+    GRADIENT,
+    HESSIAN,
+    HVP,
+    JACOBIAN,
+    SECOND_DERIVATIVE,
+    BackendImpl,
+    Kernels,
+    OutputSpec,
+    basis,
+    device,
+    flat_size,
+    namespace,
+    unstack,
+)
+
+from . import AutoFiniteDiff
 
 __all__ = ["FiniteDiffImpl"]
 
@@ -175,7 +187,6 @@ class FiniteDiffImpl(BackendImpl):
             return y, xp.reshape(jac, (*y.shape, *x.shape))
 
         return Kernels(lambda x, *c: value_and_jacobian(x, *c)[1], value_and_jacobian, {"mode": self.method})
-
 
     # -- second order: mixed second differences of `f` itself ---------------------------------
 

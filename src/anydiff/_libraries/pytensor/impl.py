@@ -25,9 +25,9 @@ import pytensor.tensor as pt
 from numba.core.errors import NumbaWarning
 from pytensor.tensor.variable import TensorConstant, TensorVariable
 
-from .._core.arrays import register_namespace
-from .._core.errors import FunctionNotDifferentiableError
-from ._symbolic import SymbolicImpl, unsupported, untraceable
+from anydiff.extend import FunctionNotDifferentiableError, register_namespace
+
+from ..symbolic.impl import SymbolicImpl, unsupported, untraceable
 
 __all__ = ["PyTensorImpl", "pytensor_namespace"]
 

@@ -29,12 +29,27 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from .._core.arrays import array_kind, register_namespace
-from .._core.backend import AutoTensorFlow
-from .._core.backend_impl import BackendImpl
-from .._core.errors import FunctionNotDifferentiableError
-from .._core.kernels import Kernels, OutputSpec, basis, flat_size, use_forward
-from ..extend import DERIVATIVE, GRADIENT, HESSIAN, HVP, JACOBIAN, PULLBACK, PUSHFORWARD, SECOND_DERIVATIVE
+from anydiff.extend import (
+    DERIVATIVE,
+    GRADIENT,
+    HESSIAN,
+    HVP,
+    JACOBIAN,
+    PULLBACK,
+    PUSHFORWARD,
+    SECOND_DERIVATIVE,
+    BackendImpl,
+    FunctionNotDifferentiableError,
+    Kernels,
+    OutputSpec,
+    array_kind,
+    basis,
+    flat_size,
+    register_namespace,
+    use_forward,
+)
+
+from . import AutoTensorFlow
 
 __all__ = ["TensorFlowImpl", "TensorFlowNamespace", "tensorflow_namespace"]
 
@@ -552,9 +567,7 @@ class TensorFlowNamespace:
     hypot = staticmethod(_binary(lambda x1, x2: tf.sqrt(tf.square(x1) + tf.square(x2))))
     less = staticmethod(_binary(tf.math.less))
     less_equal = staticmethod(_binary(tf.math.less_equal))
-    logaddexp = staticmethod(
-        _binary(lambda x1, x2: tf.maximum(x1, x2) + tf.math.log1p(tf.exp(-tf.abs(x1 - x2))))
-    )
+    logaddexp = staticmethod(_binary(lambda x1, x2: tf.maximum(x1, x2) + tf.math.log1p(tf.exp(-tf.abs(x1 - x2)))))
     logical_and = staticmethod(_binary(tf.math.logical_and))
     logical_or = staticmethod(_binary(tf.math.logical_or))
     logical_xor = staticmethod(_binary(tf.math.logical_xor))
@@ -624,9 +637,11 @@ class TensorFlowNamespace:
     mean = staticmethod(_reduction(tf.math.reduce_mean))
     min = staticmethod(_reduction(tf.math.reduce_min))
     prod = staticmethod(_reduction(tf.math.reduce_prod))
-    std = staticmethod(lambda x, /, *, axis=None, correction=0.0, keepdims=False: tf.sqrt(
-        _var(x, axis=axis, correction=correction, keepdims=keepdims)
-    ))
+    std = staticmethod(
+        lambda x, /, *, axis=None, correction=0.0, keepdims=False: tf.sqrt(
+            _var(x, axis=axis, correction=correction, keepdims=keepdims)
+        )
+    )
     sum = staticmethod(_reduction(tf.math.reduce_sum))
     var = staticmethod(_var)
 

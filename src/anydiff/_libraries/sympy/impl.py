@@ -27,7 +27,7 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import PythonCodePrinter
 from sympy.simplify.cse_main import tree_cse
 
-from ._symbolic import ScalarLibrary, SymbolicImpl, SymbolicNamespace, bounds, elements, symbolic_array
+from ..symbolic.impl import ScalarLibrary, SymbolicImpl, SymbolicNamespace, bounds, elements, symbolic_array
 
 __all__ = ["SymPyImpl"]
 

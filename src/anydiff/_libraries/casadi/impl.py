@@ -24,7 +24,7 @@ import casadi as ca
 import numpy as np
 import scipy.sparse as sp
 
-from ._symbolic import ScalarLibrary, SymbolicImpl, SymbolicNamespace, bounds, elements, symbolic_array
+from ..symbolic.impl import ScalarLibrary, SymbolicImpl, SymbolicNamespace, bounds, elements, symbolic_array
 
 __all__ = ["CasADiImpl"]
 

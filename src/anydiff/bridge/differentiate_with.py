@@ -37,11 +37,11 @@ from typing import Any
 
 import numpy as np
 
-from ._bridge.nodes import Base, Substitute, evaluate, fill_contexts, numpy_dtype, skeleton_key, split_contexts
-from ._core.arrays import array_kind
-from ._core.backend import AbstractBackend
-from ._core.contexts import Cache, Constant
-from ._core.registry import bridge_callers
+from .._core.arrays import array_kind
+from .._core.backend import AbstractBackend
+from .._core.contexts import Cache, Constant
+from .._core.registry import bridge_callers
+from .nodes import Base, Substitute, evaluate, fill_contexts, numpy_dtype, skeleton_key, split_contexts
 
 __all__ = ["DifferentiateWith"]
 

@@ -15,13 +15,14 @@ import numpy as np
 from autograd.extend import defjvp_argnums, defvjp_argnums, primitive
 from autograd.numpy.numpy_boxes import ArrayBox
 
-from .._core.arrays import _KINDS, array_kind
-from .._core.backend import AutoAutograd
-from .nodes import Node, cotangents, evaluate, numpy_dtype, tangent
+from anydiff.bridge.nodes import Node, cotangents, evaluate, numpy_dtype, tangent
+from anydiff.extend import array_kind, array_kinds
+
+from . import AutoAutograd
 
 __all__ = ["asarray", "call", "owns", "transparent"]
 
-_NUMPY = _KINDS["numpy"]
+_NUMPY = array_kinds()["numpy"]
 
 #: the substitute that needs no bridge from autograd
 transparent = AutoAutograd

@@ -12,12 +12,21 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .._core.arrays import array_kind
-from .._core.backend import AutoJAX
-from .._core.backend_impl import BackendImpl
-from .._core.errors import FunctionNotDifferentiableError
-from .._core.kernels import Kernels, OutputSpec, flat_size, jacobian_batch, use_forward
-from ..extend import GRADIENT, HESSIAN, JACOBIAN
+from anydiff.extend import (
+    GRADIENT,
+    HESSIAN,
+    JACOBIAN,
+    BackendImpl,
+    FunctionNotDifferentiableError,
+    Kernels,
+    OutputSpec,
+    array_kind,
+    flat_size,
+    jacobian_batch,
+    use_forward,
+)
+
+from . import AutoJAX
 
 __all__ = ["JAXImpl"]
 
@@ -58,9 +67,7 @@ class JAXImpl(BackendImpl):
     def output_spec(self, f: Callable[..., Any], x: Any, contexts: tuple) -> OutputSpec:
         out = jax.eval_shape(lambda x: f(x, *contexts), x)
         if not hasattr(out, "shape"):
-            raise TypeError(
-                f"AutoJAX: `f` must return a JAX array; it returned {type(out).__name__}."
-            )
+            raise TypeError(f"AutoJAX: `f` must return a JAX array; it returned {type(out).__name__}.")
         return OutputSpec(tuple(out.shape), out.dtype)
 
     def translate_error(self, exc: Exception, operator: str) -> Exception | None:

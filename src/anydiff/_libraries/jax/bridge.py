@@ -23,14 +23,15 @@ import numpy as np
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
-from .._core.arrays import _KINDS, array_kind, converter
-from .._core.backend import AutoJAX
-from .nodes import Aval, Node, cotangents, evaluate, numpy_dtype, tangent
+from anydiff.bridge.nodes import Aval, Node, cotangents, evaluate, numpy_dtype, tangent
+from anydiff.extend import array_kind, array_kinds, converter
+
+from . import AutoJAX
 
 __all__ = ["asarray", "call", "owns", "transparent"]
 
 # By name: this module may first be imported inside a `jit` trace, where `jnp.zeros(())` is a tracer.
-_NUMPY, _JAX = _KINDS["numpy"], _KINDS["jax"]
+_NUMPY, _JAX = array_kinds()["numpy"], array_kinds()["jax"]
 
 #: the substitute that needs no bridge from JAX
 transparent = AutoJAX

@@ -1,0 +1,45 @@
+"""MLX: `AutoMLX` and its registration.
+
+Imports no MLX library: `impl.py` does, on the backend's first use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from anydiff.extend import AbstractBackend, Mode, check_mode, register_array_kind, register_backend
+
+from .arrays import MLX
+
+__all__ = ["AutoMLX"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class AutoMLX(AbstractBackend):
+    """`AutoMLX(mode=None, compile=True)`: differentiate with MLX (`mx.jvp`, `mx.vjp`, `mx.vmap`).
+
+    Args:
+        mode: `None` chooses per operator, `"forward"` (`mx.jvp`) or `"reverse"` (`mx.vjp`)
+            forces one. Jacobians and Hessians, which MLX lacks, are batched (`mx.vmap`)
+            pushforwards or pullbacks.
+        compile: compile every derivative with `mx.compile` at prepare time; `False` runs
+            eagerly (slower, but `f` may branch on array values). Python numbers among the
+            contexts are constants of the compiled function: a new value compiles it again.
+
+    Precision on the CPU: float64 stays float64, but MLX computes `exp`, `sin`, `cos`, `erf` and
+    `erfinv` of float64 arrays in float32 arithmetic (relative error ~1e-7, and `exp` overflows
+    above 88.7); derivatives through them are as accurate. On Linux, install with
+    `pip install 'anydiff[mlx]'` (MLX's CPU build, `mlx[cpu]`).
+    """
+
+    mode: Mode | None = None
+    compile: bool = True
+    extra: ClassVar[str] = "mlx"
+
+    def __post_init__(self) -> None:
+        check_mode(self, self.mode)
+
+
+register_array_kind(MLX)
+register_backend(AutoMLX, "anydiff._libraries.mlx.impl:MLXImpl", library="mlx")

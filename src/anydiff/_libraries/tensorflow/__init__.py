@@ -1,0 +1,50 @@
+"""TensorFlow: `AutoTensorFlow` and its registration.
+
+Imports no TensorFlow library: `impl.py` does, on the backend's first use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from anydiff.extend import (
+    AbstractBackend,
+    Mode,
+    check_mode,
+    register_array_kind,
+    register_backend,
+    register_bridge_caller,
+)
+
+from .arrays import TENSORFLOW
+
+__all__ = ["AutoTensorFlow"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class AutoTensorFlow(AbstractBackend):
+    """`AutoTensorFlow(mode=None, function=True)`: differentiate with TensorFlow.
+
+    Args:
+        mode: `None` chooses per operator, `"forward"` (`tf.autodiff.ForwardAccumulator`) or
+            `"reverse"` (`tf.GradientTape`) forces one.
+        function: run every derivative as a TensorFlow graph (`tf.function`), traced on its
+            first call for that call's input signature and then called through its concrete
+            function; `False` runs eagerly (slower, but `f` may use Python branches on values).
+
+    `ad.namespace(tensor)` gives `f` an array-API namespace over TensorFlow. Python numbers
+    among the contexts are constants of the graph: a new value traces the graph again.
+    """
+
+    mode: Mode | None = None
+    function: bool = True
+    extra: ClassVar[str] = "tensorflow"
+
+    def __post_init__(self) -> None:
+        check_mode(self, self.mode)
+
+
+register_array_kind(TENSORFLOW)
+register_backend(AutoTensorFlow, "anydiff._libraries.tensorflow.impl:TensorFlowImpl", library="tensorflow")
+register_bridge_caller("tensorflow", "anydiff._libraries.tensorflow.bridge")

@@ -1,0 +1,56 @@
+"""TensorFlow arrays: detection, conversion (imports tensorflow only inside its functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from anydiff.extend import ArrayKind, csr_rows
+
+
+def _tensorflow_is_array(tp: type) -> bool:
+    import tensorflow as tf
+
+    return issubclass(tp, tf.Tensor)
+
+
+def _tensorflow_to_numpy(a: Any) -> np.ndarray:
+    return a.numpy()
+
+
+def _tensorflow_from_numpy(a: np.ndarray) -> Any:
+    import tensorflow as tf
+
+    return tf.convert_to_tensor(a)
+
+
+def _tensorflow_namespace(a: Any) -> Any:
+    # Importing the backend module also registers the namespace for TensorFlow's tensor types.
+    from .impl import tensorflow_namespace
+
+    return tensorflow_namespace
+
+
+def _tensorflow_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> Callable[[Any], Any]:
+    import tensorflow as tf
+
+    rows = csr_rows(indptr)
+    coordinates = tf.constant(np.stack([rows, indices], axis=1).astype(np.int64))
+    # Tensors are immutable: every result shares the coordinates.
+    return lambda data: tf.sparse.SparseTensor(coordinates, data, shape)
+
+
+TENSORFLOW = ArrayKind(
+    name="tensorflow",
+    module="tensorflow",
+    is_array=_tensorflow_is_array,
+    to_numpy=_tensorflow_to_numpy,
+    from_numpy=_tensorflow_from_numpy,
+    # No DLPack import: TensorFlow's kernels assume aligned buffers and abort the process on
+    # a view into another library's memory (seen with slices of torch tensors). Through
+    # NumPy, `tf.convert_to_tensor` copies into TensorFlow's own aligned memory.
+    namespace=_tensorflow_namespace,
+    sparse=_tensorflow_sparse,
+)

@@ -1,0 +1,72 @@
+"""PyTorch arrays: detection, conversion (imports torch only inside its functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from anydiff.extend import ArrayKind
+
+
+def _torch_is_array(tp: type) -> bool:
+    import torch
+
+    return issubclass(tp, torch.Tensor)
+
+
+def _torch_to_numpy(a: Any) -> np.ndarray:
+    return a.detach().numpy()
+
+
+def _torch_from_numpy(a: np.ndarray) -> Any:
+    import torch
+
+    # `torch.from_numpy` warns on read-only arrays (e.g. NumPy views of JAX results); DLPack
+    # shares the memory without the warning, and anydiff never writes into an input.
+    a = np.asarray(a)
+    return torch.from_dlpack(a if a.flags.c_contiguous else a.copy())
+
+
+def _torch_from_foreign(a: Any) -> Any:
+    import torch
+
+    return torch.from_dlpack(a)
+
+
+def _torch_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> Callable[[Any], Any]:
+    import warnings
+
+    import torch
+
+    rows, columns = torch.from_numpy(indptr.astype(np.int64)), torch.from_numpy(indices.astype(np.int64))
+
+    def build(data: Any) -> Any:
+        # Fresh index tensors (a caller editing one result must not change the next ones), on
+        # the device of the data.
+        return torch.sparse_csr_tensor(
+            rows.to(data.device, copy=True),
+            columns.to(data.device, copy=True),
+            data,
+            size=shape,
+            check_invariants=False,
+        )
+
+    # torch warns once per process that sparse CSR tensors are in beta: let that happen here,
+    # not in the user's calls.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        build(torch.zeros(indices.size, dtype=torch.float64))
+    return build
+
+
+TORCH = ArrayKind(
+    name="torch",
+    module="torch",
+    is_array=_torch_is_array,
+    to_numpy=_torch_to_numpy,
+    from_numpy=_torch_from_numpy,
+    from_foreign=_torch_from_foreign,
+    sparse=_torch_sparse,
+)
