@@ -14,9 +14,6 @@ from typing import Any as _Any
 
 from ._core.arrays import namespace as namespace
 from ._core.backend import AbstractBackend as AbstractBackend
-from ._core.backend import AutoSparse as AutoSparse
-from ._core.backend import MixedMode as MixedMode
-from ._core.backend import SecondOrder as SecondOrder
 from ._core.backend_impl import BackendImpl as BackendImpl
 from ._core.contexts import Cache as Cache
 from ._core.contexts import Constant as Constant
@@ -40,6 +37,9 @@ from ._libraries.tensorflow import AutoTensorFlow as AutoTensorFlow
 from ._libraries.tinygrad import AutoTinygrad as AutoTinygrad
 from ._libraries.torch import AutoTorch as AutoTorch
 from .bridge import DifferentiateWith as DifferentiateWith
+from .combinators import AutoSparse as AutoSparse
+from .combinators import MixedMode as MixedMode
+from .combinators import SecondOrder as SecondOrder
 from .first_order.derivative import derivative as derivative
 from .first_order.derivative import prepare_derivative as prepare_derivative
 from .first_order.derivative import value_and_derivative as value_and_derivative

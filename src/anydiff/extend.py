@@ -64,6 +64,7 @@ from .first_order.pullback import PULLBACK as PULLBACK
 from .first_order.pushforward import PUSHFORWARD as PUSHFORWARD
 from .second_order.hessian import HESSIAN as HESSIAN
 from .second_order.hvp import HVP as HVP
+from .second_order.hvp import products as hvp_products
 from .second_order.second_derivative import SECOND_DERIVATIVE as SECOND_DERIVATIVE
 
 __all__ = [
@@ -104,6 +105,7 @@ __all__ = [
     "dtype_name",
     "itemsize",
     "flat_size",
+    "hvp_products",
     "implementation",
     "jacobian_batch",
     "namespace",

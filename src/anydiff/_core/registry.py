@@ -7,12 +7,7 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING
 
-from .backend import (
-    AbstractBackend,
-    AutoSparse,
-    MixedMode,
-    SecondOrder,
-)
+from .backend import AbstractBackend
 from .errors import BackendNotInstalledError
 
 if TYPE_CHECKING:
@@ -29,11 +24,7 @@ __all__ = [
 ]
 
 # backend type -> (implementation class or "module:Class", the import name of its library)
-_REGISTRY: dict[type, tuple[type[BackendImpl] | str, str | None]] = {
-    SecondOrder: ("anydiff.second_order.combination:SecondOrderImpl", None),
-    AutoSparse: ("anydiff.sparse.compressed:SparseImpl", None),
-    MixedMode: ("anydiff.sparse.compressed:MixedModeImpl", None),
-}
+_REGISTRY: dict[type, tuple[type[BackendImpl] | str, str | None]] = {}
 
 
 def register_backend(backend_type: type, impl: type[BackendImpl] | str, library: str | None = None) -> None:

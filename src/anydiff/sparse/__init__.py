@@ -4,7 +4,7 @@
   jaxpr detector, which needs JAX, is JAX's: `anydiff/_libraries/jax/sparsity.py`).
 - `coloring.py`: `GreedyColoring` and `coloring`.
 - `decompression.py`: the seeds, and the index arrays that recover a matrix from its products.
-- `compressed.py`: the implementations of `ad.AutoSparse` and `ad.MixedMode`.
+(The implementations of `ad.AutoSparse` and `ad.MixedMode` are in `anydiff/combinators/`.)
 
 `anydiff` re-exports the public names on first use (they import SciPy).
 """

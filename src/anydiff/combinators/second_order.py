@@ -8,20 +8,26 @@ A pair of a backend with itself is that backend, native routes included.
 Finite differences pair with any backend: they run on whatever arrays they are given, so the
 other part's library owns the arrays and compiles the kernels (finite differences over JAX are
 traced into one `jax.jit`). Two different AD libraries need the `DifferentiateWith` bridge.
+
+Across two AD libraries (`SecondOrder(ad.AutoJAX(), ad.AutoTorch())`) the outer library cannot
+trace the inner's code, so the generic routes receive `f` wrapped as `DifferentiateWith(f, inner)`
+(a function the outer library traces, whose derivatives the inner backend computes) and, as the
+inner part, `Bridged`: the outer library's transforms with the inner backend's modes, so that the
+pair's strategy stays what its two modes say.
 """
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from typing import Any
 
-from .._core.backend import SecondOrder
-from .._core.backend_impl import BackendImpl
-from .._core.errors import UnsupportedError
-from .._core.kernels import Kernels, OutputSpec
-from .._core.operator import Operator
-from .._core.registry import implementation
+from anydiff.bridge import DifferentiateWith
+from anydiff.extend import BackendImpl, Kernels, Operator, OutputSpec, UnsupportedError, implementation
 
-__all__ = ["SecondOrderImpl"]
+from . import SecondOrder
+
+__all__ = ["Bridged", "SecondOrderImpl", "bridged"]
 
 
 class SecondOrderImpl(BackendImpl):
@@ -50,8 +56,6 @@ class SecondOrderImpl(BackendImpl):
         outer, inner = self.outer, self.inner
         if outer.kind is None or inner.kind is None or outer.kind is inner.kind:
             return f
-        from .._bridge.pair import bridged
-
         return bridged(f, inner.backend)
 
     def translate_error(self, exc: Exception, operator: str) -> Exception | None:
@@ -79,8 +83,6 @@ class SecondOrderImpl(BackendImpl):
         if outer.kind is not None and inner.kind is not None and outer.kind is not inner.kind:
             # Two AD libraries: the outer differentiates `DifferentiateWith(f, inner)`, whose
             # derivatives the inner computes; the inner's modes still choose the strategy.
-            from .._bridge.pair import Bridged
-
             return outer, Bridged(outer, inner), self.across(f)
         for name, part, other in (("outer", outer, inner), ("inner", inner, outer)):
             if not part.traceable and other.kind is not None:
@@ -119,3 +121,47 @@ class SecondOrderImpl(BackendImpl):
 def _evaluates_inside(outer: BackendImpl, inner: BackendImpl) -> bool:
     """Whether `inner` evaluates `f` several times inside what `outer` traces."""
     return outer.kind is not None and inner.kind is None
+
+
+# -- two AD libraries: the outer differentiates `DifferentiateWith(f, inner)` --------------------
+
+_WRAPPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def bridged(f: Callable[..., Any], backend: Any) -> Callable[..., Any]:
+    """`DifferentiateWith(f, backend)`, the same object for the same `f` (so its preps are shared)."""
+    if isinstance(f, DifferentiateWith) and f.backend == backend:
+        return f
+    try:
+        by_backend = _WRAPPED.setdefault(f, {})
+    except TypeError:  # `f` cannot be weakly referenced: wrap it anew
+        return DifferentiateWith(f, backend)
+    wrapped = by_backend.get(backend)
+    if wrapped is None:
+        wrapped = by_backend[backend] = DifferentiateWith(f, backend)
+    return wrapped
+
+
+class Bridged(BackendImpl):
+    """`inner` as the outer library sees it: the outer's transforms of a bridged `f`, inner's modes."""
+
+    def __init__(self, outer: BackendImpl, inner: BackendImpl) -> None:
+        # No primitives of its own (`BackendImpl.__init__` would insist on them): the outer's.
+        self.backend, self.outer = inner.backend, outer
+        self.kind, self.accepts = outer.kind, outer.accepts  # type: ignore[misc]
+        self.forward, self.reverse = inner.forward, inner.reverse
+
+    def jvp(self, f: Callable[..., Any], x: Any, tangents: Any, contexts: tuple) -> tuple[Any, Any]:
+        return self.outer.jvp(f, x, tangents, contexts)
+
+    def vjp(self, f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Callable[[Any], Any]]:
+        return self.outer.vjp(f, x, contexts)
+
+    def gradient_function(self, f: Callable[..., Any]) -> Callable[..., Any]:
+        return self.outer.gradient_function(f)
+
+    def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
+        return self.outer.compile(fn, x)
+
+    def output_spec(self, f: Callable[..., Any], x: Any, contexts: tuple) -> OutputSpec:
+        return self.outer.output_spec(f, x, contexts)

@@ -1,4 +1,4 @@
-"""`AutoSparse` and `MixedMode`: sparse Jacobians and Hessians from a few compressed products.
+"""`AutoSparse`: sparse Jacobians and Hessians from a few compressed products.
 
 At prepare time `SparseImpl` finds the sparsity pattern (the detector), colors it (`coloring`),
 builds the seeds and the decompression index arrays (`make_decompression`), and has the dense
@@ -25,27 +25,34 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .._core.arrays import array_kind, namespace
-from .._core.backend import AutoSparse, MixedMode
-from .._core.backend_impl import BackendImpl
-from .._core.contexts import Constant
-from .._core.errors import UnsupportedError
-from .._core.kernels import Kernels, OutputSpec, SparseLayout, device, flat_size, unstack
-from .._core.operator import Operator
-from .._core.registry import implementation
-from ..first_order.derivative import DERIVATIVE
-from ..first_order.gradient import GRADIENT
-from ..first_order.jacobian import JACOBIAN
-from ..first_order.pullback import PULLBACK
-from ..first_order.pushforward import PUSHFORWARD
-from ..second_order import hvp as _hvp
-from ..second_order.hessian import HESSIAN
-from ..second_order.hvp import HVP
-from .coloring import GreedyColoring, coloring
-from .decompression import Decompression, as_pattern, make_decompression
-from .detection import TracerSparsityDetector, hessian_sparsity, jacobian_sparsity
+from anydiff.extend import (
+    GRADIENT,
+    HESSIAN,
+    HVP,
+    JACOBIAN,
+    PULLBACK,
+    PUSHFORWARD,
+    BackendImpl,
+    Constant,
+    Kernels,
+    Operator,
+    OutputSpec,
+    SparseLayout,
+    array_kind,
+    device,
+    flat_size,
+    hvp_products,
+    implementation,
+    namespace,
+    unstack,
+)
+from anydiff.sparse.coloring import GreedyColoring, coloring
+from anydiff.sparse.decompression import Decompression, as_pattern, make_decompression
+from anydiff.sparse.detection import TracerSparsityDetector, hessian_sparsity, jacobian_sparsity
 
-__all__ = ["MixedModeImpl", "SparseImpl"]
+from . import AutoSparse, MixedMode
+
+__all__ = ["SparseImpl"]
 
 # The Jacobian mode reported on the prep, by coloring.
 _MODES = {"column": "forward", "row": "reverse", "bidirectional": "mixed"}
@@ -213,7 +220,7 @@ class SparseImpl(BackendImpl):
         primitive = plain_primitive = None
         info: dict[str, Any] = {}
         if _generic_route(dense, HVP):  # the strategy of the generic `hvp` route
-            strategy, hvps, gradient_and_hvps = _hvp.products(dense, dense, f, x, contexts, spec)
+            strategy, hvps, gradient_and_hvps = hvp_products(dense, dense, f, x, contexts, spec)
             info["strategy"] = strategy
 
             def primitive(x: Any, seeds: Any, contexts: tuple) -> tuple[Any, Any]:
@@ -377,64 +384,3 @@ def _info(
         "sparsity": pattern,
         "sparsity_detector": source,
     }
-
-
-class MixedModeImpl(BackendImpl):
-    """The implementation of `MixedMode`: pushforwards by one backend, pullbacks by the other."""
-
-    def __init__(self, backend: MixedMode) -> None:
-        # The primitives are the parts': `BackendImpl.__init__`'s check does not apply.
-        self.backend = backend
-        forward, reverse = implementation(backend.forward), implementation(backend.reverse)
-        if forward.kind is not None and reverse.kind is not None and forward.kind is not reverse.kind:
-            raise UnsupportedError(
-                f"{backend!r}: its parts compute on different kinds of arrays ({forward.kind.name} "
-                f"and {reverse.kind.name}), which one kernel cannot combine. Use two backends of "
-                "the same library, or finite differences (`ad.AutoFiniteDiff()`) for one part."
-            )
-        self.forward_part, self.reverse_part = forward, reverse
-        # The part with an array kind owns the arrays and compiles (finite differences own none).
-        self.owner = reverse if reverse.kind is not None else forward
-        self.kind = self.owner.kind  # type: ignore[misc]
-        self.accepts = forward.accepts & reverse.accepts  # type: ignore[misc]
-        self.mutation = forward.mutation and reverse.mutation  # type: ignore[misc]
-        self.forward = forward.forward
-        self.reverse = reverse.reverse
-        self.prepares_per_call = forward.prepares_per_call or reverse.prepares_per_call  # type: ignore[misc]
-
-    def available(self) -> bool:
-        return self.forward_part.available() and self.reverse_part.available()
-
-    def jvp(self, f: Callable[..., Any], x: Any, tangents: Any, contexts: tuple) -> tuple[Any, Any]:
-        return self.forward_part.jvp(f, x, tangents, contexts)
-
-    def vjp(self, f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Callable[[Any], Any]]:
-        return self.reverse_part.vjp(f, x, contexts)
-
-    def gradient_function(self, f: Callable[..., Any]) -> Callable[..., Any]:
-        return self.reverse_part.gradient_function(f)
-
-    def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
-        return self.owner.compile(fn, x)
-
-    def output_spec(self, f: Callable[..., Any], x: Any, contexts: tuple) -> OutputSpec:
-        return self.owner.output_spec(f, x, contexts)
-
-    def translate_error(self, exc: Exception, operator: str) -> Exception | None:
-        return self.forward_part.translate_error(exc, operator) or self.reverse_part.translate_error(exc, operator)
-
-    def one_argument(self, f: Callable[..., Any], y: Any) -> Callable[..., Any]:
-        if not self.mutation:
-            return super().one_argument(f, y)  # raises, naming the backend
-        return self.owner.one_argument(f, y)
-
-    def kernels(
-        self, operator: Operator, f: Any, x: Any, tangents: tuple | None, contexts: tuple, spec: OutputSpec
-    ) -> Kernels:
-        """Pushforwards and derivatives from the forward part, pullbacks and gradients from the
-        reverse part, each by its own (native or generic) route; the rest generic, on both."""
-        if operator in (PUSHFORWARD, DERIVATIVE):
-            return self.forward_part.kernels(operator, f, x, tangents, contexts, spec)
-        if operator in (PULLBACK, GRADIENT):
-            return self.reverse_part.kernels(operator, f, x, tangents, contexts, spec)
-        return super().kernels(operator, f, x, tangents, contexts, spec)
