@@ -36,7 +36,6 @@ from ._libraries.sympy import AutoSymPy as AutoSymPy
 from ._libraries.tensorflow import AutoTensorFlow as AutoTensorFlow
 from ._libraries.tinygrad import AutoTinygrad as AutoTinygrad
 from ._libraries.torch import AutoTorch as AutoTorch
-from .bridge import DifferentiateWith as DifferentiateWith
 from .combinators import AutoSparse as AutoSparse
 from .combinators import MixedMode as MixedMode
 from .combinators import SecondOrder as SecondOrder
@@ -55,8 +54,6 @@ from .first_order.pullback import value_and_pullback as value_and_pullback
 from .first_order.pushforward import prepare_pushforward as prepare_pushforward
 from .first_order.pushforward import pushforward as pushforward
 from .first_order.pushforward import value_and_pushforward as value_and_pushforward
-from .scipy import hessian_operator as hessian_operator
-from .scipy import jacobian_operator as jacobian_operator
 from .second_order.hessian import hessian as hessian
 from .second_order.hessian import prepare_hessian as prepare_hessian
 from .second_order.hessian import value_gradient_and_hessian as value_gradient_and_hessian
@@ -71,6 +68,9 @@ from .second_order.second_derivative import (
 
 if _TYPE_CHECKING:
     from ._libraries.jax.sparsity import JaxprSparsityDetector as JaxprSparsityDetector
+    from .bridge import DifferentiateWith as DifferentiateWith
+    from .scipy import hessian_operator as hessian_operator
+    from .scipy import jacobian_operator as jacobian_operator
     from .sparse import DenseSparsityDetector as DenseSparsityDetector
     from .sparse import GreedyColoring as GreedyColoring
     from .sparse import KnownSparsity as KnownSparsity
@@ -79,8 +79,9 @@ if _TYPE_CHECKING:
     from .sparse import hessian_sparsity as hessian_sparsity
     from .sparse import jacobian_sparsity as jacobian_sparsity
 
-# The sparsity tools import SciPy (0.2-0.5 s), and the version `importlib.metadata` (50 ms), which
-# `import anydiff` leaves to their first use.
+# `import anydiff` costs NumPy and a few milliseconds: what needs more is loaded on first use. The
+# sparsity tools import SciPy (0.2-0.5 s), the bridge its tower of nodes (15 ms), the SciPy
+# adapters 6 ms and the version `importlib.metadata` (50 ms).
 _SPARSE = frozenset(
     {
         "DenseSparsityDetector",
@@ -99,6 +100,14 @@ def __getattr__(name: str) -> _Any:
         from . import sparse
 
         return getattr(sparse, name)
+    if name == "DifferentiateWith":
+        from .bridge import DifferentiateWith
+
+        return DifferentiateWith
+    if name in ("hessian_operator", "jacobian_operator"):
+        from . import scipy
+
+        return getattr(scipy, name)
     if name == "JaxprSparsityDetector":
         from ._libraries.jax.sparsity import JaxprSparsityDetector
 

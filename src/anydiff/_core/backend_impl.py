@@ -190,7 +190,7 @@ class BackendImpl:
         override it to route operators to their parts.
         """
         route = self.native.get(operator) or operator.generic
-        return route(self, f, x, tangents, contexts, spec)  # type: ignore[misc]
+        return route(self, f, x, tangents, contexts, spec)
 
     def parts(self, operator: Operator, f: Any) -> tuple[BackendImpl, BackendImpl, Any]:
         """`(outer, inner, f)` for a second-order route: a plain backend is its own pair."""

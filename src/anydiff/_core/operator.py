@@ -42,7 +42,7 @@ class Operator:
     input: Literal["any", "scalar"] = "any"
     two_argument: bool = False
     order: Literal[1, 2] = 1
-    generic: Route | None = field(default=None, repr=False)
+    generic: Route = field(kw_only=True, repr=False)
 
     def __repr__(self) -> str:
         return self.name.upper()

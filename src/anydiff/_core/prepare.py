@@ -85,7 +85,11 @@ def _setup(operator: Operator, f: Any, backend: Any, x: Any, contexts: tuple) ->
     return x_array, kind, impl, native, to_native, from_native, _contexts_converter(native, impl.accepts)
 
 
-_EVALUATE = Operator("evaluate")
+def _no_kernels(impl: Any, f: Any, x: Any, tangents: Any, contexts: tuple, spec: Any) -> Any:
+    raise TypeError("`evaluate` computes no derivative: it has no kernels to prepare.")
+
+
+_EVALUATE = Operator("evaluate", generic=_no_kernels)
 
 
 def evaluate(f: Any, backend: Any, x: Any, *contexts: Any) -> Any:

@@ -115,7 +115,7 @@ class SecondOrderImpl(BackendImpl):
             )
         if self.same:
             return self.outer.kernels(operator, f, x, tangents, contexts, spec)
-        return operator.generic(self, f, x, tangents, contexts, spec)  # type: ignore[misc]
+        return operator.generic(self, f, x, tangents, contexts, spec)
 
 
 def _evaluates_inside(outer: BackendImpl, inner: BackendImpl) -> bool:

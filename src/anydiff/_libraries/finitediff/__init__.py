@@ -6,10 +6,12 @@ Needs no AD library: `impl.py`, loaded on the backend's first use, computes on a
 from __future__ import annotations
 
 import dataclasses
-from concurrent.futures import Executor
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from anydiff.extend import AbstractBackend, register_backend
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 __all__ = ["AutoFiniteDiff"]
 
@@ -44,11 +46,18 @@ class AutoFiniteDiff(AbstractBackend):
             raise ValueError(f"AutoFiniteDiff: `method` must be one of {_FD_METHODS}; got {self.method!r}.")
         if self.step is not None and not (isinstance(self.step, (int, float)) and self.step > 0):
             raise ValueError(f"AutoFiniteDiff: `step` must be a positive number; got {self.step!r}.")
-        if self.executor is not None and not isinstance(self.executor, Executor):
+        if self.executor is not None and not _is_executor(self.executor):
             raise TypeError(
                 "AutoFiniteDiff: `executor` must be a `concurrent.futures.Executor` (e.g. a "
                 f"ProcessPoolExecutor or a dask Client's executor); got {type(self.executor).__name__}."
             )
+
+
+def _is_executor(value: object) -> bool:
+    # `concurrent.futures` (and the `logging` it loads) costs 20 ms: imported only when used.
+    from concurrent.futures import Executor
+
+    return isinstance(value, Executor)
 
 
 register_backend(AutoFiniteDiff, "anydiff._libraries.finitediff.impl:FiniteDiffImpl", library=None)

@@ -192,7 +192,7 @@ class MLXImpl(BackendImpl):
         reverse needs VJPs only. The trial traces the kernel once, lazily (nothing is computed),
         and `mx.compile` keeps the trace for the first call.
         """
-        kernels = operator.generic(self, f, x, tangents, contexts, spec)  # type: ignore[misc]
+        kernels = operator.generic(self, f, x, tangents, contexts, spec)
         if not (self.forward and self.reverse):
             return kernels
         try:
@@ -200,7 +200,7 @@ class MLXImpl(BackendImpl):
         except Exception as exc:  # any other error is raised, translated, by the first call
             if "JVP not yet implemented" in str(exc):
                 reverse = MLXImpl(AutoMLX(mode="reverse", compile=self.compiled))
-                return operator.generic(reverse, f, x, tangents, contexts, spec)  # type: ignore[misc]
+                return operator.generic(reverse, f, x, tangents, contexts, spec)
         return kernels
 
     native = {
