@@ -90,7 +90,7 @@ class AutoSparse(AbstractBackend):
                 "`ad.KnownSparsity(pattern)` (an object with `jacobian_sparsity` and "
                 f"`hessian_sparsity` methods); got {type(detector).__name__}."
             )
-        from ..sparse.coloring import GreedyColoring  # imports SciPy, which `import anydiff` does not
+        from anydiff.sparse.coloring import GreedyColoring  # imports SciPy, which `import anydiff` does not
 
         if self.coloring_algorithm is not None and not isinstance(self.coloring_algorithm, GreedyColoring):
             raise TypeError(

@@ -25,7 +25,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from anydiff._core.contexts import check_contexts
-from anydiff.sparse.tracer import (
+
+from ..first_order.jacobian import jacobian as dense_jacobian
+from ..second_order.hessian import hessian as dense_hessian
+from .tracer import (
     TracerSparsityDetector,
 )
 
@@ -151,17 +154,13 @@ class DenseSparsityDetector:
 
     def jacobian_sparsity(self, f: Callable[..., Any], x: Any, *contexts: Any) -> sp.csr_array:
         """`jacobian_sparsity(f, x, *contexts)`: entries of the Jacobian at `x` above `atol`."""
-        import anydiff
-
-        jacobian = anydiff.jacobian(f, self.backend, x, *contexts)
+        jacobian = dense_jacobian(f, self.backend, x, *contexts)
         return self._threshold(jacobian, _size(x))
 
     def hessian_sparsity(self, f: Callable[..., Any], x: Any, *contexts: Any) -> sp.csr_array:
         """`hessian_sparsity(f, x, *contexts)`: entries of the Hessian at `x` above `atol`,
         symmetrised (an entry and its mirror are kept together)."""
-        import anydiff
-
-        pattern = self._threshold(anydiff.hessian(f, self.backend, x, *contexts), _size(x))
+        pattern = self._threshold(dense_hessian(f, self.backend, x, *contexts), _size(x))
         return _as_pattern(pattern + pattern.T)
 
     def _threshold(self, derivative: Any, columns: int) -> sp.csr_array:
