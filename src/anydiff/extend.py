@@ -17,6 +17,7 @@ See docs/new-backend.md for a worked example.
 from __future__ import annotations
 
 from ._core.arrays import ArrayKind as ArrayKind
+from ._core.arrays import ArrayLike as ArrayLike
 from ._core.arrays import array_kind as array_kind
 from ._core.arrays import array_kinds as array_kinds
 from ._core.arrays import converter as converter
@@ -79,6 +80,7 @@ __all__ = [
     "AbstractBackend",
     "AnyDiffError",
     "ArrayKind",
+    "ArrayLike",
     "BackendImpl",
     "BackendNotInstalledError",
     "Cache",

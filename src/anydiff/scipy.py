@@ -19,11 +19,11 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._core.arrays import array_kind
+from ._core.arrays import ArrayLike, array_kind
 from ._core.prepare import evaluate
 from .first_order.gradient import prepare_gradient, value_and_gradient
 from .first_order.jacobian import jacobian, prepare_jacobian
@@ -31,6 +31,14 @@ from .first_order.pullback import prepare_pullback, pullback
 from .first_order.pushforward import prepare_pushforward, pushforward
 from .second_order.hessian import hessian, prepare_hessian
 from .second_order.hvp import hvp, prepare_hvp
+
+if TYPE_CHECKING:  # SciPy is imported on first use
+    import scipy.optimize
+    import scipy.sparse
+    import scipy.sparse.linalg
+
+    from ._core.backend import AbstractBackend
+    from ._core.contexts import Context
 
 __all__ = ["Objective", "Residuals", "hessian_operator", "jacobian_operator", "minimize"]
 
@@ -73,7 +81,7 @@ class Objective:
     called separately at the same point share one evaluation (the last point is remembered).
     """
 
-    def __init__(self, f: Callable[..., Any], backend: Any, x0: Any, *contexts: Any) -> None:
+    def __init__(self, f: Callable[..., Any], backend: AbstractBackend, x0: ArrayLike, *contexts: Context) -> None:
         self.f, self.backend, self.contexts = f, backend, contexts
         x0 = _as_float64(x0, "x0")
         self._gradient = prepare_gradient(f, backend, x0, *contexts)
@@ -122,7 +130,14 @@ class Objective:
         return arguments
 
 
-def minimize(f: Callable[..., Any], backend: Any, x0: Any, *contexts: Any, method: str = "BFGS", **options: Any) -> Any:
+def minimize(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x0: ArrayLike,
+    *contexts: Context,
+    method: str = "BFGS",
+    **options: Any,
+) -> scipy.optimize.OptimizeResult:
     """`minimize(f, backend, x0, *contexts, method="BFGS", **options) -> OptimizeResult`.
 
     `scipy.optimize.minimize` with the derivatives `method` uses computed by `backend`.
@@ -168,7 +183,7 @@ class Residuals:
         array([2. , 1.5])
     """
 
-    def __init__(self, f: Callable[..., Any], backend: Any, x0: Any, *contexts: Any) -> None:
+    def __init__(self, f: Callable[..., Any], backend: AbstractBackend, x0: ArrayLike, *contexts: Context) -> None:
         self.f, self.backend, self.contexts = f, backend, contexts
         self.x0 = _as_float64(x0, "x0")
         self._jacobian = prepare_jacobian(f, backend, self.x0, *contexts)
@@ -179,19 +194,21 @@ class Residuals:
             evaluate(self.f, self.backend, np.asarray(x, dtype=np.float64), *self.contexts), dtype=np.float64
         )
 
-    def jac(self, x: np.ndarray) -> Any:
+    def jac(self, x: np.ndarray) -> np.ndarray | scipy.sparse.csr_array:
         """`jac(x) -> J(x)`: a dense float64 `(m, n)` array, or a sparse one with `AutoSparse`."""
         jac = jacobian(self.f, self.backend, np.asarray(x, dtype=np.float64), *self.contexts, prep=self._jacobian)
         return jac if not isinstance(jac, np.ndarray) else np.array(jac, dtype=np.float64)
 
-    def jac_sparsity(self) -> Any:
+    def jac_sparsity(self) -> scipy.sparse.csr_array:
         """The Jacobian's sparsity pattern (`scipy.sparse.csr_array` of bools), detected by tracing."""
         from .sparse.detection import jacobian_sparsity
 
         return jacobian_sparsity(self.f, self.x0, *self.contexts)
 
 
-def jacobian_operator(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any) -> Any:
+def jacobian_operator(
+    f: Callable[..., Any], backend: AbstractBackend, x: ArrayLike, *contexts: Context
+) -> scipy.sparse.linalg.LinearOperator:
     """`jacobian_operator(f, backend, x, *contexts) -> LinearOperator`: `J(x)` without forming it.
 
     `matvec` is a pushforward (JVP), `rmatvec` a pullback (VJP) and `matmat` a batch of
@@ -223,7 +240,9 @@ def jacobian_operator(f: Callable[..., Any], backend: Any, x: Any, *contexts: An
     return LinearOperator((y.size, x.size), matvec=matvec, rmatvec=rmatvec, matmat=matmat, dtype=np.float64)
 
 
-def hessian_operator(f: Callable[..., Any], backend: Any, x: Any, *contexts: Any) -> Any:
+def hessian_operator(
+    f: Callable[..., Any], backend: AbstractBackend, x: ArrayLike, *contexts: Context
+) -> scipy.sparse.linalg.LinearOperator:
     """`hessian_operator(f, backend, x, *contexts) -> LinearOperator`: `∇²f(x)` without forming it.
 
     `matvec` (and `rmatvec`: the Hessian is symmetric) is a Hessian-vector product, `matmat` a

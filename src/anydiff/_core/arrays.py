@@ -12,12 +12,13 @@ import sys
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
 __all__ = [
     "ArrayKind",
+    "ArrayLike",
     "array_kind",
     "array_kinds",
     "converter",
@@ -29,6 +30,12 @@ __all__ = [
     "register_namespace",
     "sparse_builder",
 ]
+
+#: An array of any kind anydiff knows (NumPy, JAX, torch, TensorFlow, MLX, tinygrad, ... arrays,
+#: and the tracers those libraries hand `f`), or a Python float where a point is expected. A
+#: precise union would have to import every library, so it is `Any` to a type checker; the
+#: name documents what is meant.
+ArrayLike: TypeAlias = Any
 
 
 @dataclass(frozen=True, slots=True)

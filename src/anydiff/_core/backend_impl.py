@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from .arrays import ArrayKind, array_kind, namespace
+from .arrays import ArrayKind, ArrayLike, array_kind, namespace
 from .backend import AbstractBackend
 from .errors import UnsupportedError
 from .kernels import Kernels, OutputSpec, basis, device, flat_size
@@ -77,7 +77,9 @@ class BackendImpl:
 
     # -- primitives --------------------------------------------------------------------------
 
-    def jvp(self, f: Callable[..., Any], x: Any, tangents: Any, contexts: tuple) -> tuple[Any, Any]:
+    def jvp(
+        self, f: Callable[..., Any], x: ArrayLike, tangents: ArrayLike, contexts: tuple[Any, ...]
+    ) -> tuple[ArrayLike, ArrayLike]:
         """`(f(x), J @ t for each t)`; default: the full Jacobian from `vjp`, then products."""
         xp = namespace(x)
         y, pullback = self.vjp(f, x, contexts)
@@ -86,7 +88,9 @@ class BackendImpl:
         flat = xp.reshape(tangents, (k, n)) @ xp.matrix_transpose(xp.reshape(rows, (m, n)))
         return y, xp.reshape(flat, (k, *y.shape))
 
-    def vjp(self, f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Callable[[Any], Any]]:
+    def vjp(
+        self, f: Callable[..., Any], x: ArrayLike, contexts: tuple[Any, ...]
+    ) -> tuple[ArrayLike, Callable[[ArrayLike], ArrayLike]]:
         """`(f(x), pullback)` with `pullback(cotangents) -> u @ J for each u`; default from `jvp`."""
         xp = namespace(x)
         y, columns = self.jvp(f, x, basis(xp, x), contexts)  # column j of J, shape (n,) + y.shape
@@ -114,7 +118,7 @@ class BackendImpl:
 
         return gradient
 
-    def value_and_gradient_function(self, f: Callable[..., Any]) -> Callable[..., tuple[Any, Any]]:
+    def value_and_gradient_function(self, f: Callable[..., Any]) -> Callable[..., tuple[ArrayLike, ArrayLike]]:
         """`value_and_gradient(x, *contexts) -> (f(x), ∇f(x))` from the primitives, traceable.
 
         A pullback of the seed 1 (reverse mode), or one pushforward per input (forward mode).
@@ -134,7 +138,7 @@ class BackendImpl:
 
         return value_and_gradient
 
-    def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
+    def compile(self, fn: Callable[..., Any], x: ArrayLike) -> Callable[..., Any]:
         """Specialise a derivative function for inputs like `x` at prepare time (jit).
 
         Default: unchanged.
@@ -143,7 +147,7 @@ class BackendImpl:
 
     # -- evaluation helpers --------------------------------------------------------------------
 
-    def output_spec(self, f: Callable[..., Any], x: Any, contexts: tuple) -> OutputSpec:
+    def output_spec(self, f: Callable[..., Any], x: ArrayLike, contexts: tuple[Any, ...]) -> OutputSpec:
         """Shape and dtype of `f(x, *contexts)`; default: evaluate `f` once."""
         y = f(x, *contexts)
         kind = self.kind or array_kind(x)
@@ -161,7 +165,7 @@ class BackendImpl:
         """An anydiff error explaining a library error raised while tracing `f`, or `None`."""
         return None
 
-    def one_argument(self, f: Callable[..., Any], y: Any) -> Callable[..., Any]:
+    def one_argument(self, f: Callable[..., Any], y: ArrayLike) -> Callable[..., Any]:
         """Turn `f(y, x, *contexts)`, which writes into `y`, into a function returning `y`."""
         if not self.mutation:
             raise UnsupportedError(
@@ -182,7 +186,13 @@ class BackendImpl:
     # -- preparation --------------------------------------------------------------------------
 
     def kernels(
-        self, operator: Operator, f: Any, x: Any, tangents: tuple | None, contexts: tuple, spec: OutputSpec
+        self,
+        operator: Operator,
+        f: Callable[..., Any],
+        x: ArrayLike,
+        tangents: tuple[ArrayLike, ...] | None,
+        contexts: tuple[Any, ...],
+        spec: OutputSpec,
     ) -> Kernels:
         """The prepared kernels of `operator`: the backend's native route, else the generic one.
 
@@ -192,7 +202,7 @@ class BackendImpl:
         route = self.native.get(operator) or operator.generic
         return route(self, f, x, tangents, contexts, spec)
 
-    def parts(self, operator: Operator, f: Any) -> tuple[BackendImpl, BackendImpl, Any]:
+    def parts(self, operator: Operator, f: Callable[..., Any]) -> tuple[BackendImpl, BackendImpl, Callable[..., Any]]:
         """`(outer, inner, f)` for a second-order route: a plain backend is its own pair."""
         return self, self, f
 

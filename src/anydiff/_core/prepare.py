@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import ArrayKind, array_kind, converter, sparse_builder
+from .arrays import ArrayKind, ArrayLike, array_kind, converter, sparse_builder
 from .backend import AbstractBackend
 from .checks import check_batch_size, check_output, float_input, tangent_checker
-from .contexts import check_contexts
+from .contexts import Context, check_contexts
 from .errors import AnyDiffError, PreparationMismatchError
 from .kernels import BATCH_SIZE, SparseLayout
 from .operator import Operator
@@ -92,7 +92,7 @@ def _no_kernels(impl: Any, f: Any, x: Any, tangents: Any, contexts: tuple, spec:
 _EVALUATE = Operator("evaluate", generic=_no_kernels)
 
 
-def evaluate(f: Any, backend: Any, x: Any, *contexts: Any) -> Any:
+def evaluate(f: Callable[..., Any], backend: AbstractBackend, x: ArrayLike, *contexts: Context) -> ArrayLike:
     """`evaluate(f, backend, x, *contexts) -> y`: `f` alone, run on the backend's arrays.
 
     For callers that need the value without a derivative (SciPy's `least_squares` residuals,
@@ -109,12 +109,12 @@ def evaluate(f: Any, backend: Any, x: Any, *contexts: Any) -> Any:
 
 def prepare(
     operator: Operator,
-    f: Any,
-    backend: Any,
-    x: Any,
-    tangents: Any,
-    contexts: tuple,
-    y: Any = None,
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tangents: ArrayLike | tuple[ArrayLike, ...] | None,
+    contexts: tuple[Context, ...],
+    y: ArrayLike | None = None,
     batch_size: int | None = None,
 ) -> Prep:
     """Validate the arguments, convert them to the backend's arrays and build its kernels.
@@ -304,12 +304,12 @@ def _bind(
 def reuse(
     prep: Prep | None,
     operator: Operator,
-    f: Any,
-    backend: Any,
-    x: Any,
-    tangents: Any,
-    contexts: tuple,
-    y: Any = None,
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tangents: ArrayLike | tuple[ArrayLike, ...] | None,
+    contexts: tuple[Context, ...],
+    y: ArrayLike | None = None,
     batch_size: int | None = None,
 ) -> Prep:
     """The prep to use for a call: the one given after checking it, or a recent or new one."""

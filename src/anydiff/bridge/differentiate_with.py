@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core.arrays import array_kind
+from .._core.arrays import ArrayLike, array_kind
 from .._core.backend import AbstractBackend
 from .._core.contexts import Cache, Constant
 from .._core.registry import bridge_callers
@@ -145,7 +145,7 @@ class DifferentiateWith:
     def __repr__(self) -> str:
         return f"DifferentiateWith({getattr(self.f, '__qualname__', self.f)}, {self.backend!r})"
 
-    def __call__(self, x: Any, *contexts: Any) -> Any:
+    def __call__(self, x: ArrayLike, *contexts: Any) -> ArrayLike:
         contexts = tuple(c if isinstance(c, (Constant, Cache)) else Constant(c) for c in contexts)
         if type(x) is float:
             x = np.asarray(x, dtype=np.float64)

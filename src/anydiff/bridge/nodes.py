@@ -32,7 +32,7 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 
-from .._core.arrays import _KINDS, ArrayKind, array_kind, converter, namespace
+from .._core.arrays import ArrayKind, array_kind, array_kinds, converter, namespace
 from .._core.arrays import dtype_name as _dtype_name
 from .._core.contexts import Constant
 from .._core.errors import AnyDiffError, FunctionNotDifferentiableError, UnsupportedError
@@ -57,7 +57,7 @@ __all__ = [
     "tangent",
 ]
 
-_NUMPY = _KINDS["numpy"]
+_NUMPY = array_kinds()["numpy"]
 
 #: the shape and NumPy dtype of an argument or result: all a node needs to know to be prepared
 Aval = tuple[tuple[int, ...], np.dtype]

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from anydiff.bridge import DifferentiateWith
-from anydiff.extend import BackendImpl, Kernels, Operator, OutputSpec, UnsupportedError, implementation
+from anydiff.extend import AbstractBackend, BackendImpl, Kernels, Operator, OutputSpec, UnsupportedError, implementation
 
 from . import SecondOrder
 
@@ -36,7 +36,7 @@ class SecondOrderImpl(BackendImpl):
     def __init__(self, backend: SecondOrder) -> None:
         # A combinator has no primitives of its own, so `BackendImpl.__init__`'s check does not
         # apply: everything goes through the parts.
-        self.backend = backend
+        self.backend: SecondOrder = backend
         self.outer = implementation(backend.outer)
         self.inner = implementation(backend.inner)
         self.same = backend.outer == backend.inner
@@ -128,7 +128,7 @@ def _evaluates_inside(outer: BackendImpl, inner: BackendImpl) -> bool:
 _WRAPPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def bridged(f: Callable[..., Any], backend: Any) -> Callable[..., Any]:
+def bridged(f: Callable[..., Any], backend: AbstractBackend) -> Callable[..., Any]:
     """`DifferentiateWith(f, backend)`, the same object for the same `f` (so its preps are shared)."""
     if isinstance(f, DifferentiateWith) and f.backend == backend:
         return f

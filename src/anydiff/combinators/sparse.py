@@ -20,7 +20,7 @@ has both (forward on ties); `MixedMode(forward, reverse)` uses both, with a bidi
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,6 +54,8 @@ from . import AutoSparse, MixedMode
 
 __all__ = ["SparseImpl"]
 
+# How a Jacobian is colored: its columns, its rows, or both (`MixedMode`).
+_JacobianColoring = Literal["column", "row", "bidirectional"]
 # The Jacobian mode reported on the prep, by coloring.
 _MODES = {"column": "forward", "row": "reverse", "bidirectional": "mixed"}
 
@@ -74,7 +76,7 @@ class SparseImpl(BackendImpl):
 
     def __init__(self, backend: AutoSparse) -> None:
         # A combinator has no primitives of its own, which `BackendImpl.__init__` would demand.
-        self.backend = backend
+        self.backend: AutoSparse = backend
         self.dense = dense = implementation(backend.dense)
         self.kind = dense.kind  # type: ignore[misc]
         self.accepts = dense.accepts  # type: ignore[misc]
@@ -168,7 +170,9 @@ class SparseImpl(BackendImpl):
         if kind != "column":  # pullbacks of the row seeds: the rows of `seeds.T @ J`
             sides.append(
                 _Products(
-                    decompression.seeds if kind == "row" else decompression.reverse_seeds,
+                    decompression.seeds
+                    if kind == "row" or decompression.reverse_seeds is None
+                    else decompression.reverse_seeds,
                     spec.shape,
                     spec.dtype,
                     x,
@@ -198,11 +202,11 @@ class SparseImpl(BackendImpl):
         info = _info(sides, decompression, colors, pattern, source, mode=_MODES[kind], coloring=kind)
         return self._kernels(jacobian, value_and_jacobian, x, info, decompression)
 
-    def jacobian_coloring(self, pattern: sp.csr_array) -> tuple[str, np.ndarray]:
+    def jacobian_coloring(self, pattern: sp.csr_array) -> tuple[_JacobianColoring, np.ndarray]:
         """`(kind, colors)`: the coloring of the side(s) the dense backend computes cheaply."""
         if isinstance(self.backend.dense, MixedMode):
             return "bidirectional", coloring(pattern, "bidirectional", self.algorithm)
-        candidates = []
+        candidates: list[tuple[_JacobianColoring, np.ndarray]] = []
         if self.forward or not self.reverse:
             candidates.append(("column", coloring(pattern, "column", self.algorithm)))
         if self.reverse:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .._core.arrays import namespace
 from .._core.kernels import Kernels, OutputSpec
@@ -10,15 +11,30 @@ from .._core.operator import Operator
 from .._core.prep import Prep
 from .._core.prepare import prepare, reuse
 
+if TYPE_CHECKING:
+    from .._core.arrays import ArrayLike
+    from .._core.backend import AbstractBackend
+    from .._core.backend_impl import BackendImpl
+    from .._core.contexts import Context
+
 __all__ = ["derivative", "prepare_derivative", "value_and_derivative"]
 
 
-def prepare_derivative(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None) -> Prep:
+def prepare_derivative(
+    f: Callable[..., Any], backend: AbstractBackend, x: ArrayLike, *contexts: Context, y: ArrayLike | None = None
+) -> Prep:
     """`prepare_derivative(f, backend, x, *contexts, y=None) -> Prep` for `derivative`."""
     return prepare(DERIVATIVE, f, backend, x, None, contexts, y)
 
 
-def derivative(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, prep: Prep | None = None) -> Any:
+def derivative(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    prep: Prep | None = None,
+) -> ArrayLike:
     """`derivative(f, backend, x, *contexts) -> dy`: `df/dx` for a scalar `x`, shaped like `f(x)`.
 
     Args:
@@ -38,13 +54,20 @@ def derivative(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, prep
 
 
 def value_and_derivative(
-    f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, prep: Prep | None = None
-) -> tuple[Any, Any]:
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    prep: Prep | None = None,
+) -> tuple[ArrayLike, ArrayLike]:
     """`value_and_derivative(f, backend, x, *contexts) -> (y, dy)`; see `derivative`."""
     return reuse(prep, DERIVATIVE, f, backend, x, None, contexts, y).with_value(x, contexts)
 
 
-def generic_derivative(impl: Any, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
+def generic_derivative(
+    impl: BackendImpl, f: Callable[..., Any], x: ArrayLike, tangents: None, contexts: tuple[Any, ...], spec: OutputSpec
+) -> Kernels:
     """A pushforward with the tangent 1."""
 
     def value_and_derivative(x: Any, *contexts: Any) -> tuple[Any, Any]:

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .._core.kernels import Kernels, OutputSpec
 from .._core.operator import Operator
 from .._core.prep import Prep
 from .._core.prepare import prepare, reuse
 
+if TYPE_CHECKING:
+    from .._core.arrays import ArrayLike
+    from .._core.backend import AbstractBackend
+    from .._core.backend_impl import BackendImpl
+    from .._core.contexts import Context
+
 __all__ = ["gradient", "prepare_gradient", "value_and_gradient"]
 
 
-def prepare_gradient(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None) -> Prep:
+def prepare_gradient(
+    f: Callable[..., Any], backend: AbstractBackend, x: ArrayLike, *contexts: Context, y: ArrayLike | None = None
+) -> Prep:
     """`prepare_gradient(f, backend, x, *contexts) -> Prep` for `gradient` and `value_and_gradient`.
 
     Example:
@@ -25,7 +34,9 @@ def prepare_gradient(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None
     return prepare(GRADIENT, f, backend, x, None, contexts, y)
 
 
-def gradient(f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None) -> Any:
+def gradient(
+    f: Callable[..., Any], backend: AbstractBackend, x: ArrayLike, *contexts: Context, prep: Prep | None = None
+) -> ArrayLike:
     """`gradient(f, backend, x, *contexts) -> g`: the gradient of a scalar `f`, shaped like `x`.
 
     Args:
@@ -46,12 +57,16 @@ def gradient(f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = N
     return reuse(prep, GRADIENT, f, backend, x, None, contexts).plain(x, contexts)
 
 
-def value_and_gradient(f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None) -> tuple[Any, Any]:
+def value_and_gradient(
+    f: Callable[..., Any], backend: AbstractBackend, x: ArrayLike, *contexts: Context, prep: Prep | None = None
+) -> tuple[ArrayLike, ArrayLike]:
     """`value_and_gradient(f, backend, x, *contexts) -> (y, g)`; see `gradient`."""
     return reuse(prep, GRADIENT, f, backend, x, None, contexts).with_value(x, contexts)
 
 
-def generic_gradient(impl: Any, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
+def generic_gradient(
+    impl: BackendImpl, f: Callable[..., Any], x: ArrayLike, tangents: None, contexts: tuple[Any, ...], spec: OutputSpec
+) -> Kernels:
     """The backend's composable `value_and_gradient_function`, compiled."""
     value_and_gradient = impl.value_and_gradient_function(f)
 

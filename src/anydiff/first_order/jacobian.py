@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .._core.arrays import namespace
 from .._core.kernels import Kernels, OutputSpec, basis_rows, flat_size, jacobian_batch, use_forward
@@ -10,11 +11,22 @@ from .._core.operator import Operator
 from .._core.prep import Prep
 from .._core.prepare import prepare, reuse
 
+if TYPE_CHECKING:
+    from .._core.arrays import ArrayLike
+    from .._core.backend import AbstractBackend
+    from .._core.backend_impl import BackendImpl
+    from .._core.contexts import Context
+
 __all__ = ["jacobian", "prepare_jacobian", "value_and_jacobian"]
 
 
 def prepare_jacobian(
-    f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, batch_size: int | None = None
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    batch_size: int | None = None,
 ) -> Prep:
     """`prepare_jacobian(f, backend, x, *contexts, y=None, batch_size=None) -> Prep` for `jacobian`.
 
@@ -37,14 +49,14 @@ def prepare_jacobian(
 
 
 def jacobian(
-    f: Any,
-    backend: Any,
-    x: Any,
-    *contexts: Any,
-    y: Any = None,
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    *contexts: Context,
+    y: ArrayLike | None = None,
     prep: Prep | None = None,
     batch_size: int | None = None,
-) -> Any:
+) -> ArrayLike:
     """`jacobian(f, backend, x, *contexts) -> J`: the dense Jacobian, shape `y.shape + x.shape`.
 
     Args:
@@ -66,19 +78,21 @@ def jacobian(
 
 
 def value_and_jacobian(
-    f: Any,
-    backend: Any,
-    x: Any,
-    *contexts: Any,
-    y: Any = None,
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    *contexts: Context,
+    y: ArrayLike | None = None,
     prep: Prep | None = None,
     batch_size: int | None = None,
-) -> tuple[Any, Any]:
+) -> tuple[ArrayLike, ArrayLike]:
     """`value_and_jacobian(f, backend, x, *contexts) -> (y, J)`; see `jacobian`."""
     return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size).with_value(x, contexts)
 
 
-def generic_jacobian(impl: Any, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
+def generic_jacobian(
+    impl: BackendImpl, f: Callable[..., Any], x: ArrayLike, tangents: None, contexts: tuple[Any, ...], spec: OutputSpec
+) -> Kernels:
     """Batched pushforwards of the input basis (columns) or pullbacks of the output basis (rows),
     `batch` of them at a time."""
     n, m = flat_size(tuple(x.shape)), flat_size(spec.shape)

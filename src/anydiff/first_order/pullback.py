@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, overload
 
 from .._core.arrays import namespace
 from .._core.kernels import Kernels, OutputSpec, unstack
@@ -10,15 +11,60 @@ from .._core.operator import Operator
 from .._core.prep import Prep
 from .._core.prepare import prepare, reuse
 
+if TYPE_CHECKING:
+    from .._core.arrays import ArrayLike
+    from .._core.backend import AbstractBackend
+    from .._core.backend_impl import BackendImpl
+    from .._core.contexts import Context
+
 __all__ = ["prepare_pullback", "pullback", "value_and_pullback"]
 
 
-def prepare_pullback(f: Any, backend: Any, x: Any, ty: Any, *contexts: Any, y: Any = None) -> Prep:
+def prepare_pullback(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    ty: ArrayLike | tuple[ArrayLike, ...],
+    *contexts: Context,
+    y: ArrayLike | None = None,
+) -> Prep:
     """`prepare_pullback(f, backend, x, ty, *contexts, y=None) -> Prep` for `pullback`."""
     return prepare(PULLBACK, f, backend, x, ty, contexts, y)
 
 
-def pullback(f: Any, backend: Any, x: Any, ty: Any, *contexts: Any, y: Any = None, prep: Prep | None = None) -> Any:
+@overload
+def pullback(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    ty: tuple[ArrayLike, ...],
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    prep: Prep | None = None,
+) -> tuple[ArrayLike, ...]: ...
+
+
+@overload
+def pullback(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    ty: ArrayLike,
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    prep: Prep | None = None,
+) -> ArrayLike: ...
+
+
+def pullback(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    ty: ArrayLike | tuple[ArrayLike, ...],
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    prep: Prep | None = None,
+) -> ArrayLike | tuple[ArrayLike, ...]:
     """`pullback(f, backend, x, ty, *contexts) -> tx`: the VJP `ty @ J(x)`, shaped like `x`.
 
     Args:
@@ -42,15 +88,52 @@ def pullback(f: Any, backend: Any, x: Any, ty: Any, *contexts: Any, y: Any = Non
     return result[0] if single else result
 
 
+@overload
 def value_and_pullback(
-    f: Any, backend: Any, x: Any, ty: Any, *contexts: Any, y: Any = None, prep: Prep | None = None
-) -> tuple[Any, Any]:
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    ty: tuple[ArrayLike, ...],
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    prep: Prep | None = None,
+) -> tuple[ArrayLike, tuple[ArrayLike, ...]]: ...
+
+
+@overload
+def value_and_pullback(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    ty: ArrayLike,
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    prep: Prep | None = None,
+) -> tuple[ArrayLike, ArrayLike]: ...
+
+
+def value_and_pullback(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    ty: ArrayLike | tuple[ArrayLike, ...],
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    prep: Prep | None = None,
+) -> tuple[ArrayLike, ArrayLike | tuple[ArrayLike, ...]]:
     """`value_and_pullback(f, backend, x, ty, *contexts) -> (y, tx)`; see `pullback`."""
     (value, result), single = reuse(prep, PULLBACK, f, backend, x, ty, contexts, y).with_value(x, ty, contexts)
     return value, (result[0] if single else result)
 
 
-def generic_pullback(impl: Any, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+def generic_pullback(
+    impl: BackendImpl,
+    f: Callable[..., Any],
+    x: ArrayLike,
+    cotangents: tuple[ArrayLike, ...],
+    contexts: tuple[Any, ...],
+    spec: OutputSpec,
+) -> Kernels:
     """Stack the cotangents and call the backend's batched `vjp` primitive."""
 
     def value_and_pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple[Any, tuple]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, overload
 
 from .._core.arrays import namespace
 from .._core.kernels import Kernels, OutputSpec, unstack
@@ -10,15 +11,60 @@ from .._core.operator import Operator
 from .._core.prep import Prep
 from .._core.prepare import prepare, reuse
 
+if TYPE_CHECKING:
+    from .._core.arrays import ArrayLike
+    from .._core.backend import AbstractBackend
+    from .._core.backend_impl import BackendImpl
+    from .._core.contexts import Context
+
 __all__ = ["prepare_pushforward", "pushforward", "value_and_pushforward"]
 
 
-def prepare_pushforward(f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, y: Any = None) -> Prep:
+def prepare_pushforward(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tx: ArrayLike | tuple[ArrayLike, ...],
+    *contexts: Context,
+    y: ArrayLike | None = None,
+) -> Prep:
     """`prepare_pushforward(f, backend, x, tx, *contexts, y=None) -> Prep` for `pushforward`."""
     return prepare(PUSHFORWARD, f, backend, x, tx, contexts, y)
 
 
-def pushforward(f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, y: Any = None, prep: Prep | None = None) -> Any:
+@overload
+def pushforward(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tx: tuple[ArrayLike, ...],
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    prep: Prep | None = None,
+) -> tuple[ArrayLike, ...]: ...
+
+
+@overload
+def pushforward(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tx: ArrayLike,
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    prep: Prep | None = None,
+) -> ArrayLike: ...
+
+
+def pushforward(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tx: ArrayLike | tuple[ArrayLike, ...],
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    prep: Prep | None = None,
+) -> ArrayLike | tuple[ArrayLike, ...]:
     """`pushforward(f, backend, x, tx, *contexts) -> ty`: the JVP `J(x) @ tx`, shaped like `f(x)`.
 
     Args:
@@ -43,15 +89,52 @@ def pushforward(f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, y: Any = 
     return result[0] if single else result
 
 
+@overload
 def value_and_pushforward(
-    f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, y: Any = None, prep: Prep | None = None
-) -> tuple[Any, Any]:
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tx: tuple[ArrayLike, ...],
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    prep: Prep | None = None,
+) -> tuple[ArrayLike, tuple[ArrayLike, ...]]: ...
+
+
+@overload
+def value_and_pushforward(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tx: ArrayLike,
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    prep: Prep | None = None,
+) -> tuple[ArrayLike, ArrayLike]: ...
+
+
+def value_and_pushforward(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tx: ArrayLike | tuple[ArrayLike, ...],
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    prep: Prep | None = None,
+) -> tuple[ArrayLike, ArrayLike | tuple[ArrayLike, ...]]:
     """`value_and_pushforward(f, backend, x, tx, *contexts) -> (y, ty)`; see `pushforward`."""
     (value, result), single = reuse(prep, PUSHFORWARD, f, backend, x, tx, contexts, y).with_value(x, tx, contexts)
     return value, (result[0] if single else result)
 
 
-def generic_pushforward(impl: Any, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+def generic_pushforward(
+    impl: BackendImpl,
+    f: Callable[..., Any],
+    x: ArrayLike,
+    tangents: tuple[ArrayLike, ...],
+    contexts: tuple[Any, ...],
+    spec: OutputSpec,
+) -> Kernels:
     """Stack the tangents and call the backend's batched `jvp` primitive."""
 
     def value_and_pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .._core.arrays import namespace
 from .._core.kernels import Kernels, OutputSpec, basis_rows, flat_size, jacobian_batch
@@ -11,10 +12,23 @@ from .._core.prep import Prep
 from .._core.prepare import prepare, reuse
 from . import hvp as _hvp
 
+if TYPE_CHECKING:
+    from .._core.arrays import ArrayLike
+    from .._core.backend import AbstractBackend
+    from .._core.backend_impl import BackendImpl
+    from .._core.contexts import Context
+
 __all__ = ["hessian", "prepare_hessian", "value_gradient_and_hessian"]
 
 
-def prepare_hessian(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None, batch_size: int | None = None) -> Prep:
+def prepare_hessian(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    *contexts: Context,
+    y: ArrayLike | None = None,
+    batch_size: int | None = None,
+) -> Prep:
     """`prepare_hessian(f, backend, x, *contexts, batch_size=None) -> Prep` for `hessian` and its value form.
 
     `prep.info["strategy"]` says how the Hessian-vector products behind it are computed (see
@@ -33,8 +47,13 @@ def prepare_hessian(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None,
 
 
 def hessian(
-    f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None, batch_size: int | None = None
-) -> Any:
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    *contexts: Context,
+    prep: Prep | None = None,
+    batch_size: int | None = None,
+) -> ArrayLike:
     """`hessian(f, backend, x, *contexts) -> H`: the Hessian of a scalar `f`, shape `x.shape + x.shape`.
 
     `H[i..., j...]` is `∂²f / ∂x[i...] ∂x[j...]`: the Jacobian of the gradient.
@@ -60,13 +79,20 @@ def hessian(
 
 
 def value_gradient_and_hessian(
-    f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None, batch_size: int | None = None
-) -> tuple[Any, Any, Any]:
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    *contexts: Context,
+    prep: Prep | None = None,
+    batch_size: int | None = None,
+) -> tuple[ArrayLike, ArrayLike, ArrayLike]:
     """`value_gradient_and_hessian(f, backend, x, *contexts) -> (y, g, H)`; see `hessian`."""
     return reuse(prep, HESSIAN, f, backend, x, None, contexts, None, batch_size).with_value(x, contexts)
 
 
-def generic_hessian(impl: Any, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
+def generic_hessian(
+    impl: BackendImpl, f: Callable[..., Any], x: ArrayLike, tangents: None, contexts: tuple[Any, ...], spec: OutputSpec
+) -> Kernels:
     """Hessian-vector products of the basis, `batch` of them at a time (see `hvp.products`)."""
     outer, inner, f = impl.parts(HESSIAN, f)
     how, hvps, gradient_and_hvps = _hvp.products(outer, inner, f, x, contexts, spec)

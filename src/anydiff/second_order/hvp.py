@@ -8,7 +8,7 @@ stacked products `H @ T` that `hessian` builds on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from .._core.arrays import namespace
 from .._core.kernels import Kernels, OutputSpec, unstack
@@ -16,6 +16,12 @@ from .._core.operator import Operator
 from .._core.prep import Prep
 from .._core.prepare import prepare, reuse
 from ..first_order.gradient import GRADIENT
+
+if TYPE_CHECKING:
+    from .._core.arrays import ArrayLike
+    from .._core.backend import AbstractBackend
+    from .._core.backend_impl import BackendImpl
+    from .._core.contexts import Context
 
 __all__ = ["gradient_and_hvp", "hvp", "prepare_hvp"]
 
@@ -25,7 +31,14 @@ REVERSE_OVER_REVERSE = "reverse-over-reverse"
 FORWARD_OVER_FORWARD = "forward-over-forward"
 
 
-def prepare_hvp(f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, y: Any = None) -> Prep:
+def prepare_hvp(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tx: ArrayLike | tuple[ArrayLike, ...],
+    *contexts: Context,
+    y: ArrayLike | None = None,
+) -> Prep:
     """`prepare_hvp(f, backend, x, tx, *contexts) -> Prep` for `hvp` and `gradient_and_hvp`.
 
     `prep.info["strategy"]` says how the products are computed: `"forward-over-reverse"`
@@ -43,7 +56,36 @@ def prepare_hvp(f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, y: Any = 
     return prepare(HVP, f, backend, x, tx, contexts, y)
 
 
-def hvp(f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, prep: Prep | None = None) -> Any:
+@overload
+def hvp(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tx: tuple[ArrayLike, ...],
+    *contexts: Context,
+    prep: Prep | None = None,
+) -> tuple[ArrayLike, ...]: ...
+
+
+@overload
+def hvp(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tx: ArrayLike,
+    *contexts: Context,
+    prep: Prep | None = None,
+) -> ArrayLike: ...
+
+
+def hvp(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tx: ArrayLike | tuple[ArrayLike, ...],
+    *contexts: Context,
+    prep: Prep | None = None,
+) -> ArrayLike | tuple[ArrayLike, ...]:
     """`hvp(f, backend, x, tx, *contexts) -> htx`: the Hessian-vector product `H(x) @ tx`, shaped like `x`.
 
     Args:
@@ -68,15 +110,42 @@ def hvp(f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, prep: Prep | None
     return result[0] if single else result
 
 
+@overload
 def gradient_and_hvp(
-    f: Any, backend: Any, x: Any, tx: Any, *contexts: Any, prep: Prep | None = None
-) -> tuple[Any, Any]:
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tx: tuple[ArrayLike, ...],
+    *contexts: Context,
+    prep: Prep | None = None,
+) -> tuple[ArrayLike, tuple[ArrayLike, ...]]: ...
+
+
+@overload
+def gradient_and_hvp(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tx: ArrayLike,
+    *contexts: Context,
+    prep: Prep | None = None,
+) -> tuple[ArrayLike, ArrayLike]: ...
+
+
+def gradient_and_hvp(
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tx: ArrayLike | tuple[ArrayLike, ...],
+    *contexts: Context,
+    prep: Prep | None = None,
+) -> tuple[ArrayLike, ArrayLike | tuple[ArrayLike, ...]]:
     """`gradient_and_hvp(f, backend, x, tx, *contexts) -> (g, htx)`: the gradient too; see `hvp`."""
     (g, result), single = reuse(prep, HVP, f, backend, x, tx, contexts).with_value(x, tx, contexts)
     return g, (result[0] if single else result)
 
 
-def strategy(outer: Any, inner: Any) -> str:
+def strategy(outer: BackendImpl, inner: BackendImpl) -> str:
     """How `outer` differentiates what `inner` computes, from the modes the two have.
 
     The first that applies: forward over reverse (a pushforward of the reverse-mode gradient,
@@ -93,7 +162,7 @@ def strategy(outer: Any, inner: Any) -> str:
     return FORWARD_OVER_FORWARD
 
 
-def evaluates_only(outer: Any) -> bool:
+def evaluates_only(outer: BackendImpl) -> bool:
     """Whether `outer` only evaluates what it differentiates, never traces it.
 
     Finite differences (the backends without an array kind of their own) call the inner
@@ -103,12 +172,19 @@ def evaluates_only(outer: Any) -> bool:
     return outer.kind is None
 
 
-def compiler(outer: Any, inner: Any) -> Callable[[Callable[..., Any], Any], Callable[..., Any]]:
+def compiler(outer: BackendImpl, inner: BackendImpl) -> Callable[[Callable[..., Any], Any], Callable[..., Any]]:
     """The `compile` of the library that owns a pair's arrays (finite differences own none)."""
     return (inner if evaluates_only(outer) else outer).compile
 
 
-def inner_gradient(outer: Any, inner: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Callable[..., Any]:
+def inner_gradient(
+    outer: BackendImpl,
+    inner: BackendImpl,
+    f: Callable[..., Any],
+    x: ArrayLike,
+    contexts: tuple[Any, ...],
+    spec: OutputSpec,
+) -> Callable[..., Any]:
     """`gradient(x, *contexts)` computed by `inner` in the form `outer` can differentiate."""
     if evaluates_only(outer):
         return inner.kernels(GRADIENT, f, x, None, contexts, spec).plain
@@ -116,7 +192,12 @@ def inner_gradient(outer: Any, inner: Any, f: Any, x: Any, contexts: tuple, spec
 
 
 def products(
-    outer: Any, inner: Any, f: Any, x: Any, contexts: tuple, spec: OutputSpec
+    outer: BackendImpl,
+    inner: BackendImpl,
+    f: Callable[..., Any],
+    x: ArrayLike,
+    contexts: tuple[Any, ...],
+    spec: OutputSpec,
 ) -> tuple[str, Callable[..., Any], Callable[..., Any]]:
     """`(strategy, hvps, gradient_and_hvps)` for the pair, uncompiled.
 
@@ -128,23 +209,7 @@ def products(
     """
     how = strategy(outer, inner)
     if how == REVERSE_OVER_FORWARD:
-        outer_gradient = outer.gradient_function(f)
-
-        def directional(x: Any, t: Any, *contexts: Any) -> Any:  # ∇f(x) · t, by the inner pushforward
-            return inner.jvp(f, x, t[None], contexts)[1][0]
-
-        gradient_of_directional = outer.gradient_function(directional)
-
-        # One reverse pass per tangent: batching them would differentiate every directional
-        # derivative in every pass, k times the work.
-        def hvps(x: Any, tangents: Any, *contexts: Any) -> Any:
-            return namespace(x).stack([gradient_of_directional(x, t, *contexts) for t in tangents])
-
-        def gradient_and_hvps(x: Any, tangents: Any, *contexts: Any) -> tuple[Any, Any]:
-            return outer_gradient(x, *contexts), hvps(x, tangents, *contexts)
-
-        return how, hvps, gradient_and_hvps
-
+        return (how, *_reverse_over_forward(outer, inner, f))
     gradient = inner_gradient(outer, inner, f, x, contexts, spec)
     if how == REVERSE_OVER_REVERSE:
 
@@ -163,7 +228,36 @@ def products(
     return how, hvps, gradient_and_hvps
 
 
-def generic_hvp(impl: Any, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+def _reverse_over_forward(
+    outer: BackendImpl, inner: BackendImpl, f: Callable[..., Any]
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """`(hvps, gradient_and_hvps)` of `products` for reverse over forward."""
+    outer_gradient = outer.gradient_function(f)
+
+    def directional(x: Any, t: Any, *contexts: Any) -> Any:  # ∇f(x) · t, by the inner pushforward
+        return inner.jvp(f, x, t[None], contexts)[1][0]
+
+    gradient_of_directional = outer.gradient_function(directional)
+
+    # One reverse pass per tangent: batching them would differentiate every directional
+    # derivative in every pass, k times the work.
+    def hvps(x: Any, tangents: Any, *contexts: Any) -> Any:
+        return namespace(x).stack([gradient_of_directional(x, t, *contexts) for t in tangents])
+
+    def gradient_and_hvps(x: Any, tangents: Any, *contexts: Any) -> tuple[Any, Any]:
+        return outer_gradient(x, *contexts), hvps(x, tangents, *contexts)
+
+    return hvps, gradient_and_hvps
+
+
+def generic_hvp(
+    impl: BackendImpl,
+    f: Callable[..., Any],
+    x: ArrayLike,
+    tangents: tuple[ArrayLike, ...],
+    contexts: tuple[Any, ...],
+    spec: OutputSpec,
+) -> Kernels:
     """Stack the tangents, compute the products by the pair's strategy, unstack them."""
     outer, inner, f = impl.parts(HVP, f)
     how, hvps, gradient_and_hvps = products(outer, inner, f, x, contexts, spec)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .._core.arrays import namespace
 from .._core.kernels import Kernels, OutputSpec, device
@@ -12,10 +13,18 @@ from .._core.prepare import prepare, reuse
 from ..first_order.derivative import DERIVATIVE
 from . import hvp as _hvp
 
+if TYPE_CHECKING:
+    from .._core.arrays import ArrayLike
+    from .._core.backend import AbstractBackend
+    from .._core.backend_impl import BackendImpl
+    from .._core.contexts import Context
+
 __all__ = ["prepare_second_derivative", "second_derivative", "value_derivative_and_second_derivative"]
 
 
-def prepare_second_derivative(f: Any, backend: Any, x: Any, *contexts: Any, y: Any = None) -> Prep:
+def prepare_second_derivative(
+    f: Callable[..., Any], backend: AbstractBackend, x: ArrayLike, *contexts: Context, y: ArrayLike | None = None
+) -> Prep:
     """`prepare_second_derivative(f, backend, x, *contexts) -> Prep` for `second_derivative`.
 
     Also serves `value_derivative_and_second_derivative`.
@@ -29,7 +38,9 @@ def prepare_second_derivative(f: Any, backend: Any, x: Any, *contexts: Any, y: A
     return prepare(SECOND_DERIVATIVE, f, backend, x, None, contexts, y)
 
 
-def second_derivative(f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None) -> Any:
+def second_derivative(
+    f: Callable[..., Any], backend: AbstractBackend, x: ArrayLike, *contexts: Context, prep: Prep | None = None
+) -> ArrayLike:
     """`second_derivative(f, backend, x, *contexts) -> d2y`: `d²f/dx²` for a scalar `x`, shaped like `f(x)`.
 
     Args:
@@ -48,13 +59,15 @@ def second_derivative(f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep |
 
 
 def value_derivative_and_second_derivative(
-    f: Any, backend: Any, x: Any, *contexts: Any, prep: Prep | None = None
-) -> tuple[Any, Any, Any]:
+    f: Callable[..., Any], backend: AbstractBackend, x: ArrayLike, *contexts: Context, prep: Prep | None = None
+) -> tuple[ArrayLike, ArrayLike, ArrayLike]:
     """`value_derivative_and_second_derivative(f, backend, x, *contexts) -> (y, dy, d2y)`; see `second_derivative`."""
     return reuse(prep, SECOND_DERIVATIVE, f, backend, x, None, contexts).with_value(x, contexts)
 
 
-def generic_second_derivative(impl: Any, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
+def generic_second_derivative(
+    impl: BackendImpl, f: Callable[..., Any], x: ArrayLike, tangents: None, contexts: tuple[Any, ...], spec: OutputSpec
+) -> Kernels:
     """The outer derivative of the inner `(f, f')`, stacked: its tangent holds `f''`.
 
     Pushforwards with the tangent 1 on both levels (a backend with reverse mode only emulates

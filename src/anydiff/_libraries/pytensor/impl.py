@@ -68,7 +68,8 @@ class _Namespace:
     """The array-API namespace of PyTensor variables: `pytensor.tensor` under array-API names."""
 
     float32, float64, int32, int64 = np.float32, np.float64, np.int32, np.int64
-    e, pi, inf, nan, newaxis = np.e, np.pi, np.inf, np.nan, None
+    # mypy (without its cache) misreads this class attribute as a read of a deleted `e`
+    e, pi, inf, nan, newaxis = np.e, np.pi, np.inf, np.nan, None  # type: ignore[misc]
     linalg = _Linalg()
 
     def __init__(self) -> None:

@@ -109,13 +109,18 @@ class TorchImpl(BackendImpl):
             return f(x, *contexts)
 
         with _FORWARD_MODE:
+            # torch's stubs: `jvp` may return a triple (with `has_aux=True`, not used here), and
+            # `vmap`'s `out_dims` accepts `None` inside a tuple at runtime but not in its annotation.
             if tangents.shape[0] == 1:
-                y, ty = torch.func.jvp(g, (x,), (tangents[0],))
+                y, ty = torch.func.jvp(g, (x,), (tangents[0],))  # type: ignore[misc]
                 return y, ty.unsqueeze(0)
-            return torch.func.vmap(lambda t: torch.func.jvp(g, (x,), (t,)), out_dims=(None, 0))(tangents)
+            return torch.func.vmap(  # type: ignore[return-value]
+                lambda t: torch.func.jvp(g, (x,), (t,)),
+                out_dims=(None, 0),  # type: ignore[arg-type]
+            )(tangents)
 
     def vjp(self, f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Callable[[Any], Any]]:
-        y, pull = torch.func.vjp(lambda x: f(x, *contexts), x)
+        y, pull = torch.func.vjp(lambda x: f(x, *contexts), x)  # type: ignore[misc]  # a triple only with has_aux
         return y, torch.func.vmap(lambda u: pull(u)[0])
 
     def one_argument(self, f: Callable[..., Any], y: Any) -> Callable[..., Any]:
