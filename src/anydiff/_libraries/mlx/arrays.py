@@ -23,7 +23,7 @@ def _mlx_from_numpy(a: np.ndarray) -> Any:
 
 
 def _mlx_namespace(a: Any) -> Any:
-    from .impl import mlx_namespace
+    from .namespace import mlx_namespace
 
     return mlx_namespace
 

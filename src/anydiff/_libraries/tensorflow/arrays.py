@@ -28,7 +28,7 @@ def _tensorflow_from_numpy(a: np.ndarray) -> Any:
 
 def _tensorflow_namespace(a: Any) -> Any:
     # Importing the backend module also registers the namespace for TensorFlow's tensor types.
-    from .impl import tensorflow_namespace
+    from .namespace import tensorflow_namespace
 
     return tensorflow_namespace
 

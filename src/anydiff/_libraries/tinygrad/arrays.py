@@ -16,19 +16,19 @@ def _tinygrad_is_array(tp: type) -> bool:
 
 
 def _tinygrad_to_numpy(a: Any) -> np.ndarray:
-    from .impl import to_numpy
+    from .namespace import to_numpy
 
     return to_numpy(a)
 
 
 def _tinygrad_from_numpy(a: np.ndarray) -> Any:
-    from .impl import from_numpy
+    from .namespace import from_numpy
 
     return from_numpy(a)
 
 
 def _tinygrad_namespace(a: Any) -> Any:
-    from .impl import tinygrad_namespace
+    from .namespace import tinygrad_namespace
 
     return tinygrad_namespace
 
