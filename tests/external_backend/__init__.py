@@ -1,8 +1,8 @@
-"""A backend defined outside anydiff, laid out as another package would write it (the example of
-`docs/new-backend.md`, tested by `tests/test_external_backend.py`).
+"""An AD library added to anydiff from outside it: `AutoTorchFunc()` differentiates with `torch.func`.
 
-`AutoTorchFunc()` differentiates with `torch.func`. Importing this package registers the backend
-without importing torch; `_impl.py`, which does, is imported on the backend's first use.
+The example of docs/new-backend.md, tested by tests/test_external_backend.py. It uses only the
+public names of `anydiff.extend`. Importing this package registers the backend without importing
+torch: `_impl.py`, which does, is loaded on the backend's first use.
 """
 
 from __future__ import annotations
@@ -10,16 +10,17 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-import anydiff as ad
+from anydiff.extend import AbstractBackend, register_backend
 
 __all__ = ["AutoTorchFunc"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class AutoTorchFunc(ad.AbstractBackend):
-    """`AutoTorchFunc()`: differentiate with `torch.func` (forward and reverse mode)."""
+class AutoTorchFunc(AbstractBackend):
+    """`AutoTorchFunc()`: differentiate with the `torch.func` transforms (forward and reverse mode)."""
 
-    extra: ClassVar[str] = "torch"  # named in the `BackendNotInstalledError` when torch is missing
+    #: named by `BackendNotInstalledError` when torch is missing: `pip install 'anydiff[torch]'`
+    extra: ClassVar[str] = "torch"
 
 
-ad.register_backend(AutoTorchFunc, f"{__name__}._impl:TorchFuncImpl", library="torch")
+register_backend(AutoTorchFunc, f"{__name__}._impl:TorchFuncImpl", library="torch")
