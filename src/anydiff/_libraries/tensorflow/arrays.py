@@ -27,7 +27,7 @@ def _tensorflow_from_numpy(a: np.ndarray) -> Any:
 
 
 def _tensorflow_namespace(a: Any) -> Any:
-    # Importing the backend module also registers the namespace for TensorFlow's tensor types.
+    # Importing `namespace.py` also registers the namespace for TensorFlow's eager and graph tensor types.
     from .namespace import tensorflow_namespace
 
     return tensorflow_namespace
