@@ -15,7 +15,7 @@ Measured on CPU (float64, one thread; n = 10 and 1 000; `benchmarks/overhead_ten
 - Hessians: `tape.jacobian` of the gradient (reverse over reverse) runs as fast as forward over
   reverse vectorised, and traces 3-4 times faster.
 
-TensorFlow tensors have no array-API namespace; `TensorFlowNamespace` below is the one
+TensorFlow tensors have no array-API namespace; `TensorFlowNamespace` (`namespace.py`) is the one
 `ad.namespace` returns for them, eagerly, in graphs and under tapes alike.
 """
 
