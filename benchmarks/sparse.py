@@ -42,7 +42,7 @@ import scipy.sparse as sp  # noqa: E402
 from _timing import fmt_time, interleaved, save, table  # noqa: E402
 
 import anydiff as ad  # noqa: E402
-from anydiff._registry import implementation  # noqa: E402
+from anydiff.extend import implementation  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 ROWS: list[dict[str, Any]] = []

@@ -4,9 +4,9 @@ For every backend type anydiff itself registers (the combinators `SecondOrder`, 
 `MixedMode` aside: they do what their parts do), the table reads the backend's `BackendImpl`
 subclass:
 
-- an operator is **native** when the class overrides `prepare_<operator>` (the library's own
-  route, for at least one `mode`; symbolic backends override them all), **fallback** when it
-  inherits the generic one built on its `jvp` / `vjp` primitives;
+- an operator is **native** when the class lists it in its `native` table (the library's own
+  route, for at least one `mode`; symbolic backends list them all), **fallback** when it takes
+  the operator's generic route, built on its `jvp` / `vjp` primitives;
 - the modes are the primitives it implements (`jvp`: forward, `vjp`: reverse; the other is
   emulated);
 - two-argument functions `f(y, x)` are **unsupported** when `one_argument`, the hook every
@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 
 import anydiff as ad
-from anydiff._impl import BackendImpl
-from anydiff._registry import _REGISTRY, implementation
+from anydiff.extend import BackendImpl, implementation, registered_backends
 from anydiff.testing import OPERATORS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,8 +46,9 @@ def _write_into(y: np.ndarray, x: np.ndarray) -> None:
     y[...] = x
 
 
-def _overrides(impl: BackendImpl, method: str) -> bool:
-    return getattr(type(impl), method) is not getattr(BackendImpl, method)
+def _native(impl: BackendImpl, operator: str) -> bool:
+    """Whether the backend has a route of its own for `operator` (its `native` table, keyed by operator records)."""
+    return any(record.name == operator for record in impl.native)
 
 
 def _two_argument(impl: BackendImpl) -> str:
@@ -62,7 +62,7 @@ def _two_argument(impl: BackendImpl) -> str:
 def rows() -> list[list[str]]:
     """One row per built-in backend that works on its own: name, library, modes, one cell per operator."""
     table = []
-    for backend_type, (_, library) in _REGISTRY.items():
+    for backend_type, library in registered_backends().items():
         if not backend_type.__module__.startswith("anydiff."):  # registered by another package
             continue
         try:
@@ -71,7 +71,7 @@ def rows() -> list[list[str]]:
             continue
         impl = implementation(backend)  # BackendNotInstalledError names the extra to install
         modes = " + ".join(m for m, native in (("forward", impl.forward), ("reverse", impl.reverse)) if native)
-        cells = ["native" if _overrides(impl, f"prepare_{op}") else "fallback" for op in OPERATORS]
+        cells = ["native" if _native(impl, op) else "fallback" for op in OPERATORS]
         table.append([f"`{backend_type.__name__}`", library or "none", modes, *cells, _two_argument(impl)])
     return table
 

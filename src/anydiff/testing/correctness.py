@@ -20,7 +20,6 @@ import numpy as np
 
 import anydiff as ad
 
-from .. import AutoFiniteDiff, AutoSparse, MixedMode, SecondOrder
 from ..extend import AbstractBackend, Cache, Constant, array_kind, dtype_name, implementation
 from .scenarios import Scenario, default_scenarios
 
@@ -148,7 +147,7 @@ def _kind_name(value: Any) -> str:
     return kind.name if kind is not None else type(value).__name__
 
 
-def _dtype_name(value: Any) -> str:
+def _value_dtype(value: Any) -> str:
     if type(value) is float:
         return "float64"
     dtype = getattr(value, "dtype", None)
@@ -166,14 +165,14 @@ def finite_difference_schemes(backend: AbstractBackend, order: int) -> list[str]
     """The finite-difference schemes stacked in computing a derivative of this order."""
     if order == 0:
         return []
-    if isinstance(backend, AutoFiniteDiff):
+    if isinstance(backend, ad.AutoFiniteDiff):
         return [] if backend.method == "complex" else [backend.method] * order
-    if isinstance(backend, SecondOrder):
+    if isinstance(backend, ad.SecondOrder):
         inner = finite_difference_schemes(backend.inner, 1)
         return inner if order == 1 else finite_difference_schemes(backend.outer, 1) + inner
-    if isinstance(backend, AutoSparse):
+    if isinstance(backend, ad.AutoSparse):
         return finite_difference_schemes(backend.dense, order)
-    if isinstance(backend, MixedMode):
+    if isinstance(backend, ad.MixedMode):
         both = (finite_difference_schemes(backend.forward, order), finite_difference_schemes(backend.reverse, order))
         return max(both, key=len)
     return []
@@ -212,11 +211,11 @@ def incompatibility(backend: AbstractBackend, scenario: Scenario) -> str | None:
     op, order = scenario.operator, scenario.forms.order
     if not hasattr(ad, op):
         return f"this version of anydiff has no `ad.{op}`"
-    if isinstance(backend, AutoSparse) and op not in ("jacobian", "hessian"):
+    if isinstance(backend, ad.AutoSparse) and op not in ("jacobian", "hessian"):
         return f"{backend!r} computes sparse jacobians and hessians only"
-    if isinstance(backend, MixedMode) and op != "jacobian":
+    if isinstance(backend, ad.MixedMode) and op != "jacobian":
         return f"{backend!r} computes sparse jacobians only"
-    if isinstance(backend, SecondOrder) and order == 1:
+    if isinstance(backend, ad.SecondOrder) and order == 1:
         return f"{backend!r} is for second-order operators"
     if any(isinstance(c, Cache) for c in scenario.contexts) and not _mutation(backend):
         return f"{backend!r} cannot run an `f` that writes into its `Cache`: its arrays are immutable"
@@ -312,8 +311,8 @@ class _Checker:
             want = want.reshape(-1, x_size)
         elif kind != expected_kind:
             self.fail(stage, f"{label}: array kind {kind}, expected {expected_kind} (the kind of `x`)")
-        if _dtype_name(got) != want.dtype.name:
-            self.fail(stage, f"{label}: dtype {_dtype_name(got)}, expected {want.dtype.name}")
+        if _value_dtype(got) != want.dtype.name:
+            self.fail(stage, f"{label}: dtype {_value_dtype(got)}, expected {want.dtype.name}")
         array = to_numpy(got)
         if array.shape != want.shape:
             self.fail(stage, f"{label}: shape {array.shape}, expected {want.shape}")
@@ -376,11 +375,11 @@ def check(backend: AbstractBackend, scenario: Scenario, *, rtol: float = 1e-5, a
     if reason is not None:
         return dataclasses.replace(outcome, message=reason)
 
-    dtype = _dtype_name(scenario.x)
+    dtype = _value_dtype(scenario.x)
     order_of = {"value": 0, "first": forms.order - 1, "result": forms.order}
     checker = _Checker(
         scenario.x,
-        sparse=isinstance(backend, AutoSparse),
+        sparse=isinstance(backend, ad.AutoSparse),
         tolerance=lambda name: tolerances(backend, order_of[name], dtype, rtol, atol),
     )
     second = scenario.second_point

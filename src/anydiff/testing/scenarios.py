@@ -788,11 +788,11 @@ def with_kind(scenario: Scenario, kind: str) -> Scenario:
     """
     import importlib
 
-    _KINDS = array_kinds()
-    if kind not in _KINDS:
-        raise ValueError(f"with_kind: `kind` must be one of {sorted(_KINDS)}; got {kind!r}.")
-    importlib.import_module(_KINDS[kind].module)
-    to_kind = converter(_KINDS["numpy"], _KINDS[kind]) or (lambda v: v)
+    kinds = array_kinds()
+    if kind not in kinds:
+        raise ValueError(f"with_kind: `kind` must be one of {sorted(kinds)}; got {kind!r}.")
+    importlib.import_module(kinds[kind].module)
+    to_kind = converter(kinds["numpy"], kinds[kind]) or (lambda v: v)
 
     def convert(v: Any) -> Any:
         array = np.asarray(v)
