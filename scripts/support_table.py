@@ -5,7 +5,7 @@ For every backend type anydiff itself registers (the combinators `SecondOrder`, 
 subclass:
 
 - an operator is **native** when the class lists it in its `native` table (the library's own
-  route, for at least one `mode`; symbolic backends list them all), **fallback** when it takes
+  route, for at least one `mode`; symbolic backends list them all), **generic** when it takes
   the operator's generic route, built on its `jvp` / `vjp` primitives;
 - the modes are the primitives it implements (`jvp`: forward, `vjp`: reverse; the other is
   emulated);
@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FILES = (ROOT / "README.md", ROOT / "docs" / "backends.md")
 START, END = "<!-- support-table:start -->", "<!-- support-table:end -->"
 LEGEND = (
-    "**native**: the backend overrides the operator with its library's own route; **fallback**: the "
-    "generic implementation over the backend's primitives (`jvp` for forward mode, `vjp` for reverse "
-    "mode); **unsupported**: calling it raises `ad.UnsupportedError`. The last column is for "
+    "**native**: the backend lists the operator in its `native` table (its library's own route); "
+    "**generic**: the operator's generic route over the backend's primitives (`jvp` for forward "
+    "mode, `vjp` for reverse mode); **unsupported**: calling it raises `ad.UnsupportedError`. The last column is for "
     "two-argument functions `f(y, x)` writing into `y` (pushforward, pullback, derivative and "
     "jacobian). Generated from the code by `scripts/support_table.py`."
 )
@@ -71,7 +71,7 @@ def rows() -> list[list[str]]:
             continue
         impl = implementation(backend)  # BackendNotInstalledError names the extra to install
         modes = " + ".join(m for m, native in (("forward", impl.forward), ("reverse", impl.reverse)) if native)
-        cells = ["native" if _native(impl, op) else "fallback" for op in OPERATORS]
+        cells = ["native" if _native(impl, op) else "generic" for op in OPERATORS]
         table.append([f"`{backend_type.__name__}`", library or "none", modes, *cells, _two_argument(impl)])
     return table
 
