@@ -188,7 +188,13 @@ class PyTensorImpl(SymbolicImpl):
         return _flat(pytensor.gradient.jacobian(y, x, disconnected_inputs="ignore", vectorize=True))
 
     def symbolic_jvp(self, y: Any, x: Any, t: Any) -> Any:
-        return _flat(pytensor.gradient.pushforward(y, x, t, disconnected_outputs="ignore"))
+        try:
+            return _flat(pytensor.gradient.pushforward(y, x, t, disconnected_outputs="ignore"))
+        except pytensor.gradient.NullTypeGradError:
+            # PyTensor pushes forward by pulling back twice, which needs the second derivatives
+            # of every op; `prod` has none. The Jacobian needs first derivatives only.
+            jacobian = pytensor.gradient.jacobian(y, x, disconnected_inputs="ignore", vectorize=True)
+            return _flat(pt.tensordot(jacobian, t, axes=x.type.ndim))
 
     def symbolic_vjp(self, y: Any, x: Any, u: Any) -> Any:
         return _flat(pytensor.gradient.pullback(y, x, u.flatten(), disconnected_inputs="ignore"))

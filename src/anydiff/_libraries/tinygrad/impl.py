@@ -28,6 +28,7 @@ import numpy as np
 from tinygrad import Tensor, TinyJit, UOp, Variable
 from tinygrad.dtype import _to_np_dtype
 from tinygrad.engine.jit import JitError
+from tinygrad.engine.realize import capturing
 
 from anydiff.extend import (
     JACOBIAN,
@@ -116,6 +117,8 @@ class _Jitted:
         return _map(_realized, self.fn(*args))
 
     def __call__(self, *args: Any) -> Any:
+        if capturing:  # inside another `TinyJit` (finite differences over this kernel), which
+            return self.eager(*args)  # refuses to nest: its capture records these kernels too
         if self.jit is not None and _jit_inputs_only(args):
             try:
                 return _map(self.take, self.jit(*args))
@@ -132,9 +135,14 @@ class _Jitted:
 
 
 def _materialized(g: Any, like: Any) -> Any:
-    """`g`, or real zeros when tinygrad returned a constant with no device (`f` ignores `x`)."""
+    """`g`, put on `like`'s device when tinygrad built it from constants alone.
+
+    A gradient has no device when nothing in its graph lives on one: `f` ignores `x` (a constant
+    zero), or `f` is linear and the seed was itself computed from constants (`xp.eye`), in which
+    case `g` is the seed moved around and must be kept, not replaced by zeros.
+    """
     if g.device is None:
-        return Tensor.zeros(*like.shape, dtype=like.dtype, device=like.device).contiguous()
+        return g.clone(device=like.device)
     return g
 
 
