@@ -7,6 +7,7 @@ the user's code and the fix; never a wrong number and never a raw library error.
   reference computed without any backend (the complex step on NumPy, or a closed form), over a
   grammar of functions that move, pick and reduce elements (`flip`, `roll`, slices, indexing,
   `concat`, reductions along axes).
+- Python numbers as tangents and cotangents of 0-d `x` and `f(x)`, in the dtype of `x` / `f(x)`.
 
 References never come from the backend under test.
 """
@@ -167,3 +168,74 @@ def test_jacobian_agrees_with_pullbacks_pushforwards_and_reference(backend):
             if got.shape != reference.shape or not np.allclose(got, reference, **tolerance(backend)):
                 wrong.append(f"{case.name}: {how} gives\n{got}\nexpected\n{reference}")
     assert not wrong, "\n\n".join(wrong)
+
+
+# -- Python numbers as tangents -----------------------------------------------------------------
+
+
+def cubes(x: Any) -> Any:
+    """`sum(x**3) / 3`: gradient `x**2`, Hessian `diag(2 x)`."""
+    return _xp(x).sum(x**3) / 3.0
+
+
+def cube(s: Any) -> Any:
+    """`s**3`: derivative `3 s**2`, second derivative `6 s`."""
+    return s**3
+
+
+def exact(backend: Any, dtype: Any) -> dict[str, float]:
+    """Tolerances for polynomials: finite differences in float32 are good to about 1e-2."""
+    if isinstance(backend, ad.AutoFiniteDiff):
+        return {"rtol": 1e-2 if dtype == np.float32 else 1e-6, "atol": 1e-6}
+    return {"rtol": 1e-6 if dtype == np.float32 else 1e-12, "atol": 0.0}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_python_numbers_as_cotangents(backend, dtype):
+    """`ad.pullback(f, b, x, 1.0)` for a scalar `f`: the number takes the dtype of `f(x)`."""
+    x = VECTOR.astype(dtype)
+    for u, scales in ((1.0, (1.0,)), (2, (2.0,)), ((1.0, -3), (1.0, -3.0))):
+        result = quiet(lambda u=u: ad.pullback(cubes, backend, x, u))
+        for r, scale in zip(result if isinstance(u, tuple) else (result,), scales, strict=True):
+            assert isinstance(r, np.ndarray) and r.dtype == dtype, (u, type(r), getattr(r, "dtype", None))
+            np.testing.assert_allclose(r, scale * x.astype(np.float64) ** 2, **exact(backend, dtype))
+    y, g = quiet(lambda: ad.value_and_pullback(cubes, backend, x, 1.0))
+    np.testing.assert_allclose(g, x.astype(np.float64) ** 2, **exact(backend, dtype))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_python_numbers_as_tangents_of_a_scalar_input(backend):
+    """`ad.pushforward(f, b, 2.0, 1.0)`, ints too, and a 0-d float32 `x`: the dtype of `x`."""
+    for x, dtype in ((2.0, np.float64), (np.asarray(2.0, dtype=np.float32), np.float32)):
+        for t in (1.0, 1, 2):
+            r = quiet(lambda x=x, t=t: ad.pushforward(cube, backend, x, t))
+            assert np.asarray(r).dtype == dtype, (x, t, np.asarray(r).dtype)
+            np.testing.assert_allclose(r, 12.0 * t, **exact(backend, dtype))
+        g, h = quiet(lambda x=x: ad.gradient_and_hvp(lambda s: s**3 / 3.0, backend, x, 1))
+        np.testing.assert_allclose(h, 4.0, **exact(backend, dtype))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_python_number_cotangents_with_a_prep(backend):
+    """A prep serves a number after an array and an array after a number."""
+    prep = quiet(lambda: ad.prepare_pullback(cubes, backend, VECTOR, 1.0))
+    for u in (np.asarray(2.0), 3.0, 4):
+        r = quiet(lambda u=u: ad.pullback(cubes, backend, VECTOR, u, prep=prep))
+        np.testing.assert_allclose(r, float(u) * VECTOR**2, **exact(backend, np.float64))
+
+
+def test_python_number_tangents_take_the_kind_and_dtype_of_x():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(VECTOR, dtype=torch.float32)
+    for backend in (ad.AutoTorch(), ad.AutoFiniteDiff()):
+        r = ad.pullback(cubes, backend, x, 1.0)
+        assert isinstance(r, torch.Tensor) and r.dtype == torch.float32
+        np.testing.assert_allclose(r.numpy(), VECTOR**2, rtol=1e-2 if isinstance(backend, ad.AutoFiniteDiff) else 1e-6)
+
+
+def test_booleans_and_wrong_shapes_are_not_number_tangents():
+    with pytest.raises(TypeError, match="the tangent must be the same kind of array as `x` \\(numpy\\); got bool"):
+        ad.pullback(cubes, ad.AutoFiniteDiff(), VECTOR, True)
+    with pytest.raises(ValueError, match=r"the tangent must have the shape of `x`, \(5,\); got \(\)"):
+        ad.pushforward(cubes, ad.AutoFiniteDiff(), VECTOR, 1.0)

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import ArrayKind, array_kind, dtype_name
-from .kernels import OutputSpec
+from .arrays import ArrayKind, array_kind, dtype_name, namespace
+from .kernels import OutputSpec, device
 from .operator import Operator
 
 __all__ = ["check_batch_size", "check_output", "float_input", "tangent_checker"]
@@ -72,8 +72,30 @@ def check_output(operator: Operator, spec: OutputSpec) -> None:
         )
 
 
+def _is_number(t: Any) -> bool:
+    """A Python `int` or `float` (not a `bool`, not a NumPy scalar, which is a 0-d array)."""
+    return type(t) in (int, float)
+
+
+def _number_tangent(t: int | float, x: Any, dtype: str) -> Any:
+    """A Python number given as a 0-d tangent: a 0-d array of `x`'s kind and device, in `dtype`."""
+    value = np.asarray(t, dtype=dtype)
+    kind = None if isinstance(x, float) else array_kind(x)
+    if kind is None or kind.name == "numpy":
+        return value
+    array = kind.from_numpy(value)
+    where = device(x)
+    if where is not None and device(array) != where:  # a GPU `x`: NumPy arrays arrive on the CPU
+        array = namespace(x).asarray(array, device=where)
+    return array
+
+
 def _tangent_tuple(name: str, tangents: Any, expected: tuple[int, ...], dtype: str, x: Any) -> tuple[tuple, bool]:
-    """`(tangents as a tuple, whether one bare array was given)`, after checking each one."""
+    """`(tangents as a tuple, whether one bare array was given)`, after checking each one.
+
+    A Python number stands for a 0-d tangent (`ad.pullback(f, b, x, 1.0)` for a scalar `f`): it
+    becomes an array of `x`'s kind in the expected dtype.
+    """
     if isinstance(tangents, list):
         raise TypeError(
             f"{name}: several tangents must be passed as a tuple of arrays; got a list. Write `tuple(tangents)`."
@@ -82,6 +104,8 @@ def _tangent_tuple(name: str, tangents: Any, expected: tuple[int, ...], dtype: s
     batch = (tangents,) if single else tangents
     if not batch:
         raise ValueError(f"{name}: the tuple of tangents is empty; pass at least one array.")
+    if expected == () and any(_is_number(t) for t in batch):
+        batch = tuple(_number_tangent(t, x, dtype) if _is_number(t) else t for t in batch)
     x_kind = "float" if isinstance(x, float) else _describe_kind(x)
     of = "`x`" if name in ("pushforward", "hvp") else "`f(x)`"
     for i, t in enumerate(batch):
