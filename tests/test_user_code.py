@@ -8,6 +8,7 @@ the user's code and the fix; never a wrong number and never a raw library error.
   grammar of functions that move, pick and reduce elements (`flip`, `roll`, slices, indexing,
   `concat`, reductions along axes).
 - Python numbers as tangents and cotangents of 0-d `x` and `f(x)`, in the dtype of `x` / `f(x)`.
+- Shapes are Python ints inside `f`, also where the library's own are symbolic (PyTensor).
 
 References never come from the backend under test.
 """
@@ -239,3 +240,32 @@ def test_booleans_and_wrong_shapes_are_not_number_tangents():
         ad.pullback(cubes, ad.AutoFiniteDiff(), VECTOR, True)
     with pytest.raises(ValueError, match=r"the tangent must have the shape of `x`, \(5,\); got \(\)"):
         ad.pushforward(cubes, ad.AutoFiniteDiff(), VECTOR, 1.0)
+
+
+# -- Shapes are Python ints ---------------------------------------------------------------------
+
+
+def grid_roughness(x: Any, seen: list) -> Any:
+    """A flat vector read as a square grid, its side computed from the shape, as NumPy code does."""
+    xp = _xp(x)
+    n = int(round(x.shape[0] ** 0.5))
+    grid = xp.reshape(x, (n, n))
+    steps = grid[1:, :] - grid[:-1, :]
+    seen.append((*x.shape, *grid.shape, *steps.shape, grid.shape[-1], steps.shape[0]))
+    total = xp.sum(grid[:, 0] ** 2)
+    for i in range(steps.shape[0]):  # a loop over a dimension
+        total = total + xp.sum(steps[i] ** 3)
+    return total
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_shapes_are_python_ints(backend):
+    """anydiff prepares for one shape, so `f` sees it as Python ints on every backend, also
+    under symbolic tracing (PyTensor's own shapes are symbolic variables)."""
+    seen: list = []
+    x = np.linspace(-1.0, 1.0, 9) ** 2
+    g = quiet(lambda: ad.gradient(lambda x: grid_roughness(x, seen), backend, x))
+    reference = complex_step_jacobian(lambda x: grid_roughness(x, []), x)
+    np.testing.assert_allclose(g, reference, **tolerance(backend))
+    expected = (9, 3, 3, 2, 3, 3, 2)
+    assert seen and all(dims == expected and all(type(d) is int for d in dims) for dims in seen), seen

@@ -14,6 +14,8 @@ PyTensor variables are immutable: `f` cannot write into arrays in place (two-arg
 
 from __future__ import annotations
 
+import inspect
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -167,6 +169,26 @@ def _flat(variable: Any) -> Any:
     return variable.flatten()
 
 
+# `x.shape` of a PyTensor variable is a symbolic vector, even where the shape is known, so
+# ordinary code fails on it (`int(round(x.shape[0] ** 0.5))`, `range(x.shape[0])`). anydiff
+# traces `f` for one shape: while it does, in the tracing thread only, `shape` gives the known
+# shape as Python ints, as the array API asks. Elsewhere, and for shapes with unknown dimensions,
+# it is PyTensor's own.
+_TRACING = threading.local()
+_SYMBOLIC_SHAPE = inspect.getattr_static(TensorVariable, "shape")  # the property itself
+
+
+def _shape(variable: Any) -> Any:
+    if getattr(_TRACING, "active", False):
+        known = variable.type.shape
+        if None not in known:
+            return tuple(int(d) for d in known)
+    return _SYMBOLIC_SHAPE.fget(variable)
+
+
+setattr(TensorVariable, "shape", property(_shape, doc=_SYMBOLIC_SHAPE.__doc__))  # noqa: B010
+
+
 class PyTensorImpl(SymbolicImpl):
     route = "pytensor.grad/pushforward/pullback + pytensor.function"
     separate_plain = False  # compiling takes ~0.5 s; computing the value too costs little
@@ -174,6 +196,13 @@ class PyTensorImpl(SymbolicImpl):
     def variable(self, name: str, shape: tuple[int, ...], dtype: Any) -> tuple[Any, Any]:
         variable = pt.tensor(name=name, shape=shape, dtype=np.dtype(dtype).name)
         return variable, variable
+
+    def trace(self, operator: str, f: Callable[..., Any], x: np.ndarray, contexts: tuple) -> Any:
+        outer, _TRACING.active = getattr(_TRACING, "active", False), True
+        try:
+            return super().trace(operator, f, x, contexts)
+        finally:
+            _TRACING.active = outer
 
     def expression(self, y: Any) -> Any:
         try:
