@@ -9,6 +9,7 @@ the user's code and the fix; never a wrong number and never a raw library error.
   `concat`, reductions along axes).
 - Python numbers as tangents and cotangents of 0-d `x` and `f(x)`, in the dtype of `x` / `f(x)`.
 - Shapes are Python ints inside `f`, also where the library's own are symbolic (PyTensor).
+- Negative-step slices (`x[::-1]`) differentiate, or say to use `xp.flip` (torch).
 
 References never come from the backend under test.
 """
@@ -269,3 +270,38 @@ def test_shapes_are_python_ints(backend):
     np.testing.assert_allclose(g, reference, **tolerance(backend))
     expected = (9, 3, 3, 2, 3, 3, 2)
     assert seen and all(dims == expected and all(type(d) is int for d in dims) for dims in seen), seen
+
+
+# -- Negative-step slices -----------------------------------------------------------------------
+
+NEGATIVE_STEPS = [
+    Rearranging("x[::-1] * x", lambda x: x[::-1] * x, VECTOR),
+    Rearranging("x[::-2] ** 2", lambda x: x[::-2] ** 2, VECTOR),
+    Rearranging("x[3:0:-1]", lambda x: x[3:0:-1] + 0.0, VECTOR),
+    Rearranging("x[:, ::-1] * x", lambda x: x[:, ::-1] * x, MATRIX),
+]
+
+
+def test_flip_then_slice_is_a_negative_step():
+    """The rewrite the torch error teaches: `x[::-k]` is `flip(x)[::k]`."""
+    for k in (1, 2, 3):
+        for n in (4, 5, 6):
+            x = np.arange(float(n))
+            np.testing.assert_array_equal(x[::-k], np.flip(x, axis=0)[::k])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_negative_step_slices(backend):
+    """`x[::-1]` is array-API indexing: it differentiates, or (torch tensors have no negative
+    steps) the error says to use `xp.flip`."""
+    for case in NEGATIVE_STEPS:
+        reference = complex_step_jacobian(case.f, case.x)
+        if isinstance(backend, ad.AutoTorch):
+            with pytest.raises(ad.UnsupportedError, match=r"negative step.*xp\.flip\(x, axis=0\)\[::2\]"):
+                ad.jacobian(case.f, backend, case.x)
+            continue
+        for how, compute in (("jacobian", ad.jacobian), ("pullbacks", _stacked_pullbacks)):
+            args = (case.f, backend, case.x) + (() if how == "jacobian" else (reference.shape[: -case.x.ndim],))
+            np.testing.assert_allclose(
+                quiet(compute, *args), reference, err_msg=f"{case.name}: {how}", **tolerance(backend)
+            )

@@ -32,6 +32,7 @@ from anydiff.extend import (
     FunctionNotDifferentiableError,
     Kernels,
     OutputSpec,
+    UnsupportedError,
     array_kind,
     basis_rows,
     flat_size,
@@ -48,6 +49,9 @@ __all__ = ["TorchImpl"]
 # for the whole process: a second thread entering it raises "Nested forward mode AD is not
 # supported", so forward-mode computations take turns (reentrant: they nest in one thread).
 _FORWARD_MODE = threading.RLock()
+
+# What torch says to `x[::-1]`.
+_NEGATIVE_STEP = "step must be greater than zero"
 
 # Substrings of the errors torch raises when `f` leaves the tensor world while being traced.
 _ESCAPE_MESSAGES = ("numpy()", ".item()", "data pointer", "Tensor.data_ptr", "requires grad")
@@ -128,6 +132,13 @@ class TorchImpl(BackendImpl):
 
     def translate_error(self, exc: Exception, operator: str) -> Exception | None:
         message = str(exc)
+        if isinstance(exc, ValueError) and message == _NEGATIVE_STEP:
+            return UnsupportedError(
+                f"{operator}: `f` sliced a torch tensor with a negative step, such as `x[::-1]` "
+                f"({message}): torch tensors have no negative steps. Reverse with `xp.flip` "
+                "(`xp = ad.namespace(x)`): `x[::-1]` is `xp.flip(x, axis=0)`, `x[::-2]` is "
+                "`xp.flip(x, axis=0)[::2]`, and `x[:, ::-1]` is `xp.flip(x, axis=1)`."
+            )
         if isinstance(exc, RuntimeError) and "in-place operation" in message:
             return FunctionNotDifferentiableError(
                 f"{operator}: `f` wrote in place into a torch tensor being differentiated "
