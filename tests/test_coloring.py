@@ -3,13 +3,19 @@
 Colorings are checked against reference color counts for structured patterns, against
 independent brute-force definitions of each coloring on small random patterns, and by
 decompression round trips: a random matrix with the pattern is compressed with dense NumPy
-products and must come back (to 1e-12).
+products and must come back (to 1e-12). The compiled (numba) and pure-Python kernels are
+both checked against the definitions, and against each other: they must give identical
+colorings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib
+import importlib.util
 import itertools
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -21,6 +27,22 @@ from anydiff.sparse.coloring import ORDERS, GreedyColoring, coloring
 from anydiff.sparse.decompression import make_decompression, seed_matrix
 
 FAST = settings(max_examples=40, derandomize=True, deadline=None)
+
+# The module, not the function that `anydiff.sparse` re-exports under the same name.
+coloring_module = importlib.import_module("anydiff.sparse.coloring")
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+KERNELS = ["python", pytest.param("numba", marks=pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed"))]
+
+
+@contextlib.contextmanager
+def kernel_set(name: str) -> Iterator[None]:
+    """Color with the pure-Python (`"python"`) or the numba-compiled (`"numba"`) kernels."""
+    saved = coloring_module._use_numba
+    coloring_module._use_numba = name == "numba"
+    try:
+        yield
+    finally:
+        coloring_module._use_numba = saved
 
 
 # ---------------------------------------------------------------------------------------
@@ -138,6 +160,51 @@ def is_acyclic_coloring(pattern, colors) -> bool:
     return True
 
 
+def is_star_coloring_by_edges(pattern, colors) -> bool:
+    """`is_star_coloring`, checked edge by edge: fast enough for many colors.
+
+    A two-colored path x-u-v-y on four vertices exists exactly when some edge u-v has u with
+    two neighbours of v's color (v and x) and v with two of u's color (u and y); x != y as
+    their colors differ.
+    """
+    P = dense(pattern)
+    adjacent = P & ~np.eye(P.shape[0], dtype=bool)
+    if (colors < 0).any() or (colors[:, None] == colors[None, :])[adjacent].any():
+        return False
+    for u, v in zip(*np.nonzero(adjacent), strict=True):
+        if (
+            np.count_nonzero(colors[adjacent[u]] == colors[v]) > 1
+            and np.count_nonzero(colors[adjacent[v]] == colors[u]) > 1
+        ):
+            return False
+    return True
+
+
+def is_acyclic_coloring_by_pairs(pattern, colors) -> bool:
+    """`is_acyclic_coloring` with the edges grouped by their two colors: fast enough for many colors."""
+    P = dense(pattern)
+    adjacent = P & ~np.eye(P.shape[0], dtype=bool)
+    if (colors < 0).any() or (colors[:, None] == colors[None, :])[adjacent].any():
+        return False
+    by_pair: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for u, v in zip(*np.nonzero(np.triu(adjacent)), strict=True):
+        by_pair.setdefault((min(colors[u], colors[v]), max(colors[u], colors[v])), []).append((u, v))
+
+    def root(parent: dict[int, int], x: int) -> int:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for edges in by_pair.values():
+        parent: dict[int, int] = {}
+        for u, v in edges:
+            ru, rv = root(parent, u), root(parent, v)
+            if ru == rv:
+                return False  # the edge closes a two-colored cycle
+            parent[ru] = rv
+    return True
+
+
 def is_bicoloring(pattern, colors) -> bool:
     """Each nonzero is alone with its column's color in its row, or with its row's in its column."""
     P = dense(pattern)
@@ -246,9 +313,15 @@ def test_star_coloring_never_exceeds_distance2_coloring():
 shapes = st.tuples(st.integers(1, 12), st.integers(1, 12), st.floats(0.0, 0.6))
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @FAST
 @given(shapes, st.integers(0, 2**16))
-def test_column_row_and_bidirectional_colorings_are_valid(shape, seed):
+def test_column_row_and_bidirectional_colorings_are_valid(kernels, shape, seed):
+    with kernel_set(kernels):
+        check_column_row_and_bidirectional_colorings(shape, seed)
+
+
+def check_column_row_and_bidirectional_colorings(shape, seed):
     m, n, density = shape
     pattern = random_pattern(np.random.default_rng(seed), m, n, density)
     for order in ORDERS:
@@ -269,9 +342,15 @@ def test_column_row_and_bidirectional_colorings_are_valid(shape, seed):
         assert ncolors(bicolors) <= best_one_sided
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @FAST
 @given(st.integers(1, 12), st.floats(0.0, 0.7), st.booleans(), st.integers(0, 2**16))
-def test_star_and_acyclic_colorings_are_valid(n, density, diagonal, seed):
+def test_star_and_acyclic_colorings_are_valid(kernels, n, density, diagonal, seed):
+    with kernel_set(kernels):
+        check_star_and_acyclic_colorings(n, density, diagonal, seed)
+
+
+def check_star_and_acyclic_colorings(n, density, diagonal, seed):
     pattern = random_symmetric(np.random.default_rng(seed), n, density, diagonal)
     for order in ORDERS:
         star = coloring(pattern, "symmetric", GreedyColoring(order, seed=seed))
@@ -281,6 +360,123 @@ def test_star_and_acyclic_colorings_are_valid(n, density, diagonal, seed):
         assert ncolors(acyclic) <= ncolors(
             coloring(pattern + np.eye(n, dtype=bool), "column", GreedyColoring(order, seed=seed))
         )
+
+
+@FAST
+@given(st.integers(2, 9), st.floats(0.2, 0.8), st.integers(0, 2**16))
+def test_fast_checkers_agree_with_the_brute_force_definitions(n, density, seed):
+    rng = np.random.default_rng(seed)
+    pattern = random_symmetric(rng, n, density)
+    for colors in (rng.integers(0, 3, n), rng.integers(0, 5, n), np.arange(n)):
+        assert is_star_coloring_by_edges(pattern, colors) == is_star_coloring(pattern, colors)
+        assert is_acyclic_coloring_by_pairs(pattern, colors) == is_acyclic_coloring(pattern, colors)
+
+
+def dense_rows(rng: np.random.Generator, m: int, n: int, dense: int) -> np.ndarray:
+    """A sparse random pattern whose first `dense` rows are half full: more than 64 colors."""
+    pattern = random_pattern(rng, m, n, 0.02)
+    pattern[:dense] |= rng.random((dense, n)) < 0.5
+    return pattern
+
+
+def complete_with_tail(k: int, tail: int) -> np.ndarray:
+    """The complete graph on k vertices, one of them also starting a path of `tail` vertices."""
+    n = k + tail
+    pattern = np.zeros((n, n), dtype=bool)
+    pattern[:k, :k] = True
+    for i in range(k - 1, n - 1):
+        pattern[i, i + 1] = pattern[i + 1, i] = True
+    return pattern | np.eye(n, dtype=bool)
+
+
+def kernel_patterns() -> dict[str, np.ndarray]:
+    """Patterns where the kernels' code paths differ: more than 64 colors, dense nets, empty lines."""
+    rng = np.random.default_rng(11)
+    patterns = {
+        "banded": dense(banded(60, 2)),
+        "stencil_5": dense(stencil_5(9, 12)),
+        "stencil_9": dense(stencil_9(8)),
+        "arrowhead": arrowhead(90),
+        "dense_rows": dense_rows(rng, 120, 200, 3),
+        "empty_lines": np.pad(random_pattern(rng, 30, 25, 0.1), ((0, 4), (3, 0))),
+        "complete_with_tail": complete_with_tail(70, 6),
+    }
+    for i in range(4):
+        patterns[f"random_{i}"] = random_pattern(rng, int(rng.integers(20, 70)), int(rng.integers(20, 70)), 0.08)
+    return patterns
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("name", list(kernel_patterns()))
+def test_compiled_and_pure_kernels_give_identical_valid_colorings(name):
+    pattern = kernel_patterns()[name]
+    square = pattern.shape[0] == pattern.shape[1]
+    symmetric = pattern | pattern.T if square else None
+    for order in (*ORDERS, "best"):
+        for postprocessing in (False, True):
+            algorithm = GreedyColoring(order, postprocessing=postprocessing, seed=5)
+            for kind in ("column", "row", "bidirectional"):
+                with kernel_set("python"):
+                    expected = coloring(pattern, kind, algorithm)
+                with kernel_set("numba"):
+                    colors = coloring(pattern, kind, algorithm)
+                np.testing.assert_array_equal(colors, expected, err_msg=f"{kind}, {algorithm}")
+                if kind == "bidirectional":
+                    assert is_bicoloring(pattern, colors)
+                else:
+                    assert is_column_coloring(pattern if kind == "column" else pattern.T, colors)
+            if symmetric is None:
+                continue
+            for decompression in ("direct", "substitution"):
+                algorithm = GreedyColoring(order, postprocessing=postprocessing, seed=5, decompression=decompression)
+                with kernel_set("python"):
+                    expected = coloring(symmetric, "symmetric", algorithm)
+                with kernel_set("numba"):
+                    colors = coloring(symmetric, "symmetric", algorithm)
+                np.testing.assert_array_equal(colors, expected, err_msg=f"symmetric, {algorithm}")
+                if decompression == "substitution":
+                    assert is_acyclic_coloring_by_pairs(symmetric, colors)
+                elif not postprocessing:
+                    assert is_star_coloring_by_edges(symmetric, colors)
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_colorings_with_more_than_64_colors_are_valid(kernels):
+    rng = np.random.default_rng(12)
+    with kernel_set(kernels):
+        for order in ("natural", "largest_first", "dsatur"):
+            algorithm = GreedyColoring(order)
+            arrow = coloring(arrowhead(150), "column", algorithm)
+            assert ncolors(arrow) == 150 and is_column_coloring(arrowhead(150), arrow)
+            pattern = dense_rows(rng, 100, 300, 4)
+            columns = coloring(pattern, "column", algorithm)
+            assert ncolors(columns) > 64 and is_column_coloring(pattern, columns)
+            clique = complete_with_tail(80, 5)
+            star = coloring(clique, "symmetric", algorithm)
+            acyclic = coloring(clique, "symmetric", dataclasses.replace(algorithm, decompression="substitution"))
+            assert ncolors(star) == ncolors(acyclic) == 80
+            assert is_star_coloring_by_edges(clique, star)
+            assert is_acyclic_coloring_by_pairs(clique, acyclic)
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_sparse_formats_give_the_colorings_of_the_dense_pattern(kernels):
+    pattern = random_pattern(np.random.default_rng(13), 40, 30, 0.1)
+    symmetric = random_symmetric(np.random.default_rng(14), 30, 0.1)
+    unsorted = sp.csr_array(pattern)
+    unsorted.indices = unsorted.indices.copy()
+    for start, stop in itertools.pairwise(unsorted.indptr):
+        unsorted.indices[start:stop] = unsorted.indices[start:stop][::-1]
+    unsorted.has_sorted_indices = False
+    with kernel_set(kernels):
+        for algorithm in (GreedyColoring("natural"), GreedyColoring(), GreedyColoring("best")):
+            for kind in ("column", "row"):
+                expected = coloring(pattern, kind, algorithm)
+                for form in (sp.csr_array(pattern), sp.csc_array(pattern), sp.csc_matrix(pattern), unsorted):
+                    np.testing.assert_array_equal(coloring(form, kind, algorithm), expected)
+            expected = coloring(symmetric, "symmetric", algorithm)
+            for form in (sp.csr_array(symmetric), sp.csc_array(symmetric), sp.coo_array(symmetric)):
+                np.testing.assert_array_equal(coloring(form, "symmetric", algorithm), expected)
 
 
 def test_random_order_is_seeded():

@@ -14,17 +14,34 @@ into the sparse matrix.
 | `"bidirectional"` | column colors for JVPs and row colors for VJPs, from a dense-row / dense-column split | direct |
 
 Greedy coloring is sequential by nature (the color of a vertex depends on every earlier
-neighbour, and the lexicographically first maximal independent set is P-complete), so the
-kernels are tight Python loops over vertices in which a set of colors is one Python integer
-used as a bit set: marking a neighbour is one `|`, and the smallest free color is the lowest
-zero bit, `~f & (f + 1)`. Everything around the loops (graphs, degrees, orders' inputs,
-checks, post-processing) is vectorised with NumPy/SciPy.
+neighbour, and the lexicographically first maximal independent set is P-complete), so each
+kernel is a loop over vertices, and there are two sets of kernels that give identical
+colorings:
+
+- compiled, with numba (`pip install "anydiff[fast]"`): loops over NumPy arrays in which a
+  set of colors is a row of 64-bit words, compiled on first use and kept in numba's on-disk
+  cache. They are used once numba is imported (importing it costs about half a second), or
+  for colorings large enough to pay for that (about a million nonzeros × orders);
+- pure Python otherwise: a set of colors is one Python integer used as a bit set, so marking
+  a neighbour is one `|` and the smallest free color is the lowest zero bit, `~f & (f + 1)`.
+
+Distance-2 colorings keep the colors already used in each net (row, for a column coloring)
+instead of building the distance-2 graph, which only the dynamic orders and DSATUR need (the
+compiled kernels count largest-first's degrees without it). When several orders
+are tried, the search stops at a coloring that meets a lower bound (the largest net; two
+colors for a graph with an edge), since no later order could beat it. Everything around the
+loops (graphs, degrees, orders' inputs, checks, post-processing) is vectorised with
+NumPy/SciPy.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
+import sys
+from collections.abc import Iterator
 from dataclasses import KW_ONLY, dataclass, fields
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import numpy as np
@@ -189,58 +206,248 @@ def coloring(pattern: Any, kind: Kind = "column", algorithm: GreedyColoring | No
             "coloring: `algorithm` must be a GreedyColoring; received "
             f"{type(algorithm).__name__}. Fix: e.g. algorithm=GreedyColoring('smallest_last')."
         )
-    S = as_pattern(pattern, "coloring")
-    if kind == "column":
-        colors = _distance2_coloring(S.tocsc(), algorithm)
-    elif kind == "row":
-        colors = _distance2_coloring(S, algorithm)
-    elif kind == "symmetric":
-        check_symmetric(S, "coloring")
-        colors = _symmetric_coloring(S, algorithm)
-    else:
-        if algorithm.decompression == "substitution":
-            raise ValueError(
-                "coloring: kind='bidirectional' supports only direct decompression; received "
-                "an algorithm with decompression='substitution'. Fix: use "
-                "GreedyColoring(decompression='direct') for MixedMode."
-            )
-        colors = _bicoloring(S, algorithm)
-    return colors
+    if kind in ("column", "row"):
+        return _distance2_coloring(_vertices(pattern, kind, algorithm), algorithm)
+    if kind == "symmetric":
+        S = _canonical_csr(pattern)
+        jit = _kernels(S.nnz, algorithm, 4)
+        if S.shape[0] != S.shape[1] or not _is_symmetric(S, jit):
+            check_symmetric(S, "coloring")
+        return _symmetric_coloring(S, algorithm, jit)
+    if algorithm.decompression == "substitution":
+        raise ValueError(
+            "coloring: kind='bidirectional' supports only direct decompression; received "
+            "an algorithm with decompression='substitution'. Fix: use "
+            "GreedyColoring(decompression='direct') for MixedMode."
+        )
+    return _bicoloring(as_pattern(pattern, "coloring"), algorithm)
+
+
+# ---------------------------------------------------------------------------------------
+# Patterns in, bipartite graphs and graphs
+
+
+def _canonical_arrays(pattern: Any) -> tuple[str, np.ndarray, np.ndarray, tuple[int, int]] | None:
+    """`(format, indptr, indices, shape)` of a CSR or CSC `pattern` already in canonical form.
+
+    Canonical (sorted indices, no duplicates) and without stored zeros, `as_pattern` would
+    only copy it; its arrays are read in place instead (never written). None otherwise.
+    """
+    if not sp.issparse(pattern) or pattern.format not in ("csr", "csc") or pattern.ndim != 2:
+        return None
+    if pattern.dtype.kind not in "biufc" or not pattern.has_canonical_format:
+        return None
+    nnz = int(pattern.indptr[-1])
+    if not pattern.data[:nnz].all():
+        return None
+    return pattern.format, pattern.indptr, pattern.indices[:nnz], pattern.shape
+
+
+def _canonical_csr(pattern: Any) -> sp.csr_array:
+    """`as_pattern(pattern)`, sharing the index arrays of a pattern already canonical in CSR."""
+    arrays = _canonical_arrays(pattern)
+    if arrays is None or arrays[0] != "csr":
+        return as_pattern(pattern, "coloring")
+    _, indptr, indices, shape = arrays
+    return sp.csr_array((np.ones(indices.size, dtype=bool), indices, indptr), shape=shape)
+
+
+def _vertices(pattern: Any, kind: str, algorithm: GreedyColoring) -> _Bipartite:
+    """The columns (`kind="column"`) or rows of `pattern` with their nets, the rows or columns."""
+    arrays = _canonical_arrays(pattern)
+    if arrays is None:
+        S = as_pattern(pattern, "coloring")
+        arrays = ("csr", S.indptr, S.indices, S.shape)
+    compressed, indptr, indices, (m, n) = arrays
+    jit = _kernels(indices.size, algorithm)
+    if (compressed == "csc") == (kind == "column"):
+        return _Bipartite(indptr, indices, m if kind == "column" else n, jit)
+    return _Bipartite.from_members(indptr, indices, n if kind == "column" else m, jit)
+
+
+def _transpose(indptr: np.ndarray, indices: np.ndarray, ncols: int, jit: Any) -> tuple[np.ndarray, np.ndarray]:
+    """CSR arrays of the transpose (sorted indices) of the CSR structure `(indptr, indices)`."""
+    if jit is not None:
+        return jit.transpose(_int64(indptr), _int64(indices), ncols)
+    shape = (indptr.size - 1, ncols)
+    csc = sp.csr_array((np.ones(indices.size, dtype=bool), indices, indptr), shape=shape).tocsc()
+    csc.sort_indices()
+    return csc.indptr, csc.indices
+
+
+def _is_symmetric(S: sp.csr_array, jit: Any) -> bool:
+    """Whether the canonical square `S` equals its transpose structurally (arrays compared)."""
+    indptr, indices = _transpose(S.indptr, S.indices, S.shape[1], jit)
+    return bool(np.array_equal(indptr, S.indptr) and np.array_equal(indices, S.indices))
+
+
+class _Bipartite:
+    """Vertices and the nets they lie in, as CSR-like arrays (the columns of J and their rows,
+    or the rows and their columns). Two vertices sharing a net need different colors.
+
+    `jit` holds the compiled kernels, or None for the pure ones. The nets' member lists, the
+    distance-2 degrees and the distance-2 graph are built on first use.
+    """
+
+    __slots__ = ("_degree", "_graph", "_lists", "_members", "indices", "indptr", "jit", "nnets")
+
+    def __init__(
+        self,
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        nnets: int,
+        jit: Any,
+        members: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        if jit is not None:  # one integer type, so that each kernel compiles once
+            indptr, indices = _int64(indptr), _int64(indices)
+            if members is not None:
+                members = (_int64(members[0]), _int64(members[1]))
+        self.indptr = indptr
+        self.indices = indices
+        self.nnets = nnets
+        self.jit = jit
+        self._members = members
+        self._lists: tuple[list[int], list[int]] | None = None
+        self._degree: np.ndarray | None = None
+        self._graph: _Graph | None = None
+
+    @staticmethod
+    def from_members(indptr: np.ndarray, indices: np.ndarray, nvertices: int, jit: Any) -> _Bipartite:
+        """From the nets' lists of members (`indptr`, `indices`) instead of the vertices' nets."""
+        if jit is not None:
+            indptr, indices = _int64(indptr), _int64(indices)
+        vertex_ptr, vertex_idx = _transpose(indptr, indices, nvertices, jit)
+        return _Bipartite(vertex_ptr, vertex_idx, indptr.size - 1, jit, members=(indptr, indices))
+
+    @property
+    def nvertices(self) -> int:
+        return self.indptr.size - 1
+
+    def members(self) -> tuple[np.ndarray, np.ndarray]:
+        """(indptr, indices) of each net's vertices."""
+        if self._members is None:
+            self._members = _transpose(self.indptr, self.indices, self.nnets, self.jit)
+        return self._members
+
+    def largest_net(self) -> int:
+        """The most vertices in one net: they pairwise conflict, so no coloring has fewer colors."""
+        if self._members is not None:
+            return int(np.diff(self._members[0]).max(initial=0))
+        return int(np.bincount(self.indices, minlength=self.nnets).max(initial=0))
+
+    @property
+    def lists(self) -> tuple[list[int], list[int]]:
+        """(indptr, indices) as Python lists, for the pure kernels."""
+        if self._lists is None:
+            self._lists = (self.indptr.tolist(), self.indices.tolist())
+        return self._lists
+
+    def degree(self) -> np.ndarray:
+        """Degrees in the distance-2 graph (the other vertices sharing a net)."""
+        if self._degree is None:
+            if self.jit is not None:
+                self._degree = self.jit.distance2_degree(self.indptr, self.indices, *self.members())
+            else:
+                self._degree = self.graph().degree
+        return self._degree
+
+    def graph(self) -> _Graph:
+        """The distance-2 graph: vertices sharing a net are adjacent (JᵀJ for columns)."""
+        if self._graph is None:
+            if self.jit is not None:
+                indptr, indices = self.jit.distance2_graph(self.indptr, self.indices, *self.members(), self.degree())
+                self._graph = _Graph(indptr, indices, self.jit)
+            else:
+                shape = (self.nvertices, self.nnets)
+                data = np.ones(self.indices.size, dtype=bool)
+                incidence = sp.csr_array((data, self.indices, self.indptr), shape=shape)
+                # Boolean products add with `or`, so no entry can cancel to an explicit zero.
+                product = sp.csr_array(incidence @ incidence.T)
+                product.sort_indices()
+                self._graph = _Graph.adjacency(product, None)
+        return self._graph
+
+
+def _int64(array: np.ndarray) -> np.ndarray:
+    return np.asarray(array, dtype=np.int64)
+
+
+class _Graph:
+    """An undirected graph without self-loops: CSR adjacency (int64, neighbours sorted) and degrees.
+
+    Sorted neighbours make the ties of the dynamic orders independent of how SciPy happens
+    to lay out a matrix product.
+    """
+
+    __slots__ = ("_lists", "degree", "indices", "indptr", "jit")
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, jit: Any) -> None:
+        self.indptr = indptr
+        self.indices = indices
+        self.degree = np.diff(indptr)
+        self.jit = jit
+        self._lists: tuple[list[int], list[int]] | None = None
+
+    @staticmethod
+    def adjacency(S: sp.csr_array, jit: Any) -> _Graph:
+        """The graph of a symmetric CSR structure with sorted indices, its diagonal dropped."""
+        n = S.shape[0]
+        rows = csr_rows(S.indptr)
+        keep = S.indices != rows
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows[keep], minlength=n), out=indptr[1:])
+        return _Graph(indptr, S.indices[keep].astype(np.int64), jit)
+
+    @property
+    def lists(self) -> tuple[list[int], list[int]]:
+        """(indptr, indices) as Python lists, for the pure kernels."""
+        if self._lists is None:
+            self._lists = (self.indptr.tolist(), self.indices.tolist())
+        return self._lists
 
 
 # ---------------------------------------------------------------------------------------
 # Partial distance-2 coloring (columns or rows of a Jacobian)
 
 
-def _distance2_coloring(nets_of: sp.csr_array | sp.csc_array, algorithm: GreedyColoring) -> np.ndarray:
-    """Color the vertices of a bipartite graph so that two vertices sharing a net differ.
+def _distance2_coloring(vertices: _Bipartite, algorithm: GreedyColoring) -> np.ndarray:
+    """Color the vertices so that two vertices sharing a net differ; the fewest colors over the orders.
 
-    `nets_of` lists, for each vertex, its nets: the CSC form of J for its columns, the CSR
-    form for its rows. Empty vertices take color 0 (-1 with post-processing).
+    Empty vertices take color 0 (-1 with post-processing).
     """
-    nvertices = nets_of.shape[1] if isinstance(nets_of, sp.csc_array) else nets_of.shape[0]
-    nnets = nets_of.shape[0] if isinstance(nets_of, sp.csc_array) else nets_of.shape[1]
-    nets = (nets_of.indptr.tolist(), nets_of.indices.tolist())
-    graph: _Graph | None = None
+    n = vertices.nvertices
+    orders = algorithm.orders
+    # The vertices of one net pairwise conflict: once a coloring uses that few colors, no
+    # later order can beat it (and ties keep the first), so the search stops.
+    enough = max(vertices.largest_net(), min(n, 1)) if len(orders) > 1 else 0
     best: np.ndarray | None = None
-    for order in algorithm.orders:
+    for order in orders:
         if order in ("natural", "random"):
-            colors = _greedy_distance2(nets, nnets, _simple_order(order, nvertices, algorithm.seed))
+            colors = _greedy(vertices, _simple_order(order, n, algorithm.seed))
+        elif order == "largest_first":
+            colors = _greedy(vertices, _by_decreasing_degree(vertices.degree(), vertices.jit))
+        elif order == "dsatur":
+            colors, _ = _dsatur(vertices.graph())
         else:
-            if graph is None:
-                graph = _Graph.distance2(nets_of)
-            if order == "dsatur":
-                colors, _ = _dsatur(graph)
-            else:
-                colors = _greedy_distance2(nets, nnets, _dynamic_order(order, graph))
+            colors = _greedy(vertices, _dynamic_order(order, vertices.graph()))
         if best is None or colors.max(initial=-1) < best.max(initial=-1):
             best = colors
+        if best.max(initial=-1) < enough:
+            break
     assert best is not None  # algorithm.orders is never empty
-    return _neutral_empty(best, nets_of) if algorithm.postprocessing else best
+    return _neutral_empty(best, vertices) if algorithm.postprocessing else best
+
+
+def _greedy(vertices: _Bipartite, order: np.ndarray) -> np.ndarray:
+    """Greedy partial distance-2 coloring in `order` (each vertex takes the smallest color allowed)."""
+    if vertices.jit is not None:
+        return vertices.jit.greedy_distance2(vertices.indptr, vertices.indices, vertices.nnets, _int64(order))
+    return _greedy_distance2(vertices.lists, vertices.nnets, order.tolist())
 
 
 def _greedy_distance2(nets: tuple[list[int], list[int]], nnets: int, order: list[int]) -> np.ndarray:
-    """Greedy partial distance-2 coloring in `order`; `nets` is (indptr, indices) as lists.
+    """Pure kernel of `_greedy`; `nets` is (indptr, indices) as lists.
 
     `used[i]` is the bit set of the colors already present in net i, so the colors forbidden
     for a vertex are the union over its nets, with no distance-2 graph built.
@@ -278,62 +485,40 @@ def _compact(colors: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------
-# Graphs and vertex orders
+# Vertex orders
 
 
-class _Graph:
-    """An undirected graph given by a symmetric boolean CSR matrix whose diagonal is ignored.
-
-    Degrees are computed at once; the adjacency lists for the Python loops cost more than
-    the static orders need, so they are built on first use (dynamic orders, DSATUR, star and
-    acyclic coloring).
-    """
-
-    __slots__ = ("_lists", "_matrix", "degree")
-
-    def __init__(self, matrix: sp.csr_array) -> None:
-        self._matrix = matrix
-        self._lists: tuple[list[int], list[int]] | None = None
-        self.degree = np.diff(matrix.indptr) - (matrix.diagonal() != 0)
-
-    @staticmethod
-    def distance2(nets_of: sp.csr_array | sp.csc_array) -> _Graph:
-        """Vertices sharing a net are adjacent (the column intersection graph JᵀJ)."""
-        incidence = sp.csr_array(nets_of.T) if isinstance(nets_of, sp.csc_array) else nets_of
-        # Boolean products add with `or`, so no entry can cancel to an explicit zero.
-        return _Graph(sp.csr_array(incidence @ incidence.T))
-
-    @property
-    def lists(self) -> tuple[list[int], list[int]]:
-        """(indptr, indices) without self-loops, neighbours sorted, as Python lists."""
-        if self._lists is None:
-            matrix = self._matrix
-            n = matrix.shape[0]
-            keep = matrix.indices != csr_rows(matrix.indptr)
-            indptr = np.concatenate(([0], np.cumsum(self.degree)))
-            adjacency = sp.csr_array((np.ones(int(keep.sum()), dtype=bool), matrix.indices[keep], indptr), shape=(n, n))
-            # Sorted neighbours make the ties of the dynamic orders independent of how SciPy
-            # happens to lay out a matrix product.
-            adjacency.sort_indices()
-            self._lists = (adjacency.indptr.tolist(), adjacency.indices.tolist())
-        return self._lists
-
-
-def _simple_order(order: str, n: int, seed: int) -> list[int]:
+def _simple_order(order: str, n: int, seed: int) -> np.ndarray:
     if order == "natural":
-        return list(range(n))
-    return np.random.default_rng(seed).permutation(n).tolist()
+        return np.arange(n, dtype=np.int64)
+    return np.random.default_rng(seed).permutation(n)
 
 
-def _dynamic_order(order: str, graph: _Graph) -> list[int]:
+def _by_decreasing_degree(degree: np.ndarray, jit: Any) -> np.ndarray:
+    """Vertices by decreasing degree, ties by increasing index (the largest-first order)."""
+    if jit is not None:
+        return jit.by_decreasing_degree(degree)
+    return np.argsort(-degree, kind="stable")
+
+
+def _dynamic_order(order: str, graph: _Graph) -> np.ndarray:
     """Vertex order for the orders that need degrees (static or updated as vertices go)."""
+    jit = graph.jit
     if order == "largest_first":
-        return np.argsort(-graph.degree, kind="stable").tolist()
+        return _by_decreasing_degree(graph.degree, jit)
     if order == "smallest_last":
-        return _smallest_last(graph)
+        if jit is not None:
+            return jit.smallest_last(graph.indptr, graph.indices, graph.degree)
+        return np.array(_smallest_last(graph), dtype=np.int64)
     if order == "incidence_degree":
-        return _incidence_degree(graph)
-    return _dynamic_largest_first(graph)
+        # Popped from the end: the largest degree first among equal incidences.
+        by_degree = np.argsort(graph.degree, kind="stable")
+        if jit is not None:
+            return jit.incidence_degree(graph.indptr, graph.indices, graph.degree, by_degree)
+        return np.array(_incidence_degree(graph, by_degree.tolist()), dtype=np.int64)
+    if jit is not None:
+        return jit.dynamic_largest_first(graph.indptr, graph.indices, graph.degree)
+    return np.array(_dynamic_largest_first(graph), dtype=np.int64)
 
 
 def _buckets(keys: np.ndarray, size: int) -> list[list[int]]:
@@ -346,7 +531,8 @@ def _buckets(keys: np.ndarray, size: int) -> list[list[int]]:
 
 # The three dynamic orders keep lazy bucket queues: when a key changes the vertex is pushed
 # again and stale entries (vertex already placed, or key changed) are skipped when popped.
-# Within a bucket the last pushed vertex comes first.
+# Within a bucket the last pushed vertex comes first. (The compiled kernels keep each bucket
+# as a linked stack, pushing the initial vertices in the same order.)
 
 
 def _smallest_last(graph: _Graph) -> list[int]:
@@ -379,14 +565,16 @@ def _smallest_last(graph: _Graph) -> list[int]:
     return removal
 
 
-def _incidence_degree(graph: _Graph) -> list[int]:
-    """Next the vertex with most already-ordered neighbours (ties: larger degree first)."""
+def _incidence_degree(graph: _Graph, by_degree: list[int]) -> list[int]:
+    """Next the vertex with most already-ordered neighbours (ties: larger degree first).
+
+    `by_degree` lists the vertices by increasing degree (stable), the initial bucket 0.
+    """
     indptr, indices = graph.lists
     n = graph.degree.size
     incidence = [0] * n
     buckets: list[list[int]] = [[] for _ in range(int(graph.degree.max(initial=0)) + 1)]
-    # Popping from the end takes the largest degree first among equal incidences.
-    buckets[0] = np.argsort(graph.degree, kind="stable").tolist()
+    buckets[0] = by_degree
     placed = [False] * n
     order: list[int] = []
     high = 0
@@ -437,19 +625,22 @@ def _dynamic_largest_first(graph: _Graph) -> list[int]:
     return order
 
 
-def _dsatur(graph: _Graph) -> tuple[np.ndarray, list[int]]:
+def _dsatur(graph: _Graph) -> tuple[np.ndarray, np.ndarray]:
     """Brélaz's DSATUR on a distance-1 graph: colors and the order in which vertices got them.
 
     Next is the uncolored vertex whose neighbours use the most distinct colors (ties: larger
     degree, then smaller index), found with a lazy max-heap.
     """
+    # The initial heap: every vertex at saturation 0, by decreasing degree then index.
+    by_priority = _by_decreasing_degree(graph.degree, graph.jit)
+    if graph.jit is not None:
+        return graph.jit.dsatur(graph.indptr, graph.indices, graph.degree, by_priority)
     n = graph.degree.size
     degree = graph.degree.tolist()
     forbidden = [0] * n
     saturation = [0] * n
     bits = [0] * n
-    heap = [(0, -d, v) for v, d in enumerate(degree)]
-    heapq.heapify(heap)
+    heap = [(0, -degree[v], v) for v in by_priority.tolist()]  # sorted, hence a heap
     picked: list[int] = []
     indptr, indices = graph.lists
     while heap:
@@ -465,14 +656,14 @@ def _dsatur(graph: _Graph) -> tuple[np.ndarray, list[int]]:
                 forbidden[u] |= bit
                 saturation[u] += 1
                 heapq.heappush(heap, (-saturation[u], -degree[u], u))
-    return _bits_to_colors(bits), picked
+    return _bits_to_colors(bits), np.array(picked, dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------------------
 # Symmetric colorings (Hessians): star and acyclic
 
 
-def _symmetric_coloring(S: sp.csr_array, algorithm: GreedyColoring) -> np.ndarray:
+def _symmetric_coloring(S: sp.csr_array, algorithm: GreedyColoring, jit: Any) -> np.ndarray:
     """Best star (or acyclic) coloring over the orders, never worse than distance-2.
 
     Candidates for each order: the distance-2 coloring of the adjacency graph (the columns
@@ -483,58 +674,78 @@ def _symmetric_coloring(S: sp.csr_array, algorithm: GreedyColoring) -> np.ndarra
     3 colors of the 5-point stencil, where greedy acyclic colorings stop at 4).
     """
     n = S.shape[0]
-    graph = _Graph(S)
-    closed = sp.csr_array(S + identity(n, bool))
-    closed.sort_indices()
-    nets = (closed.indptr.tolist(), closed.indices.tolist())
+    graph = _Graph.adjacency(S, jit)
+    rows = csr_rows(S.indptr)
+    if np.count_nonzero(S.indices == rows) == n:
+        closed = S
+    else:
+        closed = sp.csr_array(S + identity(n, bool))
+        closed.sort_indices()
+    nets = _Bipartite(closed.indptr, closed.indices, n, jit, members=(closed.indptr, closed.indices))
     substitution = algorithm.decompression == "substitution"
-    edges = _edge_ids(graph) if substitution else []
+    edges = _edge_ids(graph) if substitution else None
+    orders = algorithm.orders
+    # A graph with an edge needs two colors: no later order can beat a 2-coloring.
+    enough = (2 if graph.indices.size else min(n, 1)) if len(orders) > 1 else 0
     best: np.ndarray | None = None
-    for order in algorithm.orders:
-        if order in ("natural", "random"):
-            vertex_order = _simple_order(order, n, algorithm.seed)
-            candidates = [_greedy_distance2(nets, n, vertex_order)]
-        elif order == "dsatur":
-            distance2_colors, vertex_order = _dsatur(_Graph.distance2(closed))
-            candidates = [distance2_colors]
-        else:
-            vertex_order = _dynamic_order(order, graph)
-            candidates = [_greedy_distance2(nets, n, vertex_order)]
-        if substitution:
-            candidates.append(_bits_to_colors(_acyclic_greedy(graph, edges, vertex_order)))
-            if order == "dsatur":
-                lower = _lower_triangle(closed, list(range(n)))
-                candidates.append(_dsatur(_Graph.distance2(lower))[0])
-            else:
-                lower = _lower_triangle(closed, vertex_order)
-                lower_nets = (lower.indptr.tolist(), lower.indices.tolist())
-                candidates.append(_greedy_distance2(lower_nets, n, vertex_order))
-        else:
-            candidates.append(_bits_to_colors(_star_greedy(graph, vertex_order)))
-        for candidate in candidates:
-            if best is None or candidate.max(initial=-1) < best.max(initial=-1):
-                best = candidate
+    candidates = (c for order in orders for c in _symmetric_candidates(order, graph, nets, edges, algorithm.seed))
+    for candidate in candidates:
+        if best is None or candidate.max(initial=-1) < best.max(initial=-1):
+            best = candidate
+        if best.max(initial=-1) < enough:
+            break
     assert best is not None
     if algorithm.postprocessing and not substitution:
         best = _neutralize_star(S, best)
     return best
 
 
-def _lower_triangle(S: sp.csr_array, order: list[int]) -> sp.csc_array:
-    """The entries (i, j) of S (diagonal included) with i at or after j in `order`, as CSC.
+def _symmetric_candidates(
+    order: str, graph: _Graph, nets: _Bipartite, edges: np.ndarray | None, seed: int
+) -> Iterator[np.ndarray]:
+    """The candidate colorings of one order, computed one at a time (see `_symmetric_coloring`)."""
+    n = graph.degree.size
+    if order in ("natural", "random"):
+        vertex_order = _simple_order(order, n, seed)
+        yield _greedy(nets, vertex_order)
+    elif order == "dsatur":
+        distance2_colors, vertex_order = _dsatur(nets.graph())
+        yield distance2_colors
+    else:
+        vertex_order = _dynamic_order(order, graph)
+        yield _greedy(nets, vertex_order)
+    if edges is None:
+        yield _star_coloring(graph, vertex_order)
+        return
+    yield _acyclic_coloring(graph, edges, vertex_order)
+    if order == "dsatur":
+        yield _dsatur(_lower_triangle(nets, np.arange(n)).graph())[0]
+    else:
+        yield _greedy(_lower_triangle(nets, vertex_order), vertex_order)
 
-    Columns of this triangle that share no row may share a color, and such a triangular
-    coloring is acyclic: on a two-colored cycle, the latest vertex would be a common row of
-    its two cycle neighbours, which have the same color.
+
+def _lower_triangle(closed: _Bipartite, order: np.ndarray) -> _Bipartite:
+    """Vertex j with the nets i of S + I (diagonal included) that come at or after j in `order`.
+
+    This is the triangular matrix whose entry (i, j) is kept when i is at or after j.
+    Columns of it that share no row may share a color, and such a triangular coloring is
+    acyclic: on a two-colored cycle, the latest vertex would be a common row of its two
+    cycle neighbours, which have the same color.
     """
-    n = S.shape[0]
+    n = closed.nvertices
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n)
-    rows = csr_rows(S.indptr)
-    keep = position[rows] >= position[S.indices]
-    lower = sp.csc_array((np.ones(int(keep.sum()), dtype=bool), (rows[keep], S.indices[keep])), shape=(n, n))
-    lower.sort_indices()
-    return lower
+    vertex = csr_rows(closed.indptr)
+    keep = position[closed.indices] >= position[vertex]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(vertex[keep], minlength=n), out=indptr[1:])
+    return _Bipartite(indptr, closed.indices[keep], n, closed.jit)
+
+
+def _star_coloring(graph: _Graph, order: np.ndarray) -> np.ndarray:
+    if graph.jit is not None:
+        return graph.jit.star(graph.indptr, graph.indices, _int64(order))
+    return _bits_to_colors(_star_greedy(graph, order.tolist()))
 
 
 def _star_greedy(graph: _Graph, order: list[int]) -> list[int]:
@@ -573,15 +784,20 @@ def _star_greedy(graph: _Graph, order: list[int]) -> list[int]:
     return bits
 
 
-def _edge_ids(graph: _Graph) -> list[int]:
+def _edge_ids(graph: _Graph) -> np.ndarray:
     """An id per undirected edge, shared by its two CSR positions (the smaller position)."""
-    indptr_list, indices_list = graph.lists  # the positions the loops will use
-    indptr, cols = np.asarray(indptr_list), np.asarray(indices_list, dtype=np.int64)
-    rows = csr_rows(indptr)
-    # The k-th entry in (row, col) order and the k-th in (col, row) order are mirrors.
-    mirror = np.empty(cols.size, dtype=np.int64)
-    mirror[np.lexsort((cols, rows))] = np.lexsort((rows, cols))
-    return np.minimum(np.arange(cols.size), mirror).tolist()
+    if graph.jit is not None:
+        return graph.jit.edge_ids(graph.indptr, graph.indices)
+    # Neighbours are sorted, so the k-th entry in (row, column) order is position k, and its
+    # mirror is the k-th in (column, row) order: a stable sort by column.
+    mirror = np.argsort(graph.indices, kind="stable")
+    return np.minimum(np.arange(mirror.size), mirror)
+
+
+def _acyclic_coloring(graph: _Graph, edges: np.ndarray, order: np.ndarray) -> np.ndarray:
+    if graph.jit is not None:
+        return graph.jit.acyclic(graph.indptr, graph.indices, edges, _int64(order))
+    return _bits_to_colors(_acyclic_greedy(graph, edges.tolist(), order.tolist()))
 
 
 def _acyclic_greedy(graph: _Graph, edges: list[int], order: list[int]) -> list[int]:
@@ -754,17 +970,667 @@ def _split_coloring(T: sp.csr_array, side: str, k: int, algorithm: GreedyColorin
     For a row split T is J: those rows get row colors (VJPs), the other rows are covered
     by column colors (JVPs). For a column split T is Jᵀ and the roles swap.
     """
+    jit = _kernels(T.nnz, algorithm, 2)
     chosen = np.zeros(T.shape[0], dtype=bool)
     chosen[np.argsort(-np.diff(T.indptr), kind="stable")[:k]] = True
     chosen_part, other_part = T[chosen], T[~chosen].tocsc()
+    chosen_rows = _Bipartite(chosen_part.indptr, chosen_part.indices, T.shape[1], jit)
+    other_columns = _Bipartite(other_part.indptr, other_part.indices, other_part.shape[0], jit)
     chosen_colors = np.full(T.shape[0], -1, dtype=np.int64)
-    chosen_colors[chosen] = _neutral_empty(_distance2_coloring(chosen_part, algorithm), chosen_part)
-    other_colors = _neutral_empty(_distance2_coloring(other_part, algorithm), other_part)
+    chosen_colors[chosen] = _neutral_empty(_distance2_coloring(chosen_rows, algorithm), chosen_rows)
+    other_colors = _neutral_empty(_distance2_coloring(other_columns, algorithm), other_columns)
     column_colors, row_colors = (other_colors, chosen_colors) if side == "row" else (chosen_colors, other_colors)
     forward_count = column_colors.max(initial=-1) + 1
     return np.concatenate([column_colors, np.where(row_colors >= 0, row_colors + forward_count, -1)])
 
 
-def _neutral_empty(colors: np.ndarray, nets_of: sp.csr_array | sp.csc_array) -> np.ndarray:
+def _neutral_empty(colors: np.ndarray, vertices: _Bipartite) -> np.ndarray:
     """Neutral color for vertices without nonzeros (they need no product), renumbered."""
-    return _compact(np.where(np.diff(nets_of.indptr) > 0, colors, -1))
+    return _compact(np.where(np.diff(vertices.indptr) > 0, colors, -1))
+
+
+# ---------------------------------------------------------------------------------------
+# Compiled kernels (numba, optional)
+#
+# Each `_nb_<name>` below is compiled with `numba.njit` on first use and computes exactly
+# what its pure counterpart computes (the tests compare the two on every pattern they
+# color). Index arrays are int64. A set of colors is a row of 64-bit words; the words at or
+# past `in_use` (one past the word of the largest color given so far) are always zero, so
+# clearing and merging stop there.
+
+# When to use the compiled kernels by default. Importing numba costs about half a second
+# and its first use of each kernel in a process loads it from the on-disk cache (or, once
+# per machine, compiles it: seconds), while the pure kernels cost roughly a microsecond per
+# nonzero and order (more for symmetric colorings). So they are used when numba is already
+# imported (its cost is paid) and the work is not tiny, or when the work is large enough to
+# pay for the import. Work is nonzeros times orders (times 4 for symmetric colorings).
+_NUMBA_MIN_WORK = 2_000
+_NUMBA_IMPORT_WORK = 1_000_000
+# None: choose as above. True or False force one set of kernels (the tests use both).
+_use_numba: bool | None = None
+
+_KERNEL_NAMES = (
+    "transpose",
+    "by_decreasing_degree",
+    "edge_ids",
+    "distance2_degree",
+    "distance2_graph",
+    "greedy_distance2",
+    "smallest_last",
+    "incidence_degree",
+    "dynamic_largest_first",
+    "dsatur",
+    "star",
+    "acyclic",
+)
+
+
+def _kernels(nnz: int, algorithm: GreedyColoring, factor: int = 1) -> SimpleNamespace | None:
+    """The compiled kernels for coloring `nnz` nonzeros with `algorithm`, or None for the pure ones."""
+    if _use_numba is None:
+        work = nnz * len(algorithm.orders) * factor
+        if work < _NUMBA_MIN_WORK or (work < _NUMBA_IMPORT_WORK and "numba" not in sys.modules):
+            return None
+    elif not _use_numba:
+        return None
+    compiled = _compiled_kernels()
+    if compiled is None and _use_numba:
+        raise ImportError(
+            "coloring: the compiled coloring kernels need numba, which is not installed. "
+            'Fix: pip install "anydiff[fast]", or leave the choice of kernels to anydiff.'
+        )
+    return compiled
+
+
+@functools.cache
+def _compiled_kernels() -> SimpleNamespace | None:
+    try:
+        import numba
+    except ImportError:
+        return None
+    # cache=True keeps the machine code on disk, so compilation happens once per machine.
+    jit = numba.njit(cache=True, nogil=True)
+    return SimpleNamespace(**{name: jit(globals()[f"_nb_{name}"]) for name in _KERNEL_NAMES})
+
+
+def _nb_transpose(indptr: np.ndarray, indices: np.ndarray, ncols: int) -> tuple[np.ndarray, np.ndarray]:
+    nrows = indptr.size - 1
+    nnz = indptr[nrows]
+    tptr = np.zeros(ncols + 1, np.int64)
+    for p in range(nnz):
+        tptr[indices[p] + 1] += 1
+    for c in range(ncols):
+        tptr[c + 1] += tptr[c]
+    fill = tptr[:-1].copy()
+    tidx = np.empty(nnz, np.int64)
+    for r in range(nrows):
+        for p in range(indptr[r], indptr[r + 1]):
+            c = indices[p]
+            tidx[fill[c]] = r
+            fill[c] += 1
+    return tptr, tidx
+
+
+def _nb_by_decreasing_degree(degree: np.ndarray) -> np.ndarray:
+    # A counting sort: decreasing degree, increasing index among equal degrees.
+    n = degree.size
+    top = 0
+    for v in range(n):
+        top = max(top, degree[v])
+    start = np.zeros(top + 2, np.int64)
+    for v in range(n):
+        start[top - degree[v] + 1] += 1
+    for b in range(top + 1):
+        start[b + 1] += start[b]
+    order = np.empty(n, np.int64)
+    for v in range(n):
+        b = top - degree[v]
+        order[start[b]] = v
+        start[b] += 1
+    return order
+
+
+def _nb_edge_ids(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    # Rows in increasing order meet the entries of column c in increasing row order, which is
+    # the order of row c's entries: the mirror of (r, c) is the next unread entry of row c.
+    n = indptr.size - 1
+    fill = indptr[:-1].copy()
+    ids = np.empty(indptr[n], np.int64)
+    for r in range(n):
+        for p in range(indptr[r], indptr[r + 1]):
+            c = indices[p]
+            ids[p] = min(p, fill[c])
+            fill[c] += 1
+    return ids
+
+
+def _nb_distance2_degree(
+    indptr: np.ndarray, indices: np.ndarray, net_ptr: np.ndarray, net_idx: np.ndarray
+) -> np.ndarray:
+    # Each pair is counted once, from its smaller vertex: the members of a net are sorted,
+    # so those after v are read from the end of the net's list.
+    n = indptr.size - 1
+    mark = np.full(n, -1, np.int64)
+    degree = np.zeros(n, np.int64)
+    for v in range(n):
+        d = 0
+        for p in range(indptr[v], indptr[v + 1]):
+            net = indices[p]
+            first = net_ptr[net]
+            q = net_ptr[net + 1] - 1
+            while q >= first and net_idx[q] > v:
+                u = net_idx[q]
+                if mark[u] != v:
+                    mark[u] = v
+                    d += 1
+                    degree[u] += 1
+                q -= 1
+        degree[v] += d
+    return degree
+
+
+def _nb_distance2_graph(
+    indptr: np.ndarray, indices: np.ndarray, net_ptr: np.ndarray, net_idx: np.ndarray, degree: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    n = indptr.size - 1
+    gptr = np.zeros(n + 1, np.int64)
+    for v in range(n):
+        gptr[v + 1] = gptr[v] + degree[v]
+    fill = gptr[:-1].copy()
+    gidx = np.empty(gptr[n], np.int64)
+    mark = np.full(n, -1, np.int64)
+    # Each vertex, in increasing order, appends itself to its neighbours' rows (the relation
+    # is symmetric), so the rows come out sorted.
+    for u in range(n):
+        mark[u] = u
+        for p in range(indptr[u], indptr[u + 1]):
+            net = indices[p]
+            for q in range(net_ptr[net], net_ptr[net + 1]):
+                w = net_idx[q]
+                if mark[w] != u:
+                    mark[w] = u
+                    gidx[fill[w]] = u
+                    fill[w] += 1
+    return gptr, gidx
+
+
+def _nb_greedy_distance2(indptr: np.ndarray, indices: np.ndarray, nnets: int, order: np.ndarray) -> np.ndarray:
+    n = indptr.size - 1
+    one = np.uint64(1)
+    full = ~np.uint64(0)
+    colors = np.zeros(n, np.int64)
+    # Colors 0-63: one word per net, merged with `|`.
+    low = np.zeros(nnets, np.uint64)
+    # Colors from 64 on, set up when first needed: word k of a color set holds colors
+    # 64k .. 64k + 63 (word 0 unused). A net keeps the list of those colors or, when it has at
+    # least as many members as a color set has words, a color set: either way no more memory
+    # than its members, and merging a set costs no more than reading the list.
+    ready = False
+    heavy = np.empty(0, np.int64)
+    start = np.empty(0, np.int64)
+    stop = np.empty(0, np.int64)
+    listed = np.empty(0, np.int64)
+    net_colors = np.empty((0, 0), np.uint64)
+    forbidden = np.empty(0, np.uint64)
+    in_use = 1
+    for v in order:
+        f = np.uint64(0)
+        for p in range(indptr[v], indptr[v + 1]):
+            f |= low[indices[p]]
+        if f != full:
+            bit = ~f & (f + one)
+            b = 0
+            while (bit >> np.uint64(b)) != one:
+                b += 1
+            colors[v] = b
+            for p in range(indptr[v], indptr[v + 1]):
+                low[indices[p]] |= bit
+            continue
+        if not ready:
+            ready = True
+            size = np.zeros(nnets, np.int64)
+            for p in range(indptr[n]):
+                size[indices[p]] += 1
+            # A vertex sees at most sum(size - 1) colors over its nets.
+            bound = 1
+            for u in range(n):
+                reach = 1
+                for p in range(indptr[u], indptr[u + 1]):
+                    reach += size[indices[p]] - 1
+                bound = max(bound, reach)
+            words = min(bound, n) // 64 + 1
+            heavy = np.full(nnets, -1, np.int64)
+            start = np.zeros(nnets + 1, np.int64)
+            nheavy = 0
+            for net in range(nnets):
+                if size[net] >= words:
+                    heavy[net] = nheavy
+                    nheavy += 1
+                    start[net + 1] = start[net]
+                else:
+                    start[net + 1] = start[net] + size[net]
+            listed = np.empty(start[nnets], np.int64)
+            stop = start[:-1].copy()
+            net_colors = np.zeros((nheavy, words), np.uint64)
+            forbidden = np.zeros(words, np.uint64)
+        for k in range(1, in_use):
+            forbidden[k] = 0
+        for p in range(indptr[v], indptr[v + 1]):
+            net = indices[p]
+            h = heavy[net]
+            if h >= 0:
+                for k in range(1, in_use):
+                    forbidden[k] |= net_colors[h, k]
+            else:
+                for q in range(start[net], stop[net]):
+                    c = listed[q]
+                    forbidden[c >> 6] |= one << np.uint64(c & 63)
+        k = 1
+        while k < in_use and forbidden[k] == full:
+            k += 1
+        free = forbidden[k] if k < in_use else np.uint64(0)
+        b = 0
+        while (free >> np.uint64(b)) & one:
+            b += 1
+        c = 64 * k + b
+        colors[v] = c
+        in_use = max(in_use, k + 1)
+        bit = one << np.uint64(b)
+        for p in range(indptr[v], indptr[v + 1]):
+            net = indices[p]
+            h = heavy[net]
+            if h >= 0:
+                net_colors[h, k] |= bit
+            else:
+                listed[stop[net]] = c
+                stop[net] += 1
+    return colors
+
+
+# The bucket queues of the dynamic orders are doubly linked lists (`head[key]`, `after`,
+# `before`): a vertex whose key changes moves to the front of its new bucket. Keys only ever
+# move one way, so this takes vertices in the same order as the pure kernels' stacks with
+# stale entries.
+
+
+def _nb_smallest_last(indptr: np.ndarray, indices: np.ndarray, degree: np.ndarray) -> np.ndarray:
+    n = indptr.size - 1
+    degree = degree.copy()
+    top = 0
+    for v in range(n):
+        top = max(top, degree[v])
+    head = np.full(top + 1, -1, np.int64)
+    after = np.full(n, -1, np.int64)
+    before = np.full(n, -1, np.int64)
+    for v in range(n):
+        d = degree[v]
+        after[v] = head[d]
+        if head[d] >= 0:
+            before[head[d]] = v
+        head[d] = v
+    removed = np.zeros(n, np.bool_)
+    removal = np.empty(n, np.int64)
+    low = 0
+    for count in range(n):
+        while head[low] < 0:
+            low += 1
+        v = head[low]
+        head[low] = after[v]
+        if after[v] >= 0:
+            before[after[v]] = -1
+        removed[v] = True
+        removal[count] = v
+        for p in range(indptr[v], indptr[v + 1]):
+            u = indices[p]
+            if removed[u]:
+                continue
+            d = degree[u]
+            if before[u] >= 0:
+                after[before[u]] = after[u]
+            else:
+                head[d] = after[u]
+            if after[u] >= 0:
+                before[after[u]] = before[u]
+            d -= 1
+            degree[u] = d
+            before[u] = -1
+            after[u] = head[d]
+            if head[d] >= 0:
+                before[head[d]] = u
+            head[d] = u
+            low = min(low, d)
+    return removal[::-1].copy()
+
+
+def _nb_incidence_degree(
+    indptr: np.ndarray, indices: np.ndarray, degree: np.ndarray, by_degree: np.ndarray
+) -> np.ndarray:
+    n = indptr.size - 1
+    top = 0
+    for v in range(n):
+        top = max(top, degree[v])
+    head = np.full(top + 1, -1, np.int64)
+    after = np.full(n, -1, np.int64)
+    before = np.full(n, -1, np.int64)
+    for v in by_degree:
+        after[v] = head[0]
+        if head[0] >= 0:
+            before[head[0]] = v
+        head[0] = v
+    incidence = np.zeros(n, np.int64)
+    placed = np.zeros(n, np.bool_)
+    order = np.empty(n, np.int64)
+    high = 0
+    for count in range(n):
+        while head[high] < 0:
+            high -= 1
+        v = head[high]
+        head[high] = after[v]
+        if after[v] >= 0:
+            before[after[v]] = -1
+        placed[v] = True
+        order[count] = v
+        for p in range(indptr[v], indptr[v + 1]):
+            u = indices[p]
+            if placed[u]:
+                continue
+            d = incidence[u]
+            if before[u] >= 0:
+                after[before[u]] = after[u]
+            else:
+                head[d] = after[u]
+            if after[u] >= 0:
+                before[after[u]] = before[u]
+            d += 1
+            incidence[u] = d
+            before[u] = -1
+            after[u] = head[d]
+            if head[d] >= 0:
+                before[head[d]] = u
+            head[d] = u
+            high = max(high, d)
+    return order
+
+
+def _nb_dynamic_largest_first(indptr: np.ndarray, indices: np.ndarray, degree: np.ndarray) -> np.ndarray:
+    n = indptr.size - 1
+    degree = degree.copy()
+    high = 0
+    for v in range(n):
+        high = max(high, degree[v])
+    head = np.full(high + 1, -1, np.int64)
+    after = np.full(n, -1, np.int64)
+    before = np.full(n, -1, np.int64)
+    for v in range(n):
+        d = degree[v]
+        after[v] = head[d]
+        if head[d] >= 0:
+            before[head[d]] = v
+        head[d] = v
+    placed = np.zeros(n, np.bool_)
+    order = np.empty(n, np.int64)
+    for count in range(n):
+        while head[high] < 0:
+            high -= 1
+        v = head[high]
+        head[high] = after[v]
+        if after[v] >= 0:
+            before[after[v]] = -1
+        placed[v] = True
+        order[count] = v
+        for p in range(indptr[v], indptr[v + 1]):
+            u = indices[p]
+            if placed[u]:
+                continue
+            d = degree[u]
+            if before[u] >= 0:
+                after[before[u]] = after[u]
+            else:
+                head[d] = after[u]
+            if after[u] >= 0:
+                before[after[u]] = before[u]
+            d -= 1
+            degree[u] = d
+            before[u] = -1
+            after[u] = head[d]
+            if head[d] >= 0:
+                before[head[d]] = u
+            head[d] = u
+    return order
+
+
+def _nb_dsatur(
+    indptr: np.ndarray, indices: np.ndarray, degree: np.ndarray, by_priority: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    n = indptr.size - 1
+    one = np.uint64(1)
+    full = ~np.uint64(0)
+    # Within one saturation the next vertex is the one of smallest rank in `by_priority`
+    # (larger degree, then smaller index): each saturation keeps the set of its vertices'
+    # ranks as a bit set, with a summary bit set of its nonzero words.
+    rank = np.empty(n, np.int64)
+    for r in range(n):
+        rank[by_priority[r]] = r
+    words = n // 64 + 1
+    summary_words = words // 64 + 1
+    levels = 2
+    members = np.zeros((levels, words), np.uint64)
+    summary = np.zeros((levels, summary_words), np.uint64)
+    count = np.zeros(levels, np.int64)
+    for r in range(n):
+        members[0, r >> 6] |= one << np.uint64(r & 63)
+    for w in range(words):
+        if members[0, w]:
+            summary[0, w >> 6] |= one << np.uint64(w & 63)
+    count[0] = n
+    saturation = np.zeros(n, np.int64)
+    colors = np.full(n, -1, np.int64)
+    picked = np.empty(n, np.int64)
+    color_words = 1
+    forbidden = np.zeros((n, color_words), np.uint64)
+    in_use = 1
+    top = 0
+    for step in range(n):
+        while count[top] == 0:
+            top -= 1
+        s = 0
+        while summary[top, s] == 0:
+            s += 1
+        x = summary[top, s]
+        b = 0
+        while not (x >> np.uint64(b)) & one:
+            b += 1
+        w = 64 * s + b
+        x = members[top, w]
+        b = 0
+        while not (x >> np.uint64(b)) & one:
+            b += 1
+        v = by_priority[64 * w + b]
+        members[top, w] &= ~(one << np.uint64(b))
+        if members[top, w] == 0:
+            summary[top, w >> 6] &= ~(one << np.uint64(w & 63))
+        count[top] -= 1
+        k = 0
+        while k < in_use and forbidden[v, k] == full:
+            k += 1
+        free = forbidden[v, k] if k < in_use else np.uint64(0)
+        b = 0
+        while (free >> np.uint64(b)) & one:
+            b += 1
+        if k >= color_words:
+            grown = np.zeros((n, 2 * color_words), np.uint64)
+            grown[:, :color_words] = forbidden
+            forbidden = grown
+            color_words *= 2
+        in_use = max(in_use, k + 1)
+        colors[v] = 64 * k + b
+        picked[step] = v
+        bit = one << np.uint64(b)
+        for p in range(indptr[v], indptr[v + 1]):
+            u = indices[p]
+            if colors[u] >= 0 or forbidden[u, k] & bit:
+                continue
+            forbidden[u, k] |= bit
+            level = saturation[u]
+            wu = rank[u] >> 6
+            bu = one << np.uint64(rank[u] & 63)
+            members[level, wu] &= ~bu
+            if members[level, wu] == 0:
+                summary[level, wu >> 6] &= ~(one << np.uint64(wu & 63))
+            count[level] -= 1
+            level += 1
+            saturation[u] = level
+            if level == levels:
+                grown_members = np.zeros((2 * levels, words), np.uint64)
+                grown_summary = np.zeros((2 * levels, summary_words), np.uint64)
+                grown_count = np.zeros(2 * levels, np.int64)
+                grown_members[:levels] = members
+                grown_summary[:levels] = summary
+                grown_count[:levels] = count
+                members, summary, count = grown_members, grown_summary, grown_count
+                levels *= 2
+            members[level, wu] |= bu
+            summary[level, wu >> 6] |= one << np.uint64(wu & 63)
+            count[level] += 1
+            top = max(top, level)
+    return colors, picked
+
+
+def _nb_star(indptr: np.ndarray, indices: np.ndarray, order: np.ndarray) -> np.ndarray:
+    n = indptr.size - 1
+    one = np.uint64(1)
+    full = ~np.uint64(0)
+    colors = np.full(n, -1, np.int64)
+    words = 1
+    seen = np.zeros((n, words), np.uint64)  # colors of the colored neighbours
+    twice = np.zeros((n, words), np.uint64)  # ... those seen at least twice
+    forbidden = np.zeros(words, np.uint64)
+    in_use = 1
+    for v in order:
+        for k in range(in_use):
+            forbidden[k] = seen[v, k]
+        for p in range(indptr[v], indptr[v + 1]):
+            w = indices[p]
+            cw = colors[w]
+            if cw < 0:
+                continue
+            word = cw >> 6
+            bit = one << np.uint64(cw & 63)
+            if twice[v, word] & bit:
+                for k in range(in_use):
+                    forbidden[k] |= seen[w, k]
+            else:
+                for q in range(indptr[w], indptr[w + 1]):
+                    x = indices[q]
+                    cx = colors[x]
+                    if cx >= 0 and twice[x, word] & bit:
+                        forbidden[cx >> 6] |= one << np.uint64(cx & 63)
+        k = 0
+        while k < in_use and forbidden[k] == full:
+            k += 1
+        free = forbidden[k] if k < in_use else np.uint64(0)
+        b = 0
+        while (free >> np.uint64(b)) & one:
+            b += 1
+        if k >= words:
+            grown_seen = np.zeros((n, 2 * words), np.uint64)
+            grown_twice = np.zeros((n, 2 * words), np.uint64)
+            grown_seen[:, :words] = seen
+            grown_twice[:, :words] = twice
+            seen, twice = grown_seen, grown_twice
+            forbidden = np.zeros(2 * words, np.uint64)
+            words *= 2
+        in_use = max(in_use, k + 1)
+        colors[v] = 64 * k + b
+        bit = one << np.uint64(b)
+        for p in range(indptr[v], indptr[v + 1]):
+            w = indices[p]
+            twice[w, k] |= seen[w, k] & bit
+            seen[w, k] |= bit
+    return colors
+
+
+def _nb_acyclic(indptr: np.ndarray, indices: np.ndarray, edges: np.ndarray, order: np.ndarray) -> np.ndarray:
+    n = indptr.size - 1
+    one = np.uint64(1)
+    full = ~np.uint64(0)
+    colors = np.full(n, -1, np.int64)
+    parent = np.arange(edges.size)
+    visitor = np.full(edges.size, -1, np.int64)  # per tree root: the last vertex that reached the tree
+    via = np.full(edges.size, -1, np.int64)  # ... and through which neighbour
+    forbidden = np.zeros(n // 64 + 1, np.uint64)
+    first_edge = np.empty(n, np.int64)  # per color, while coloring v: v's first edge to it
+    first_owner = np.full(n, -1, np.int64)
+    in_use = 1
+    for v in order:
+        for k in range(in_use):
+            forbidden[k] = 0
+        for p in range(indptr[v], indptr[v + 1]):
+            cw = colors[indices[p]]
+            if cw >= 0:
+                forbidden[cw >> 6] |= one << np.uint64(cw & 63)
+        for p in range(indptr[v], indptr[v + 1]):
+            w = indices[p]
+            if colors[w] < 0:
+                continue
+            for q in range(indptr[w], indptr[w + 1]):
+                cx = colors[indices[q]]
+                if cx < 0 or forbidden[cx >> 6] & (one << np.uint64(cx & 63)):
+                    continue
+                root = edges[q]
+                while parent[root] != root:
+                    parent[root] = parent[parent[root]]
+                    root = parent[root]
+                if visitor[root] != v:
+                    visitor[root] = v
+                    via[root] = w
+                elif via[root] != w:
+                    forbidden[cx >> 6] |= one << np.uint64(cx & 63)
+        k = 0
+        while k < in_use and forbidden[k] == full:
+            k += 1
+        free = forbidden[k] if k < in_use else np.uint64(0)
+        b = 0
+        while (free >> np.uint64(b)) & one:
+            b += 1
+        c = 64 * k + b
+        colors[v] = c
+        in_use = max(in_use, k + 1)
+        # Edges from v to neighbours of one color form a star around v: one tree. And an
+        # edge v-w joins the trees of w's edges to neighbours with v's color.
+        for p in range(indptr[v], indptr[v + 1]):
+            cw = colors[indices[p]]
+            if cw < 0:
+                continue
+            if first_owner[cw] != v:
+                first_owner[cw] = v
+                first_edge[cw] = edges[p]
+            else:
+                a = edges[p]
+                while parent[a] != a:
+                    parent[a] = parent[parent[a]]
+                    a = parent[a]
+                r = first_edge[cw]
+                while parent[r] != r:
+                    parent[r] = parent[parent[r]]
+                    r = parent[r]
+                if a != r:
+                    parent[a] = r
+        for p in range(indptr[v], indptr[v + 1]):
+            w = indices[p]
+            if colors[w] < 0:
+                continue
+            for q in range(indptr[w], indptr[w + 1]):
+                x = indices[q]
+                if colors[x] == c and x != v:
+                    a = edges[p]
+                    while parent[a] != a:
+                        parent[a] = parent[parent[a]]
+                        a = parent[a]
+                    r = edges[q]
+                    while parent[r] != r:
+                        parent[r] = parent[parent[r]]
+                        r = parent[r]
+                    if a != r:
+                        parent[a] = r
+    return colors
