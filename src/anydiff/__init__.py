@@ -31,6 +31,7 @@ from ._libraries.casadi import AutoCasADi as AutoCasADi
 from ._libraries.finitediff import AutoFiniteDiff as AutoFiniteDiff
 from ._libraries.jax import AutoJAX as AutoJAX
 from ._libraries.mlx import AutoMLX as AutoMLX
+from ._libraries.numdifftools import AutoNumdifftools as AutoNumdifftools
 from ._libraries.pytensor import AutoPyTensor as AutoPyTensor
 from ._libraries.sympy import AutoSymPy as AutoSymPy
 from ._libraries.tensorflow import AutoTensorFlow as AutoTensorFlow
@@ -129,6 +130,7 @@ __all__ = [
     "AutoFiniteDiff",
     "AutoJAX",
     "AutoMLX",
+    "AutoNumdifftools",
     "AutoPyTensor",
     "AutoSparse",
     "AutoSymPy",

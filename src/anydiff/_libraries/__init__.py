@@ -15,3 +15,4 @@ from . import casadi as casadi
 from . import pytensor as pytensor
 from . import tensorflow as tensorflow
 from . import autograd as autograd
+from . import numdifftools as numdifftools
