@@ -31,6 +31,7 @@ from ._libraries.casadi import AutoCasADi as AutoCasADi
 from ._libraries.finitediff import AutoFiniteDiff as AutoFiniteDiff
 from ._libraries.jax import AutoJAX as AutoJAX
 from ._libraries.mlx import AutoMLX as AutoMLX
+from ._libraries.mygrad import AutoMyGrad as AutoMyGrad
 from ._libraries.numdifftools import AutoNumdifftools as AutoNumdifftools
 from ._libraries.pytensor import AutoPyTensor as AutoPyTensor
 from ._libraries.sympy import AutoSymPy as AutoSymPy
@@ -130,6 +131,7 @@ __all__ = [
     "AutoFiniteDiff",
     "AutoJAX",
     "AutoMLX",
+    "AutoMyGrad",
     "AutoNumdifftools",
     "AutoPyTensor",
     "AutoSparse",

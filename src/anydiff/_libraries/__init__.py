@@ -16,3 +16,4 @@ from . import pytensor as pytensor
 from . import tensorflow as tensorflow
 from . import autograd as autograd
 from . import numdifftools as numdifftools
+from . import mygrad as mygrad
