@@ -20,8 +20,10 @@ colorings:
 
 - compiled, with numba (`pip install "anydiff[fast]"`): loops over NumPy arrays in which a
   set of colors is a row of 64-bit words, compiled on first use and kept in numba's on-disk
-  cache. They are used once numba is imported (importing it costs about half a second), or
-  for colorings large enough to pay for that (about a million nonzeros × orders);
+  cache. They are used when the pure kernels would take longer than getting them going
+  (about half a second in a process that has not used them yet, for importing numba and
+  loading the kernels; from about two million nonzeros × orders for a column coloring), and
+  for any coloring of more than a few thousand nonzeros once they are in use;
 - pure Python otherwise: a set of colors is one Python integer used as a bit set, so marking
   a neighbour is one `|` and the smallest free color is the lowest zero bit, `~f & (f + 1)`.
 
@@ -38,7 +40,6 @@ from __future__ import annotations
 
 import functools
 import heapq
-import sys
 from collections.abc import Iterator
 from dataclasses import KW_ONLY, dataclass, fields
 from types import SimpleNamespace
@@ -210,7 +211,7 @@ def coloring(pattern: Any, kind: Kind = "column", algorithm: GreedyColoring | No
         return _distance2_coloring(_vertices(pattern, kind, algorithm), algorithm)
     if kind == "symmetric":
         S = _canonical_csr(pattern)
-        jit = _kernels(S.nnz, algorithm, 4)
+        jit = _kernels(S.nnz, algorithm, algorithm.decompression)
         if S.shape[0] != S.shape[1] or not _is_symmetric(S, jit):
             check_symmetric(S, "coloring")
         return _symmetric_coloring(S, algorithm, jit)
@@ -259,7 +260,7 @@ def _vertices(pattern: Any, kind: str, algorithm: GreedyColoring) -> _Bipartite:
         S = as_pattern(pattern, "coloring")
         arrays = ("csr", S.indptr, S.indices, S.shape)
     compressed, indptr, indices, (m, n) = arrays
-    jit = _kernels(indices.size, algorithm)
+    jit = _kernels(indices.size, algorithm, kind)
     if (compressed == "csc") == (kind == "column"):
         return _Bipartite(indptr, indices, m if kind == "column" else n, jit)
     return _Bipartite.from_members(indptr, indices, n if kind == "column" else m, jit)
@@ -970,7 +971,7 @@ def _split_coloring(T: sp.csr_array, side: str, k: int, algorithm: GreedyColorin
     For a row split T is J: those rows get row colors (VJPs), the other rows are covered
     by column colors (JVPs). For a column split T is Jᵀ and the roles swap.
     """
-    jit = _kernels(T.nnz, algorithm, 2)
+    jit = _kernels(T.nnz, algorithm, "bidirectional")
     chosen = np.zeros(T.shape[0], dtype=bool)
     chosen[np.argsort(-np.diff(T.indptr), kind="stable")[:k]] = True
     chosen_part, other_part = T[chosen], T[~chosen].tocsc()
@@ -998,16 +999,18 @@ def _neutral_empty(colors: np.ndarray, vertices: _Bipartite) -> np.ndarray:
 # past `in_use` (one past the word of the largest color given so far) are always zero, so
 # clearing and merging stop there.
 
-# When to use the compiled kernels by default. Importing numba costs about half a second
-# and its first use of each kernel in a process loads it from the on-disk cache (or, once
-# per machine, compiles it: seconds), while the pure kernels cost roughly a microsecond per
-# nonzero and order (more for symmetric colorings). So they are used when numba is already
-# imported (its cost is paid) and the work is not tiny, or when the work is large enough to
-# pay for the import. Work is nonzeros times orders (times 4 for symmetric colorings).
-_NUMBA_MIN_WORK = 2_000
-_NUMBA_IMPORT_WORK = 1_000_000
+# When to use the compiled kernels by default: when the pure ones would take longer than
+# it takes to get the compiled ones going. In a process that has not used them yet, that is
+# importing numba (about half a second) and loading each kernel from numba's on-disk cache
+# (tens of milliseconds; compiling it, once per machine, takes seconds); after that, almost
+# nothing. The pure kernels' time is estimated as nonzeros × orders × a cost per nonzero
+# (seconds, measured on the benchmark patterns; `_PURE_COST` per kind).
+_PURE_COST = {"column": 3e-7, "row": 3e-7, "bidirectional": 6e-7, "direct": 1.5e-6, "substitution": 3e-6}
+_STARTUP_SECONDS = 0.5
+_WARM_SECONDS = 2e-3
 # None: choose as above. True or False force one set of kernels (the tests use both).
 _use_numba: bool | None = None
+_compiled_in_use = False
 
 _KERNEL_NAMES = (
     "transpose",
@@ -1025,11 +1028,15 @@ _KERNEL_NAMES = (
 )
 
 
-def _kernels(nnz: int, algorithm: GreedyColoring, factor: int = 1) -> SimpleNamespace | None:
-    """The compiled kernels for coloring `nnz` nonzeros with `algorithm`, or None for the pure ones."""
+def _kernels(nnz: int, algorithm: GreedyColoring, kind: str) -> SimpleNamespace | None:
+    """The compiled kernels for coloring `nnz` nonzeros with `algorithm`, or None for the pure ones.
+
+    `kind` is the kind of coloring, or the decompression for symmetric colorings.
+    """
+    global _compiled_in_use
     if _use_numba is None:
-        work = nnz * len(algorithm.orders) * factor
-        if work < _NUMBA_MIN_WORK or (work < _NUMBA_IMPORT_WORK and "numba" not in sys.modules):
+        pure_seconds = nnz * len(algorithm.orders) * _PURE_COST[kind]
+        if pure_seconds < (_WARM_SECONDS if _compiled_in_use else _STARTUP_SECONDS):
             return None
     elif not _use_numba:
         return None
@@ -1039,6 +1046,7 @@ def _kernels(nnz: int, algorithm: GreedyColoring, factor: int = 1) -> SimpleName
             "coloring: the compiled coloring kernels need numba, which is not installed. "
             'Fix: pip install "anydiff[fast]", or leave the choice of kernels to anydiff.'
         )
+    _compiled_in_use = compiled is not None
     return compiled
 
 
