@@ -393,6 +393,9 @@ class _Graph:
     @staticmethod
     def adjacency(S: sp.csr_array, jit: Any) -> _Graph:
         """The graph of a symmetric CSR structure with sorted indices, its diagonal dropped."""
+        if jit is not None:
+            indptr, indices = jit.drop_diagonal(_int64(S.indptr), _int64(S.indices))
+            return _Graph(indptr, indices, jit)
         n = S.shape[0]
         rows = csr_rows(S.indptr)
         keep = S.indices != rows
@@ -676,8 +679,7 @@ def _symmetric_coloring(S: sp.csr_array, algorithm: GreedyColoring, jit: Any) ->
     """
     n = S.shape[0]
     graph = _Graph.adjacency(S, jit)
-    rows = csr_rows(S.indptr)
-    if np.count_nonzero(S.indices == rows) == n:
+    if S.nnz - graph.indices.size == n:  # the whole diagonal is stored
         closed = S
     else:
         closed = sp.csr_array(S + identity(n, bool))
@@ -736,6 +738,9 @@ def _lower_triangle(closed: _Bipartite, order: np.ndarray) -> _Bipartite:
     n = closed.nvertices
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n)
+    if closed.jit is not None:
+        indptr, indices = closed.jit.lower_triangle(closed.indptr, closed.indices, position)
+        return _Bipartite(indptr, indices, n, closed.jit)
     vertex = csr_rows(closed.indptr)
     keep = position[closed.indices] >= position[vertex]
     indptr = np.zeros(n + 1, dtype=np.int64)
@@ -1014,6 +1019,8 @@ _compiled_in_use = False
 
 _KERNEL_NAMES = (
     "transpose",
+    "drop_diagonal",
+    "lower_triangle",
     "by_decreasing_degree",
     "edge_ids",
     "distance2_degree",
@@ -1096,6 +1103,34 @@ def _nb_by_decreasing_degree(degree: np.ndarray) -> np.ndarray:
         order[start[b]] = v
         start[b] += 1
     return order
+
+
+def _nb_drop_diagonal(indptr: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = indptr.size - 1
+    ptr = np.zeros(n + 1, np.int64)
+    idx = np.empty(indptr[n], np.int64)
+    k = 0
+    for v in range(n):
+        for p in range(indptr[v], indptr[v + 1]):
+            if indices[p] != v:
+                idx[k] = indices[p]
+                k += 1
+        ptr[v + 1] = k
+    return ptr, idx[:k].copy()
+
+
+def _nb_lower_triangle(indptr: np.ndarray, indices: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = indptr.size - 1
+    ptr = np.zeros(n + 1, np.int64)
+    idx = np.empty(indptr[n], np.int64)
+    k = 0
+    for v in range(n):
+        for p in range(indptr[v], indptr[v + 1]):
+            if position[indices[p]] >= position[v]:
+                idx[k] = indices[p]
+                k += 1
+        ptr[v + 1] = k
+    return ptr, idx[:k].copy()
 
 
 def _nb_edge_ids(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
