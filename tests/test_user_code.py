@@ -10,6 +10,8 @@ the user's code and the fix; never a wrong number and never a raw library error.
 - Python numbers as tangents and cotangents of 0-d `x` and `f(x)`, in the dtype of `x` / `f(x)`.
 - Shapes are Python ints inside `f`, also where the library's own are symbolic (PyTensor).
 - Negative-step slices (`x[::-1]`) differentiate, or say to use `xp.flip` (torch).
+- Closures over NumPy data (`x - data`) differentiate where the library mixes NumPy arrays with
+  its own; elsewhere the error shows `ad.Constant(data)` and `xp.asarray(data)`.
 
 References never come from the backend under test.
 """
@@ -305,3 +307,116 @@ def test_negative_step_slices(backend):
             np.testing.assert_allclose(
                 quiet(compute, *args), reference, err_msg=f"{case.name}: {how}", **tolerance(backend)
             )
+
+
+# -- Closures over NumPy data -------------------------------------------------------------------
+
+DATA = np.linspace(0.0, 1.0, 5)
+
+
+@dataclass(frozen=True)
+class Closure:
+    """An `f` that captures the NumPy array `DATA`, with its gradient (or derivative) in closed form."""
+
+    name: str
+    f: Callable[[Any], Any]
+    derivative: Callable[[np.ndarray], np.ndarray]
+    x: Any = None  # `VECTOR` when None
+
+
+CLOSURES = [
+    Closure("x - data", lambda x: _xp(x).sum((x - DATA) ** 2), lambda x: 2 * (x - DATA)),
+    Closure("data - x", lambda x: _xp(x).sum((DATA - x) ** 2), lambda x: 2 * (x - DATA)),
+    Closure("x * data", lambda x: _xp(x).sum(x * DATA * x), lambda x: 2 * DATA * x),
+    Closure("data * x", lambda x: _xp(x).sum(DATA * x * x), lambda x: 2 * DATA * x),
+    Closure("x * (data - x)", lambda x: _xp(x).sum(x * (DATA - x)), lambda x: DATA - 2 * x),
+    Closure("xp.multiply(x, data)", lambda x: _xp(x).sum(_xp(x).multiply(x * x, DATA)), lambda x: 2 * DATA * x),
+    Closure("xp.multiply(data, x)", lambda x: _xp(x).sum(_xp(x).multiply(DATA, x * x)), lambda x: 2 * DATA * x),
+    Closure(
+        "xp.where(data > 0.3, ...)",
+        lambda x: _xp(x).sum(_xp(x).where(DATA > 0.3, x * x, x)),
+        lambda x: np.where(DATA > 0.3, 2 * x, 1.0),
+    ),
+    Closure("s - data, scalar s", lambda s: s - DATA, lambda s: np.ones_like(DATA), 0.5),
+]
+
+# What each library cannot do with a NumPy operand, so that anydiff must refuse it: torch tensors
+# never mix with NumPy arrays; tinygrad's operators do not take them (its namespace does); a
+# NumPy array on the left of an operator makes NumPy compute it, taking MLX and tinygrad arrays
+# apart.
+CLOSURE_REFUSALS = {
+    "AutoTorch": {c.name for c in CLOSURES},
+    "AutoTinygrad": {"x - data", "data - x", "x * data", "data * x", "x * (data - x)", "s - data, scalar s"},
+    "AutoMLX": {"data - x", "data * x", "x * (data - x)"},
+}
+
+
+def _closure_results(case: Closure, backend: Any) -> dict[str, Any]:
+    if case.x is not None:
+        return {"derivative": ad.derivative(case.f, backend, case.x)}
+    return {
+        "gradient": ad.gradient(case.f, backend, VECTOR),
+        "pushforward": ad.pushforward(case.f, backend, VECTOR, np.ones_like(VECTOR)),
+    }
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_closures_over_numpy_data(backend):
+    """`f` capturing a NumPy array works where the library mixes it with its arrays; elsewhere a
+    `FunctionNotDifferentiableError` names the cause and both fixes. Never a wrong number."""
+    refused = CLOSURE_REFUSALS.get(type(backend).__name__, set())
+    library = {"AutoTorch": "torch", "AutoTinygrad": "tinygrad", "AutoMLX": "MLX"}.get(type(backend).__name__)
+    for case in CLOSURES:
+        expected = case.derivative(VECTOR if case.x is None else case.x)
+        if case.name in refused:
+            message = rf"a NumPy array meets the {library} arrays .*ad\.Constant\(data\).*xp\.asarray\(data\)"
+            with pytest.raises(ad.FunctionNotDifferentiableError, match=message):
+                quiet(_closure_results, case, backend)
+            continue
+        results = quiet(_closure_results, case, backend)
+        for operator, got in results.items():
+            want = np.sum(expected) if operator == "pushforward" else expected
+            np.testing.assert_allclose(got, want, err_msg=f"{case.name}: {operator}", **tolerance(backend))
+
+
+def distance(x: Any, data: Any) -> Any:
+    return _xp(x).sum((data - x) ** 2)
+
+
+def distance_converted(x: Any) -> Any:
+    xp = _xp(x)
+    return xp.sum((xp.asarray(DATA) - x) ** 2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_two_fixes_of_a_closure_work_everywhere(backend):
+    """What the error teaches: `ad.Constant(data)`, or `xp.asarray(data)` inside `f`."""
+    expected = 2 * (VECTOR - DATA)
+    for how, call in (
+        ("Constant", lambda: ad.gradient(distance, backend, VECTOR, ad.Constant(DATA))),
+        ("xp.asarray", lambda: ad.gradient(distance_converted, backend, VECTOR)),
+        ("xp.asarray, pushforward", lambda: ad.pushforward(distance_converted, backend, VECTOR, np.ones(5))),
+    ):
+        want = np.sum(expected) if "pushforward" in how else expected
+        np.testing.assert_allclose(quiet(call), want, err_msg=how, **tolerance(backend))
+
+
+def test_numpy_calls_on_torch_tensors_fail_in_every_mode():
+    """Forward mode's dual numbers let NumPy read them, losing the tangent: a `numpy.` call on `x`
+    gave zero derivatives. Preparation now runs `f` on a tensor that requires grad, where it
+    fails with the message about NumPy calls (not the one about captured NumPy arrays)."""
+    pytest.importorskip("torch")
+    torch = ad.AutoTorch()
+
+    def numpy_inside(x: Any) -> Any:
+        return _xp(x).asarray(np.sin(x))
+
+    message = r"took a value out of a torch tensor.*instead of `numpy.` calls"
+    for call in (
+        lambda: ad.pushforward(numpy_inside, torch, VECTOR, np.ones(5)),
+        lambda: ad.derivative(numpy_inside, torch, 0.5),
+        lambda: ad.jacobian(numpy_inside, ad.AutoTorch(mode="forward"), VECTOR),
+        lambda: ad.pullback(numpy_inside, torch, VECTOR, np.ones(5)),
+    ):
+        with pytest.raises(ad.FunctionNotDifferentiableError, match=message):
+            quiet(call)

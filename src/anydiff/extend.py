@@ -41,6 +41,8 @@ from ._core.errors import BackendNotInstalledError as BackendNotInstalledError
 from ._core.errors import FunctionNotDifferentiableError as FunctionNotDifferentiableError
 from ._core.errors import PreparationMismatchError as PreparationMismatchError
 from ._core.errors import UnsupportedError as UnsupportedError
+from ._core.errors import numpy_operand_error as numpy_operand_error
+from ._core.errors import raised_by_operator as raised_by_operator
 from ._core.kernels import Kernels as Kernels
 from ._core.kernels import OutputSpec as OutputSpec
 from ._core.kernels import SparseLayout as SparseLayout
@@ -111,6 +113,8 @@ __all__ = [
     "implementation",
     "jacobian_batch",
     "namespace",
+    "numpy_operand_error",
+    "raised_by_operator",
     "register_array_kind",
     "register_backend",
     "register_bridge_caller",

@@ -36,12 +36,17 @@ from anydiff.extend import (
     UnsupportedError,
     array_kind,
     flat_size,
+    numpy_operand_error,
+    raised_by_operator,
     use_forward,
 )
 
 from . import AutoMLX
 
 __all__ = ["MLXImpl"]
+
+# In MLX's error for a function called with an argument it does not take: a NumPy array.
+_NUMPY_ARGUMENT = "Invoked with types: ndarray"
 
 
 class MLXImpl(BackendImpl):
@@ -96,6 +101,16 @@ class MLXImpl(BackendImpl):
 
     def translate_error(self, exc: Exception, operator: str) -> Exception | None:
         message = str(exc)
+        if isinstance(exc, ValueError) and message.startswith("[eval]") and raised_by_operator(exc, "mlx"):
+            return numpy_operand_error(operator, "MLX", message)  # `data - x`: NumPy takes `x` apart
+        if isinstance(exc, TypeError) and _NUMPY_ARGUMENT in message:
+            return numpy_operand_error(
+                operator,
+                "MLX",
+                f"{message.splitlines()[0].split('(')[0]}() received a NumPy array: NumPy computes an operator "
+                "whose first operand is a NumPy array (`data - x`), and `numpy.` functions of `x`, "
+                "as NumPy arrays",
+            )
         if isinstance(exc, ValueError) and message.startswith("[eval]"):
             return FunctionNotDifferentiableError(
                 f"{operator}: `f` asked for the value of an MLX array while it was being "

@@ -39,10 +39,11 @@ from anydiff.extend import (
     OutputSpec,
     array_kind,
     flat_size,
+    numpy_operand_error,
 )
 
 from . import AutoTinygrad
-from .namespace import from_numpy, to_numpy
+from .namespace import TensorsInNumPyError, from_numpy, to_numpy
 
 __all__ = ["TinygradImpl"]
 
@@ -71,6 +72,9 @@ def _device_problem() -> str | None:
 _INPUT_ERRORS = ("JIT inputs", "duplicate inputs", "args mismatch")
 # What `TinyJit` raises when the function reads a tensor's value (`.numpy()`, `.item()`, ...).
 _VALUE_READ = "cannot access tensor data"
+# What tinygrad's operators raise for an operand they cannot make a tensor of: a NumPy array.
+_NOT_A_TENSOR = "Could not infer dtype"
+_NUMPY_OPERAND = "numpy.ndarray"
 
 
 def _jit_inputs_only(args: tuple) -> bool:
@@ -206,6 +210,11 @@ class TinygradImpl(BackendImpl):
                 "`.numpy()`, `.item()` or `float(...)`, and replace Python branches on array "
                 "values by `xp.where`."
             )
+        message = str(exc)
+        if isinstance(exc, TensorsInNumPyError) or (
+            isinstance(exc, RuntimeError) and message.startswith(_NOT_A_TENSOR) and _NUMPY_OPERAND in message
+        ):
+            return numpy_operand_error(operator, "tinygrad", message)  # `x - data`, `data * x`
         return None
 
     # -- native routes --------------------------------------------------------------------------

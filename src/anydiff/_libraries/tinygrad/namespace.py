@@ -12,7 +12,7 @@ from tinygrad.dtype import _from_np_dtype, _to_np_dtype
 
 from anydiff.extend import cumulative
 
-__all__ = ["from_numpy", "tinygrad_namespace", "to_numpy"]
+__all__ = ["TensorsInNumPyError", "from_numpy", "tinygrad_namespace", "to_numpy"]
 
 
 # -- conversion ---------------------------------------------------------------------------------
@@ -46,13 +46,31 @@ def from_numpy(a: np.ndarray) -> Any:
 # -- the array-API namespace -------------------------------------------------------------------
 
 
+class TensorsInNumPyError(TypeError):
+    """A NumPy array of tinygrad tensors reached the namespace.
+
+    NumPy makes one when it computes an operator whose first operand is a NumPy array
+    (`data - x`): it takes the tensor apart element by element.
+    """
+
+
 def _tensor(a: Any, like: Any) -> Any:
     """`a` as a tensor on `like`'s device, in `like`'s dtype when `a` is a Python number."""
     if isinstance(a, Tensor):
         return a
     if isinstance(a, np.ndarray):
+        if a.dtype == object:
+            raise TensorsInNumPyError(
+                "an `xp.` function received a NumPy array of tinygrad tensors, which NumPy makes "
+                "for an operator whose first operand is a NumPy array (`data - x`)"
+            )
         return from_numpy(a)
     return Tensor(a, dtype=like.dtype if isinstance(like, Tensor) else None, device=getattr(like, "device", None))
+
+
+def _operand(a: Any) -> Any:
+    """A NumPy operand as a tensor (tinygrad's methods take numbers and tensors, not NumPy arrays)."""
+    return _tensor(a, None) if isinstance(a, np.ndarray) else a
 
 
 def _on(t: Any, device: Any) -> Any:
@@ -87,7 +105,7 @@ def _like(create: Callable[..., Any]) -> Callable[..., Any]:
 
 def _unary(method: str) -> Callable[[Any], Any]:
     def unary(x: Any, /) -> Any:
-        return getattr(x, method)()
+        return getattr(_operand(x), method)()
 
     unary.__name__ = method
     return unary
@@ -95,7 +113,7 @@ def _unary(method: str) -> Callable[[Any], Any]:
 
 def _binary(method: str) -> Callable[[Any, Any], Any]:
     def binary(x1: Any, x2: Any, /) -> Any:
-        return getattr(_tensor(x1, x2), method)(x2)
+        return getattr(_tensor(x1, x2), method)(_operand(x2))
 
     binary.__name__ = method
     return binary
@@ -103,7 +121,7 @@ def _binary(method: str) -> Callable[[Any, Any], Any]:
 
 def _reduction(method: str) -> Callable[..., Any]:
     def reduce(x: Any, /, *, axis: Any = None, keepdims: bool = False, dtype: Any = None) -> Any:
-        result = getattr(x, method)(axis=axis, keepdim=keepdims)
+        result = getattr(_operand(x), method)(axis=axis, keepdim=keepdims)
         return result if dtype is None else result.cast(dtype)
 
     reduce.__name__ = method
@@ -112,7 +130,7 @@ def _reduction(method: str) -> Callable[..., Any]:
 
 def _statistic(method: str) -> Callable[..., Any]:
     def statistic(x: Any, /, *, axis: Any = None, correction: float = 0.0, keepdims: bool = False) -> Any:
-        return getattr(x, method)(axis=axis, keepdim=keepdims, correction=correction)
+        return getattr(_operand(x), method)(axis=axis, keepdim=keepdims, correction=correction)
 
     statistic.__name__ = method
     return statistic

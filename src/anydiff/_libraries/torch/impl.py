@@ -38,6 +38,8 @@ from anydiff.extend import (
     flat_size,
     jacobian_batch,
     namespace,
+    numpy_operand_error,
+    raised_by_operator,
     use_forward,
 )
 
@@ -52,6 +54,9 @@ _FORWARD_MODE = threading.RLock()
 
 # What torch says to `x[::-1]`.
 _NEGATIVE_STEP = "step must be greater than zero"
+
+# In torch's errors about an operand it does not take: a NumPy array.
+_NUMPY_OPERAND = "numpy.ndarray"
 
 # Substrings of the errors torch raises when `f` leaves the tensor world while being traced.
 _ESCAPE_MESSAGES = ("numpy()", ".item()", "data pointer", "Tensor.data_ptr", "requires grad")
@@ -130,6 +135,24 @@ class TorchImpl(BackendImpl):
     def one_argument(self, f: Callable[..., Any], y: Any) -> Callable[..., Any]:
         return _Writer(f, tuple(y.shape), y.dtype)
 
+    def output_spec(self, f: Callable[..., Any], x: Any, contexts: tuple) -> OutputSpec:
+        """Evaluate `f` once on an `x` that requires grad, whatever the operator.
+
+        An `f` that turns `x` into NumPy (`numpy.sin(x)`, or `x - data` with a NumPy `data`,
+        which NumPy computes) fails on such an `x`; on the dual numbers of forward mode it would
+        silently lose the tangent, and return zero derivatives. Here it fails at preparation.
+        An `f` writing into `x` in place is evaluated as before, on `x` itself: the dual numbers
+        of forward mode follow such writes, the tape refuses them later with its own message.
+        """
+        leaf = x.detach().requires_grad_(True)
+        try:
+            with torch.enable_grad():
+                return super().output_spec(f, leaf, contexts)
+        except RuntimeError as exc:
+            if "in-place operation" not in str(exc):
+                raise
+        return super().output_spec(f, x, contexts)
+
     def translate_error(self, exc: Exception, operator: str) -> Exception | None:
         message = str(exc)
         if isinstance(exc, ValueError) and message == _NEGATIVE_STEP:
@@ -139,6 +162,8 @@ class TorchImpl(BackendImpl):
                 "(`xp = ad.namespace(x)`): `x[::-1]` is `xp.flip(x, axis=0)`, `x[::-2]` is "
                 "`xp.flip(x, axis=0)[::2]`, and `x[:, ::-1]` is `xp.flip(x, axis=1)`."
             )
+        if isinstance(exc, TypeError) and _NUMPY_OPERAND in message.split("\n", 1)[0]:
+            return numpy_operand_error(operator, "torch", message)  # `data - x`, `xp.add(x, data)`
         if isinstance(exc, RuntimeError) and "in-place operation" in message:
             return FunctionNotDifferentiableError(
                 f"{operator}: `f` wrote in place into a torch tensor being differentiated "
@@ -146,6 +171,8 @@ class TorchImpl(BackendImpl):
                 "`x *= 2` or `x[0] = ...`; `xp.where` for a masked update), or copy first."
             )
         if isinstance(exc, RuntimeError) and any(s in message for s in _ESCAPE_MESSAGES):
+            if raised_by_operator(exc, "torch"):  # `x - data`: NumPy took the operator over
+                return numpy_operand_error(operator, "torch", message)
             return FunctionNotDifferentiableError(
                 f"{operator}: `f` took a value out of a torch tensor being differentiated "
                 f"({message.strip().splitlines()[0]}). Under `ad.AutoTorch()`, `f` receives torch "
