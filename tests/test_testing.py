@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import anydiff as ad
-from anydiff.extend import GRADIENT, JACOBIAN, Kernels, implementation
 from anydiff._core.registry import _REGISTRY
+from anydiff.extend import GRADIENT, JACOBIAN, Kernels, implementation
 from anydiff.testing import (
     Scenario,
     benchmark_differentiation,
