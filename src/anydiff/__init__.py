@@ -33,6 +33,7 @@ from ._libraries.jax import AutoJAX as AutoJAX
 from ._libraries.mlx import AutoMLX as AutoMLX
 from ._libraries.mygrad import AutoMyGrad as AutoMyGrad
 from ._libraries.numdifftools import AutoNumdifftools as AutoNumdifftools
+from ._libraries.paddle import AutoPaddle as AutoPaddle
 from ._libraries.pytensor import AutoPyTensor as AutoPyTensor
 from ._libraries.sympy import AutoSymPy as AutoSymPy
 from ._libraries.tensorflow import AutoTensorFlow as AutoTensorFlow
@@ -133,6 +134,7 @@ __all__ = [
     "AutoMLX",
     "AutoMyGrad",
     "AutoNumdifftools",
+    "AutoPaddle",
     "AutoPyTensor",
     "AutoSparse",
     "AutoSymPy",

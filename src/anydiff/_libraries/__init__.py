@@ -17,3 +17,4 @@ from . import tensorflow as tensorflow
 from . import autograd as autograd
 from . import numdifftools as numdifftools
 from . import mygrad as mygrad
+from . import paddle as paddle
