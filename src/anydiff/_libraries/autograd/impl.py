@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import autograd
+import autograd.numpy as anp
 import numpy as np
 from autograd.numpy.numpy_boxes import ArrayBox
 
@@ -92,6 +93,10 @@ def _cast(kernel: Callable[..., Any], dtype: np.dtype) -> Callable[..., Any]:
 
 
 def _stack(arrays: Sequence[Any]) -> np.ndarray:
+    if any(isinstance(a, ArrayBox) for a in arrays):
+        # Inside an enclosing autograd trace (the outer part of a second-order pair), whose
+        # boxes `np.asarray` would turn into object arrays, cutting the trace: zero derivatives.
+        return anp.stack(arrays)
     return np.stack([np.asarray(a) for a in arrays])
 
 
