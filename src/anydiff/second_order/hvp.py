@@ -172,6 +172,16 @@ def evaluates_only(outer: BackendImpl) -> bool:
     return outer.kind is None
 
 
+def at_arrays(kernel: Callable[..., Any]) -> Callable[..., Any]:
+    """`kernel(x, *rest)` called with `x` an array: finite differences of a 0-d `x` evaluate at
+    NumPy scalars (NumPy's 0-d arithmetic returns them), which compiled kernels (PyTensor's) refuse."""
+
+    def call(x: Any, *rest: Any) -> Any:
+        return kernel(namespace(x).asarray(x), *rest)
+
+    return call
+
+
 def compiler(outer: BackendImpl, inner: BackendImpl) -> Callable[[Callable[..., Any], Any], Callable[..., Any]]:
     """The `compile` of the library that owns a pair's arrays (finite differences own none)."""
     return (inner if evaluates_only(outer) else outer).compile
@@ -187,7 +197,7 @@ def inner_gradient(
 ) -> Callable[..., Any]:
     """`gradient(x, *contexts)` computed by `inner` in the form `outer` can differentiate."""
     if evaluates_only(outer):
-        return inner.kernels(GRADIENT, f, x, None, contexts, spec).plain
+        return at_arrays(inner.kernels(GRADIENT, f, x, None, contexts, spec).plain)
     return inner.gradient_function(f)
 
 
@@ -242,7 +252,10 @@ def _reverse_over_forward(
     # One reverse pass per tangent: batching them would differentiate every directional
     # derivative in every pass, k times the work.
     def hvps(x: Any, tangents: Any, *contexts: Any) -> Any:
-        return namespace(x).stack([gradient_of_directional(x, t, *contexts) for t in tangents])
+        # by index: a traced TensorFlow tensor cannot be iterated over
+        return namespace(x).stack(
+            [gradient_of_directional(x, tangents[i], *contexts) for i in range(tangents.shape[0])]
+        )
 
     def gradient_and_hvps(x: Any, tangents: Any, *contexts: Any) -> tuple[Any, Any]:
         return outer_gradient(x, *contexts), hvps(x, tangents, *contexts)

@@ -75,7 +75,7 @@ def generic_second_derivative(
     """
     outer, inner, f = impl.parts(SECOND_DERIVATIVE, f)
     if _hvp.evaluates_only(outer):
-        inner_value_and_derivative = inner.kernels(DERIVATIVE, f, x, None, contexts, spec).with_value
+        inner_value_and_derivative = _hvp.at_arrays(inner.kernels(DERIVATIVE, f, x, None, contexts, spec).with_value)
     else:
 
         def inner_value_and_derivative(x: Any, *contexts: Any) -> tuple[Any, Any]:

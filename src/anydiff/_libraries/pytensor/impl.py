@@ -236,7 +236,13 @@ class PyTensorImpl(SymbolicImpl):
             # PyTensor's default linker, Numba, compiles on the first call (seconds): make that
             # call now, so that it is part of the preparation
             with np.errstate(all="ignore"):
-                function(*(np.zeros(v.type.shape, dtype=v.type.dtype) for v in inputs))
+                zeros = [np.zeros(v.type.shape, dtype=v.type.dtype) for v in inputs]
+                function(*zeros)
+                # Read-only arrays (JAX's, through `DifferentiateWith`) are another Numba type, which
+                # would compile again, and warn, at the first such call: compile that now too.
+                for z in zeros:
+                    z.setflags(write=False)
+                function(*zeros)
         return function
 
     def trace_error(self, exc: Exception) -> Exception | None:

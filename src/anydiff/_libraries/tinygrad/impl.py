@@ -21,11 +21,14 @@ derivatives (and a zero derivative at 0, which `ad.namespace`'s versions correct
 from __future__ import annotations
 
 import functools
+import sqlite3
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from tinygrad import Tensor, TinyJit, UOp, Variable
+from tinygrad import helpers as tinygrad_helpers
 from tinygrad.dtype import _to_np_dtype
 from tinygrad.engine.jit import JitError
 from tinygrad.engine.realize import capturing
@@ -64,6 +67,34 @@ def _device_problem() -> str | None:
     except Exception as exc:  # no device, no compiler, ...: every failure means "unusable"
         return f"{type(exc).__name__}: {exc}"
     return None if value == 6.0 else f"a test computation returned {value} instead of 6.0"
+
+
+def _compile_on_any_thread() -> None:
+    """Let tinygrad compile kernels on any thread.
+
+    tinygrad keeps its on-disk cache of compiled kernels in SQLite through one connection, which
+    Python's `sqlite3` lets only the opening thread use. TensorFlow runs a
+    `DifferentiateWith(f, ad.AutoTinygrad())` (the inner part of `ad.SecondOrder(ad.AutoTensorFlow(),
+    ad.AutoTinygrad())`) on threads of its own, inside `tf.numpy_function`, where the first
+    compilation of a kernel failed with `sqlite3.ProgrammingError`. Other threads now get
+    connections of their own, opened as tinygrad opens its one.
+    """
+    opened, main, local = tinygrad_helpers.db_connection, threading.main_thread(), threading.local()
+
+    def db_connection() -> sqlite3.Connection:
+        if threading.current_thread() is main:
+            return opened()
+        connection = getattr(local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(tinygrad_helpers.CACHEDB, timeout=60, isolation_level="IMMEDIATE")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            local.connection = connection
+        return connection
+
+    tinygrad_helpers.db_connection = db_connection
+
+
+_compile_on_any_thread()
 
 
 # -- jit ---------------------------------------------------------------------------------------
