@@ -7,5 +7,6 @@ rules evaluate through the substitute backend.
 """
 
 from .differentiate_with import DifferentiateWith as DifferentiateWith
+from .differentiate_with import callable_from as callable_from
 
-__all__ = ["DifferentiateWith"]
+__all__ = ["DifferentiateWith", "callable_from"]

@@ -13,7 +13,8 @@ What each calling library gets:
   (`grad`, `jacrev`, `jacfwd`, `hessian`, `vmap`) all work.
 - **HIPS autograd**: a primitive with VJP and JVP rules, so `grad`, `make_jvp`, `jacobian`,
   `hessian` and their compositions work (NumPy arrays outside autograd's tracing are NumPy's).
-- **TensorFlow**: a `tf.custom_gradient` op, so tapes (nested: second order),
+- **TensorFlow**: an op recorded with its gradient and forward functions (as `tf.custom_gradient`
+  records one), so tapes (nested: second order),
   `tf.autodiff.ForwardAccumulator` and `tf.function` graphs work.
 - **NumPy** (or a Python float): the plain value of `f`.
 
@@ -43,9 +44,15 @@ from .._core.contexts import Cache, Constant
 from .._core.registry import bridge_callers
 from .nodes import Base, Substitute, evaluate, fill_contexts, numpy_dtype, skeleton_key, split_contexts
 
-__all__ = ["DifferentiateWith"]
+__all__ = ["DifferentiateWith", "callable_from"]
 
 _NUMPY = array_kind(np.zeros(()))
+
+
+def callable_from(library: str | None) -> bool:
+    """Whether programs of `library` (its import name, `"jax"`) can call a `DifferentiateWith`
+    and differentiate through it: a caller is registered for it (`register_bridge_caller`)."""
+    return library is not None and library in bridge_callers()
 
 
 class _NumPyCaller:

@@ -16,11 +16,14 @@ and, if it has a `vmap`, `vmap` a function and sum over the leading axis (`Batch
 `tangent` and `cotangents` are the rules written on those; a caller module (`jax.py`,
 `torch.py`, ...) registers them with its AD system.
 
-The first derivatives of `f` (and its Hessian-vector products) come from the substitute's
-prepared operators (`pushforward`, `pullback`, `hvp`: its fastest routes), prepared once per node
-and per shape and dtype of the arguments. Higher nodes compose the substitute's primitives
-(`BackendImpl.jvp` / `vjp`), compiled once: prepared routes do not nest, primitives do, so every
-order works, by the substitute's own differentiation all the way down.
+The first derivatives of `f` (and its Hessian-vector products, and its second pushforwards for a
+scalar `x`) come from the substitute's prepared operators (`pushforward`, `pullback`, `hvp`,
+`second_derivative`: its fastest routes), prepared once per node and per shape and dtype of the
+arguments. Higher nodes compose the substitute's primitives (`BackendImpl.jvp` / `vjp`), compiled
+once: prepared routes do not nest, primitives do, so every order works, by the substitute's own
+differentiation all the way down; except for a symbolic substitute, whose primitives cannot be
+traced again: it computes the nodes its prepared operators compute (all that forward over
+reverse and reverse over reverse need).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from .._core.registry import implementation
 from ..first_order.pullback import prepare_pullback, pullback
 from ..first_order.pushforward import prepare_pushforward, pushforward
 from ..second_order.hvp import hvp, prepare_hvp
+from ..second_order.second_derivative import prepare_second_derivative, second_derivative
 
 __all__ = [
     "Aval",
@@ -430,6 +434,11 @@ class Push(Derived):
     def __init__(self, parent: Node) -> None:
         super().__init__(parent, parent.k + 1)
 
+    def push(self) -> Node:
+        if self.parent is self.base:
+            return self._once(self._derived, "push", lambda: SecondPush(self))
+        return super().push()
+
     def transpose(self, j: int, aval: Aval) -> Node:
         return self.parent.pull() if j == self.k - 1 else super().transpose(j, aval)
 
@@ -506,6 +515,23 @@ class Hvp(Push):
         f, backend, contexts = self.base.weighted, self.sub.backend, (Constant(u), *self.base.contexts((), leaves))
         prep = self.prep(args, lambda: prepare_hvp(f, backend, x, tangents, *contexts))
         return hvp(f, backend, x, tangents, *contexts, prep=prep)
+
+
+class SecondPush(Push):
+    """`Push(Push(f))`: `(x, t, s) -> ∂²ₓf(x)[t, s]`; for a scalar `x`, `f''(x) t s` by the
+    substitute's `second_derivative` (its own route: a symbolic substitute composes no primitives).
+    """
+
+    def prepared(self, args: tuple, tangents: Any) -> Any:
+        x, (t, _), leaves = self.split(args)
+        if len(x.shape) != 0:
+            return None
+        f, backend, contexts = self.base.f, self.sub.backend, self.base.contexts((), leaves)
+        prep = self.prep(args, lambda: prepare_second_derivative(f, backend, x, *contexts))
+        curvature = second_derivative(f, backend, x, *contexts, prep=prep)
+        if isinstance(tangents, tuple):
+            return tuple(curvature * (t * s) for s in tangents)
+        return curvature * (t * tangents)
 
 
 class Transpose(Derived):

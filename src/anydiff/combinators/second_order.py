@@ -13,7 +13,15 @@ Across two AD libraries (`SecondOrder(ad.AutoJAX(), ad.AutoTorch())`) the outer 
 trace the inner's code, so the generic routes receive `f` wrapped as `DifferentiateWith(f, inner)`
 (a function the outer library traces, whose derivatives the inner backend computes) and, as the
 inner part, `Bridged`: the outer library's transforms with the inner backend's modes, so that the
-pair's strategy stays what its two modes say.
+pair's strategy stays what its two modes say. Two libraries are told apart by the import name
+their backends were registered with, not by their arrays: autograd and the symbolic backends all
+compute on NumPy arrays, yet autograd cannot trace SymPy's compiled functions.
+
+Some pairs cannot work, and `parts` refuses them with `ad.UnsupportedError` when the operator is
+prepared, naming pairs that work: an outer library that cannot call a `DifferentiateWith` (one
+without a registered bridge caller: MLX, tinygrad) over another library, and a symbolic outer
+part (SymPy, CasADi, PyTensor, whose primitives trace and compile at every call) over any other
+backend. For two AD libraries, `prep.info["route"]` says that they meet through `DifferentiateWith`.
 """
 
 from __future__ import annotations
@@ -22,10 +30,20 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from anydiff.bridge import DifferentiateWith
-from anydiff.extend import AbstractBackend, BackendImpl, Kernels, Operator, OutputSpec, UnsupportedError, implementation
+from anydiff.bridge import DifferentiateWith, callable_from
+from anydiff.extend import (
+    AbstractBackend,
+    BackendImpl,
+    Kernels,
+    Operator,
+    OutputSpec,
+    UnsupportedError,
+    implementation,
+    registered_backends,
+)
 
 from . import SecondOrder
+from .mixed_mode import MixedModeImpl
 
 __all__ = ["Bridged", "SecondOrderImpl", "bridged"]
 
@@ -40,6 +58,9 @@ class SecondOrderImpl(BackendImpl):
         self.outer = implementation(backend.outer)
         self.inner = implementation(backend.inner)
         self.same = backend.outer == backend.inner
+        outer, inner = self.outer, self.inner
+        #: two AD libraries, whose pair goes through `DifferentiateWith(f, inner)` (when it can)
+        self.libraries = outer.kind is not None and inner.kind is not None and library(outer) != library(inner)
         self.owner = self.outer if self.outer.kind is not None else self.inner
         self.kind = self.owner.kind  # type: ignore[misc]
         # Finite differences as the outer part compute eagerly on the arrays they receive.
@@ -51,12 +72,57 @@ class SecondOrderImpl(BackendImpl):
     def output_spec(self, f: Any, x: Any, contexts: tuple) -> OutputSpec:
         return self.owner.output_spec(self.across(f), x, contexts)
 
+    def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
+        # The library that owns the pair's arrays compiles (finite differences own none): what
+        # `AutoSparse(SecondOrder(...))` builds around the pair's products runs on its arrays.
+        return (self.inner if self.outer.kind is None else self.outer).compile(fn, x)
+
     def across(self, f: Any) -> Any:
-        """`f` as the outer part can trace it: `DifferentiateWith(f, inner)` for two AD libraries."""
-        outer, inner = self.outer, self.inner
-        if outer.kind is None or inner.kind is None or outer.kind is inner.kind:
+        """`f` as the outer part can trace it: `DifferentiateWith(f, inner)` for two AD libraries.
+
+        A pair that `parts` refuses gets `f` itself, which its outer part evaluates as any `f`
+        (for the output's shape), so that the refusal, not a failed bridge, explains it.
+        """
+        if not self.libraries or not self.works():
             return f
-        return bridged(f, inner.backend)
+        return bridged(f, self.inner.backend)
+
+    def works(self) -> bool:
+        """Whether the two parts make a pair (`refusal` says why not)."""
+        outer = self.outer
+        if self.same:
+            return True
+        if outer.prepares_per_call:
+            return False
+        return not self.libraries or (callable_from(library(outer)) and not self.inner.backend.combinator)
+
+    def refusal(self, operator: str) -> str | None:
+        """Why the two parts cannot make a pair, naming pairs that can, or `None` if they can."""
+        if self.works():
+            return None
+        outer, inner, pair = self.outer.backend, self.inner.backend, repr(self.backend)
+        if self.outer.prepares_per_call:
+            return (
+                f"{operator}: {outer!r} cannot be the outer part of {pair}: it differentiates by "
+                "tracing `f` into symbolic expressions and compiling them, which another backend "
+                f"cannot trace in turn; as an outer part it would have to trace {inner!r}'s "
+                "derivatives into its expressions, and compile them again at every call. Use "
+                f"{_alternatives(self.backend)}."
+            )
+        if inner.combinator:
+            part = self.inner.owner.backend if isinstance(self.inner, MixedModeImpl) else None
+            return (
+                f"{operator}: {pair} pairs two AD libraries, so its outer part would differentiate "
+                f"`ad.DifferentiateWith(f, {inner!r})`, whose backend must be a first-order one, "
+                f"not a combinator. Use one of {inner!r}'s parts as the inner part"
+                + (f", e.g. `ad.SecondOrder(ad.{outer!r}, ad.{part!r})`." if part is not None else ".")
+            )
+        return (
+            f"{operator}: {pair} pairs two AD libraries, so its outer part would differentiate "
+            f"`ad.DifferentiateWith(f, {inner!r})`, but {outer!r}'s transforms cannot call a "
+            f"`DifferentiateWith` ({library(self.outer)} has no bridge caller). Use "
+            f"{_alternatives(self.backend)}."
+        )
 
     def translate_error(self, exc: Exception, operator: str) -> Exception | None:
         if "modified by an inplace operation" in str(exc) and _evaluates_inside(self.outer, self.inner):
@@ -80,7 +146,10 @@ class SecondOrderImpl(BackendImpl):
                     f"{operator}: the `{name}` part of {pair} is itself a `SecondOrder`; each part "
                     "must be a first-order backend such as `ad.AutoJAX()`."
                 )
-        if outer.kind is not None and inner.kind is not None and outer.kind is not inner.kind:
+        refusal = self.refusal(operator)  # type: ignore[arg-type]
+        if refusal is not None:
+            raise UnsupportedError(refusal)
+        if self.libraries:
             # Two AD libraries: the outer differentiates `DifferentiateWith(f, inner)`, whose
             # derivatives the inner computes; the inner's modes still choose the strategy.
             return outer, Bridged(outer, inner), self.across(f)
@@ -115,7 +184,36 @@ class SecondOrderImpl(BackendImpl):
             )
         if self.same:
             return self.outer.kernels(operator, f, x, tangents, contexts, spec)
-        return operator.generic(self, f, x, tangents, contexts, spec)
+        kernels = operator.generic(self, f, x, tangents, contexts, spec)
+        if not self.libraries:
+            return kernels
+        # Two libraries: say how they meet (`ad.DifferentiateWith` is what the outer part sees).
+        route = f"{self.backend.outer!r} over DifferentiateWith(f, {self.backend.inner!r})"
+        return kernels._replace(info={**kernels.info, "route": route})
+
+
+def library(impl: BackendImpl) -> str | None:
+    """The AD library `impl` computes with: the import name its backend was registered with (or
+    its array kind's name), `None` for finite differences, which compute with any arrays."""
+    if isinstance(impl, MixedModeImpl):
+        return library(impl.owner)
+    registered = registered_backends()
+    for tp in type(impl.backend).__mro__:
+        if registered.get(tp) is not None:
+            return registered[tp]
+    return None if impl.kind is None else impl.kind.name
+
+
+def _alternatives(pair: SecondOrder) -> str:
+    """Pairs that work in place of a refused one: the parts swapped, finite differences over the
+    inner part, or the outer part alone."""
+    outer, inner = pair.outer, pair.inner
+    swapped = SecondOrder(inner, outer)
+    found = [f"`ad.SecondOrder(ad.{inner!r}, ad.{outer!r})`"] if implementation(swapped).works() else []  # type: ignore[attr-defined]
+    if implementation(inner).kind is not None:
+        found.append(f"`ad.SecondOrder(ad.AutoFiniteDiff(), ad.{inner!r})`")
+    found.append(f"`ad.{outer!r}` alone")
+    return ", ".join(found[:-1]) + f" or {found[-1]}"
 
 
 def _evaluates_inside(outer: BackendImpl, inner: BackendImpl) -> bool:
