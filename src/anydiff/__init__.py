@@ -21,6 +21,7 @@ from ._core.errors import AnyDiffError as AnyDiffError
 from ._core.errors import BackendNotInstalledError as BackendNotInstalledError
 from ._core.errors import FunctionNotDifferentiableError as FunctionNotDifferentiableError
 from ._core.errors import PreparationMismatchError as PreparationMismatchError
+from ._core.errors import ProgramSizeWarning as ProgramSizeWarning
 from ._core.errors import UnsupportedError as UnsupportedError
 from ._core.prep import Prep as Prep
 from ._core.registry import available_backends as available_backends
@@ -154,6 +155,7 @@ __all__ = [
     "MixedMode",
     "Prep",
     "PreparationMismatchError",
+    "ProgramSizeWarning",
     "SecondOrder",
     "TracerSparsityDetector",
     "UnsupportedError",

@@ -183,6 +183,37 @@ class BackendImpl:
 
         return returning_output
 
+    # -- the size guard --------------------------------------------------------------------------
+
+    #: what `program_size` counts, as shown in messages ("jaxpr equations", "graph nodes", ...)
+    program_unit: ClassVar[str] = "operations"
+
+    def max_program_size(self) -> int | None:
+        """The largest program the backend compiles: its `max_program_size` option, if it has one.
+
+        `None` turns the guard off (the default, for backends that compile nothing).
+        """
+        limit = getattr(self.backend, "max_program_size", None)
+        return None if limit is None else int(limit)
+
+    def program_size(self, f: Callable[..., Any], x: ArrayLike, contexts: tuple[Any, ...], limit: int) -> int | None:
+        """The size of the program `f(x, *contexts)` traces to, in `program_unit`s; `None` if unknown.
+
+        Called at preparation, before anything is compiled, when `max_program_size()` is not
+        `None`. It may stop counting, and return any number above `limit`, as soon as the count
+        passes `limit`: the point is to refuse a program that takes minutes and gigabytes to
+        compile (a Python loop unrolled by tracing) within seconds. Default: `None`.
+        """
+        return None
+
+    def eager(self) -> BackendImpl | None:
+        """The same library running `f` without compiling it, for a program above the limit.
+
+        `None` (the default): the library cannot (symbolic expressions, lazy graphs), and a
+        program above the limit is refused with `ad.UnsupportedError`.
+        """
+        return None
+
     # -- preparation --------------------------------------------------------------------------
 
     def kernels(

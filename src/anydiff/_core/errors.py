@@ -7,6 +7,7 @@ __all__ = [
     "BackendNotInstalledError",
     "FunctionNotDifferentiableError",
     "PreparationMismatchError",
+    "ProgramSizeWarning",
     "UnsupportedError",
     "numpy_operand_error",
     "raised_by_operator",
@@ -31,6 +32,15 @@ class UnsupportedError(AnyDiffError, NotImplementedError):
 
 class FunctionNotDifferentiableError(AnyDiffError, TypeError):
     """`f` used something the backend cannot trace; the message says how to write `f` instead."""
+
+
+class ProgramSizeWarning(UserWarning):
+    """`f` traced to a program above the backend's `max_program_size`, so it runs uncompiled.
+
+    Issued once per operator, function and backend; the message names the size and the cause
+    (usually a Python loop that tracing unrolls). Silence it with
+    `warnings.filterwarnings("ignore", category=ad.ProgramSizeWarning)`.
+    """
 
 
 def numpy_operand_error(operator: str, library: str, detail: str) -> FunctionNotDifferentiableError:

@@ -22,6 +22,7 @@ from .backend import AbstractBackend
 from .checks import check_batch_size, check_output, float_input, tangent_checker
 from .contexts import Context, check_contexts
 from .errors import AnyDiffError, PreparationMismatchError
+from .guard import size_guard
 from .kernels import BATCH_SIZE, SparseLayout
 from .operator import Operator
 from .prep import Prep
@@ -161,11 +162,14 @@ def prepare(
             )
             tangents, _ = check_tangents(tangents)
             tn = tangents if to_native is None else tuple(to_native(t) for t in tangents)
+        builder, guarded = size_guard(operator, impl, f_native, xn, cn)
         token = BATCH_SIZE.set(batch_size)
         try:
-            kernels = impl.kernels(operator, f_native, xn, tn, cn, spec)
+            kernels = builder.kernels(operator, f_native, xn, tn, cn, spec)
         finally:
             BATCH_SIZE.reset(token)
+        if guarded is not None:
+            kernels = kernels._replace(info={**kernels.info, **guarded})
     out = None if from_native is None else _tree_converter(from_native, native)
     plain_out = value_out = out
     if kernels.sparse is not None:

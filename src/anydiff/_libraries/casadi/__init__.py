@@ -15,8 +15,20 @@ __all__ = ["AutoCasADi"]
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class AutoCasADi(AbstractBackend):
-    """`AutoCasADi()`: trace `f` onto CasADi expressions, compile `casadi.Function`s at prepare."""
+    """`AutoCasADi(max_program_size=100_000)`: trace `f` onto CasADi expressions, compile them.
 
+    `casadi.Function`s are built at prepare.
+
+    Args:
+        max_program_size: the most symbolic operations `f` may trace to (the elements of the
+            arrays its operations produce, counted while tracing, which stops past the limit);
+            above it preparation raises `ad.UnsupportedError` within seconds, naming the size,
+            the cause (usually a Python loop, which tracing unrolls) and the backends that suit.
+            CasADi's shared expression graphs stay cheap far longer than SymPy's. `None`: no
+            limit.
+    """
+
+    max_program_size: int | None = 100_000
     extra: ClassVar[str] = "casadi"
 
 

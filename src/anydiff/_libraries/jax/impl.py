@@ -6,6 +6,7 @@ runs every preparation and prepared call of a float64 prep inside `jax.enable_x6
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -63,6 +64,20 @@ class JAXImpl(BackendImpl):
 
     def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
         return jax.jit(fn) if self.jit else fn
+
+    program_unit = "jaxpr equations"
+
+    def program_size(self, f: Callable[..., Any], x: Any, contexts: tuple, limit: int) -> int | None:
+        if not self.jit:
+            return None  # nothing is compiled
+        try:
+            closed = jax.make_jaxpr(lambda x: f(x, *contexts))(x)
+        except Exception:  # `f` fails to trace: the derivative's preparation says why
+            return None
+        return _equations(closed.jaxpr)
+
+    def eager(self) -> BackendImpl | None:
+        return JAXImpl(dataclasses.replace(self.backend, jit=False))  # type: ignore[arg-type, type-var]
 
     def output_spec(self, f: Callable[..., Any], x: Any, contexts: tuple) -> OutputSpec:
         out = jax.eval_shape(lambda x: f(x, *contexts), x)
@@ -138,6 +153,19 @@ class JAXImpl(BackendImpl):
         )
 
     native = {GRADIENT: native_gradient, JACOBIAN: native_jacobian, HESSIAN: native_hessian}
+
+
+def _equations(jaxpr: Any) -> int:
+    """The equations of `jaxpr` and of the jaxprs inside it (a loop's body counts once)."""
+    count = 0
+    for equation in jaxpr.eqns:
+        count += 1
+        for value in equation.params.values():
+            for item in value if isinstance(value, (tuple, list)) else (value,):
+                inner = getattr(item, "jaxpr", item)  # a ClosedJaxpr holds its Jaxpr
+                if hasattr(inner, "eqns"):
+                    count += _equations(inner)
+    return count
 
 
 def _unit(i: Any, like: Any) -> Any:

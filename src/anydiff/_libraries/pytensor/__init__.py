@@ -15,8 +15,19 @@ __all__ = ["AutoPyTensor"]
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class AutoPyTensor(AbstractBackend):
-    """`AutoPyTensor()`: trace `f` onto PyTensor variables, compile derivative graphs at prepare."""
+    """`AutoPyTensor(max_program_size=500)`: trace `f` onto PyTensor variables, compile graphs.
 
+    Derivative graphs are compiled at prepare.
+
+    Args:
+        max_program_size: the most graph nodes (`Apply` nodes) `f`'s PyTensor graph may have;
+            above it preparation raises `ad.UnsupportedError` within seconds, naming the size,
+            the cause and the backends that suit. A Python loop is unrolled by tracing: ten RK4
+            steps of a predator-prey model make 954 nodes, whose gradient took PyTensor a minute
+            to prepare. `None`: no limit.
+    """
+
+    max_program_size: int | None = 500
     extra: ClassVar[str] = "pytensor"
 
 

@@ -204,6 +204,22 @@ class PyTensorImpl(SymbolicImpl):
         finally:
             _TRACING.active = outer
 
+    program_unit = "graph nodes (PyTensor `Apply` nodes)"
+
+    def program_size(self, f: Callable[..., Any], x: Any, contexts: tuple, limit: int) -> int | None:
+        # Building the graph is cheap (one node per operation, shared): differentiating, rewriting
+        # and compiling a large one is not, so the graph is traced whole, then counted.
+        try:
+            trace = self.trace("program_size", f, x, contexts)
+        except Exception:  # `f` fails to trace: the derivative's preparation says why
+            return None
+        try:
+            from pytensor.graph import traversal
+        except ImportError:  # PyTensor before 2.32
+            from pytensor.graph import basic as traversal  # type: ignore[no-redef]
+        inputs = [trace.x, *trace.contexts.variables]
+        return len(traversal.io_toposort(inputs, [trace.y]))
+
     def expression(self, y: Any) -> Any:
         try:
             return pt.as_tensor_variable(y).flatten()

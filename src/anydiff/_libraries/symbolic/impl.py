@@ -27,6 +27,7 @@ import functools
 import math
 import numbers
 import operator
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -382,6 +383,31 @@ class _Linalg:
         return self._xp._missing(f"xp.linalg.{name}")
 
 
+class _TooBig(Exception):
+    """The trace of `f` passed the `max_program_size` it was measured against."""
+
+
+class _Budget:
+    """Counts the elements of the arrays `f`'s operations produce, while measuring a trace."""
+
+    __slots__ = ("limit", "measure", "spent")
+
+    def __init__(self, limit: int, measure: Callable[[Any], int] | None) -> None:
+        self.limit, self.measure, self.spent = limit, measure, 0
+
+    def spend(self, data: np.ndarray) -> None:
+        """Count one operation's result: its elements, or the largest `measure` of an element."""
+        if self.measure is None:
+            self.spent += data.size
+        else:
+            self.spent = max(self.spent, max((self.measure(e) for e in data.flat), default=0))
+        if self.spent > self.limit:
+            raise _TooBig
+
+
+_BUDGET = threading.local()  # `.active`: the `_Budget` of a measurement in this thread
+
+
 class SymbolicNamespace:
     """The array-API namespace of `SymbolicArray`s over one `ScalarLibrary`.
 
@@ -432,6 +458,9 @@ class SymbolicNamespace:
             box = np.empty((), dtype=object)
             box[()] = value
             value = box
+        budget = getattr(_BUDGET, "active", None)
+        if budget is not None:
+            budget.spend(value)
         return SymbolicArray(value, dtype, self)
 
     def _data(self, value: Any) -> Any:
@@ -945,6 +974,33 @@ class SymbolicImpl(BackendImpl):
     def trace_error(self, exc: Exception) -> Exception | None:
         """An anydiff error for a library error raised while `f` runs on symbols, or `None`."""
         return None
+
+    # -- the size guard ----------------------------------------------------------------------------
+
+    program_unit = "symbolic operations (elements of the arrays `f`'s operations produce)"
+
+    def expression_size(self) -> Callable[[Any], int] | None:
+        """How `program_size` measures one scalar expression, for libraries whose expressions are
+        trees rather than shared graphs; `None` (default): count the operations' elements."""
+        return None
+
+    def program_size(self, f: Callable[..., Any], x: Any, contexts: tuple, limit: int) -> int | None:
+        """Trace `f`, counting the scalar expressions its operations form; stop past `limit`.
+
+        Expression swell is what makes an unrolled loop too big for symbolic differentiation, and
+        the count stops it within a fraction of a second, before the expressions grow further.
+        """
+        budget = _Budget(limit, self.expression_size())
+        _BUDGET.active = budget
+        try:
+            self.trace("program_size", f, x, contexts)
+        except _TooBig:
+            return budget.spent
+        except Exception:  # `f` fails to trace: the derivative's preparation says why
+            return None
+        finally:
+            _BUDGET.active = None
+        return budget.spent
 
     # -- tracing ---------------------------------------------------------------------------------
 

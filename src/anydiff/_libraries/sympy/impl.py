@@ -242,6 +242,24 @@ class _Compiled:
 class SymPyImpl(SymbolicImpl):
     mutation = True  # `f(y, x)` writes into a symbolic array
     route = "sympy expression graph + lambdify"
+    program_unit = "expression-tree nodes (of the largest element `f` forms)"
+
+    def expression_size(self) -> Callable[[Any], int]:
+        """The tree size of an expression: what swells, and what SymPy's `diff` and `lambdify` pay.
+
+        Memoised over subexpressions, so measuring a whole trace costs about its graph's size even
+        when the trees it stands for are exponentially larger (each RK4 step multiplies them).
+        """
+        sizes: dict[Any, int] = {}
+
+        def size(e: Any) -> int:
+            known = sizes.get(e)
+            if known is None:
+                args = getattr(e, "args", ())
+                known = sizes[e] = 1 + sum(size(a) for a in args)
+            return known
+
+        return size
 
     def variable(self, name: str, shape: tuple[int, ...], dtype: Any) -> tuple[Any, Any]:
         symbols = [sympy.Symbol(f"{name}_{i}", real=True) for i in range(int(np.prod(shape)))]
