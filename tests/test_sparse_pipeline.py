@@ -266,6 +266,21 @@ def test_the_side_with_fewer_colors_is_chosen() -> None:
     )
 
 
+def test_torch_takes_ties_to_the_tapes_batched_pullbacks() -> None:
+    # The stencil's rows and columns need as many colors: JAX pushes forward, torch pulls back
+    # on its tape (one recorded pass, one batched backward pass), with the same values.
+    x = RNG.random((6, 6))
+    assert ad.prepare_jacobian(Stencil(), ad.AutoSparse(JAX), x).mode == "forward"
+    prep = ad.prepare_jacobian(Stencil(), ad.AutoSparse(TORCH), torch.asarray(x))
+    assert prep.mode == "reverse" and prep.route == "autograd tape"
+    y, J = ad.value_and_jacobian(Stencil(), ad.AutoSparse(TORCH), torch.asarray(x), prep=prep)
+    np.testing.assert_allclose(dense(J), Stencil().jacobian(x), rtol=1e-12)
+    np.testing.assert_allclose(y.numpy(), Stencil().value(x), rtol=1e-12)
+    # a dense first column: 2 column colors against 6 row colors, so torch pushes forward
+    first_column = ad.prepare_jacobian(lambda x: x[0] * x + x**2, ad.AutoSparse(TORCH), torch.asarray(x[0]))
+    assert first_column.mode == "forward" and first_column.ncolors == 2
+
+
 # -- finite differences through an executor ----------------------------------------------------
 
 

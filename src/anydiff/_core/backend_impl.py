@@ -40,6 +40,10 @@ class BackendImpl:
         prepares_per_call: whether `jvp` and `vjp` trace and compile `f` at every call
             (symbolic backends); callers that need many calls use the prepared kernels
             (`kernels(PUSHFORWARD, ...)`, ...) instead.
+        tape_pullbacks: whether its prepared `pullback` of several cotangents (one recorded
+            forward pass, one batched backward pass) beats its composable `jvp` and `vjp`
+            primitives (an autograd tape against composable transforms); sparse Jacobians then use
+            those pullbacks whenever rows need no more colors than columns.
         traceable: whether its kernels can run inside another library's traced and compiled
             functions (finite differences through an executor cannot).
         complex_step: whether it evaluates what it differentiates at complex points
@@ -53,6 +57,7 @@ class BackendImpl:
     accepts: ClassVar[frozenset[str]] = frozenset()
     mutation: ClassVar[bool] = False
     prepares_per_call: ClassVar[bool] = False
+    tape_pullbacks: ClassVar[bool] = False
     traceable: bool = True
     complex_step: bool = False
     native: ClassVar[Mapping[Operator, Route]] = MappingProxyType({})

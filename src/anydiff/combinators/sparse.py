@@ -14,7 +14,9 @@ Every other operator of `AutoSparse(dense)` is `dense`'s, so it can stand wherev
 
 Jacobians use pushforwards (column coloring) when the dense backend has a cheap forward mode,
 pullbacks (row coloring) when it has a cheap reverse mode, and the side with fewer colors when it
-has both (forward on ties); `MixedMode(forward, reverse)` uses both, with a bidirectional coloring.
+has both (forward on ties, reverse for a backend with `tape_pullbacks`, whose prepared pullbacks
+then replace the inlined primitives: torch's tape); `MixedMode(forward, reverse)` uses both, with a
+bidirectional coloring.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class SparseImpl(BackendImpl):
         self.forward = getattr(dense, "forward", False)
         self.reverse = getattr(dense, "reverse", False)
         self.prepares_per_call = dense.prepares_per_call  # type: ignore[misc]
+        self.tape_pullbacks = dense.tape_pullbacks  # type: ignore[misc]
         self.algorithm = backend.coloring_algorithm or GreedyColoring()
 
     available = _to_dense("available")
@@ -178,7 +181,7 @@ class SparseImpl(BackendImpl):
                     x,
                     n,
                     columns=False,
-                    primitive=pullbacks if inline else None,
+                    primitive=pullbacks if inline and not dense.tape_pullbacks else None,
                     prepare=lambda seeds: dense.kernels(PULLBACK, f, x, seeds, contexts, spec),
                 )
             )
@@ -211,7 +214,9 @@ class SparseImpl(BackendImpl):
             candidates.append(("column", coloring(pattern, "column", self.algorithm)))
         if self.reverse:
             candidates.append(("row", coloring(pattern, "row", self.algorithm)))
-        # the fewest products; `min` keeps the first, forward mode, on ties
+        if self.tape_pullbacks:
+            candidates.reverse()
+        # the fewest products; `min` keeps the first on ties: forward mode, or the tape's pullbacks
         return min(candidates, key=lambda candidate: int(candidate[1].max(initial=-1)))
 
     def sparse_hessian(self, f: Any, x: Any, contexts: tuple, spec: OutputSpec) -> Kernels:
