@@ -197,6 +197,76 @@ def test_namespace_of_a_tensor():
     assert isinstance(y, mg.Tensor)
 
 
+# -- MyGrad programs calling a DifferentiateWith function -------------------------------------------
+
+
+def wave(x, c):
+    """`c sin x`, written for any substitute's arrays."""
+    return c * ad.namespace(x).sin(x)
+
+
+C = np.array([1.0, 2.0, -0.5, 3.0, 0.25])
+
+
+def substitutes():
+    """Exact substitutes (of other libraries) where installed, and finite differences."""
+    found = [(ad.AutoFiniteDiff(), 1e-7)]
+    for module, backend in (("jax", "AutoJAX"), ("torch", "AutoTorch"), ("autograd", "AutoAutograd")):
+        if importlib.util.find_spec(module) is not None:
+            found.append((getattr(ad, backend)(), 1e-13))
+    return found
+
+
+@pytest.mark.parametrize(("substitute", "atol"), substitutes(), ids=lambda v: repr(v) if not isinstance(v, float) else "")
+def test_differentiate_with_call_vjp_and_gradient(substitute, atol):
+    dw = ad.DifferentiateWith(wave, substitute)
+    x = mg.tensor(X)
+    y = dw(x, C)
+    assert isinstance(y, mg.Tensor) and y.dtype == np.float64
+    close(y.data, C * np.sin(X), rtol=0, atol=1e-15)
+    y.backward(U)  # a pullback: Uᵀ J, J = diag(c cos x)
+    close(x.grad, U * C * np.cos(X), rtol=0, atol=atol)
+    x = mg.tensor(X)
+    mg.sum(dw(x, C) ** 2).backward()  # a gradient through MyGrad's own operations around it
+    close(x.grad, 2 * C**2 * np.sin(X) * np.cos(X), rtol=0, atol=10 * atol)
+
+
+def test_differentiate_with_scalars_float32_and_contexts():
+    dw = ad.DifferentiateWith(wave, ad.AutoFiniteDiff())
+    t = mg.tensor(0.7)
+    dw(t, 2.0).backward()
+    close(t.grad, 2 * np.cos(0.7), rtol=0, atol=1e-8)
+    x = mg.tensor(X.astype(np.float32))
+    y = dw(x, C.astype(np.float32))
+    mg.sum(y).backward()
+    assert y.dtype == np.float32 and x.grad.dtype == np.float32
+    close(x.grad, C * np.cos(X), rtol=0, atol=1e-3)  # float32 finite differences
+    # a context is not differentiated, even as a tensor that MyGrad tracks
+    x, c = mg.tensor(X), mg.tensor(C)
+    mg.sum(dw(x, c)).backward()
+    close(x.grad, C * np.cos(X), rtol=0, atol=1e-7)
+    assert c.grad is None
+
+
+def test_differentiate_with_mygrad_as_substitute_is_mygrad_itself():
+    x = mg.tensor(X)
+    mg.sum(ad.DifferentiateWith(wave, MG)(x, C)).backward()
+    close(x.grad, C * np.cos(X), rtol=0, atol=1e-15)
+
+
+def test_second_order_pairs_with_mygrad():
+    # MyGrad as the inner part: another library differentiates MyGrad's gradients.
+    pytest.importorskip("jax")
+    h = ad.hessian(energy, ad.SecondOrder(ad.AutoJAX(), MG), X)
+    close(h, energy_hessian(X), rtol=0, atol=1e-12)
+    # MyGrad as the outer part of another library: its backward pass is not recorded, so the
+    # inner part's derivatives would be constants to it (zero Hessians): refused.
+    with pytest.raises(ad.UnsupportedError, match=r"AutoMyGrad\(\) cannot differentiate a derivative that MyGrad"):
+        ad.hessian(energy, ad.SecondOrder(MG, ad.AutoJAX()), X)
+    h = ad.hessian(energy, ad.SecondOrder(FD, MG), X)
+    close(h, energy_hessian(X), rtol=0, atol=1e-6)
+
+
 # -- errors ------------------------------------------------------------------------------------
 
 

@@ -194,6 +194,87 @@ def test_namespace_of_a_tensor():
     assert type(ad.namespace(paddle.to_tensor(X))).__name__ == "PaddleNamespace"
 
 
+# -- Paddle programs calling a DifferentiateWith function -------------------------------------------
+
+
+def wave(x, c):
+    """`c sin x`, written for any substitute's arrays."""
+    return c * ad.namespace(x).sin(x)
+
+
+C = np.array([1.0, 2.0, -0.5, 3.0, 0.25])
+
+
+def substitutes():
+    """Exact substitutes (of other libraries) where installed, and finite differences."""
+    found = [(ad.AutoFiniteDiff(), 1e-6)]
+    for module, backend in (("jax", "AutoJAX"), ("torch", "AutoTorch"), ("autograd", "AutoAutograd")):
+        if importlib.util.find_spec(module) is not None:
+            found.append((getattr(ad, backend)(), 1e-13))
+    return found
+
+
+def leaf(a):
+    return paddle.to_tensor(a, stop_gradient=False)
+
+
+@pytest.mark.parametrize(("substitute", "atol"), substitutes(), ids=lambda v: repr(v) if not isinstance(v, float) else "")
+def test_differentiate_with_call_vjp_gradient_jvp_and_hessian(substitute, atol):
+    dw = ad.DifferentiateWith(wave, substitute)
+    x = leaf(X)
+    y = dw(x, C)
+    assert isinstance(y, paddle.Tensor) and y.dtype == paddle.float64
+    close(y.numpy(), C * np.sin(X), rtol=0, atol=1e-15)
+    # a pullback, Uᵀ J with J = diag(c cos x), and its derivatives in x and in the cotangent
+    u = leaf(U)
+    (g,) = paddle.grad([y], [x], grad_outputs=[u], create_graph=True)
+    close(g.numpy(), U * C * np.cos(X), rtol=0, atol=atol)
+    gx, gu = paddle.grad([paddle.sum(g * paddle.to_tensor(T))], [x, u])
+    close(gx.numpy(), -T * U * C * np.sin(X), rtol=0, atol=100 * atol)
+    close(gu.numpy(), T * C * np.cos(X), rtol=0, atol=atol)
+    # a gradient through Paddle's own operations around it, and its Hessian (double backward)
+    loss = paddle.sum(dw(x, C) ** 2)
+    (g,) = paddle.grad([loss], [x], create_graph=True)
+    close(g.numpy(), C**2 * np.sin(2 * X), rtol=0, atol=10 * atol)
+    (h,) = paddle.grad([paddle.sum(g)], [x])  # the Hessian is diagonal: its row sums
+    close(h.numpy(), 2 * C**2 * np.cos(2 * X), rtol=0, atol=100 * atol)
+    # forward mode: Paddle's `jvp` (in dynamic mode, the derivative of a pullback in its cotangent)
+    _, ty = paddle.incubate.autograd.jvp(lambda x: dw(x, C), x, paddle.to_tensor(T))
+    close(ty.numpy(), C * np.cos(X) * T, rtol=0, atol=atol)
+
+
+def test_differentiate_with_scalars_float32_and_contexts():
+    dw = ad.DifferentiateWith(wave, ad.AutoFiniteDiff())
+    t = leaf(np.float64(0.7))
+    (d,) = paddle.grad([dw(t, 2.0)], [t])
+    close(d.numpy(), 2 * np.cos(0.7), rtol=0, atol=1e-8)
+    x = leaf(X.astype(np.float32))
+    y = dw(x, C.astype(np.float32))
+    (g,) = paddle.grad([paddle.sum(y)], [x])
+    assert y.dtype == paddle.float32 and g.dtype == paddle.float32
+    close(g.numpy(), C * np.cos(X), rtol=0, atol=1e-3)  # float32 finite differences
+    # a context is not differentiated, even as a tensor that Paddle tracks
+    x, c = leaf(X), leaf(C)
+    g, gc = paddle.grad([paddle.sum(dw(x, c))], [x, c], allow_unused=True)
+    close(g.numpy(), C * np.cos(X), rtol=0, atol=1e-7)
+    assert gc is None
+
+
+def test_differentiate_with_paddle_as_substitute_is_paddle_itself():
+    x = leaf(X)
+    (g,) = paddle.grad([paddle.sum(ad.DifferentiateWith(wave, PD)(x, C))], [x])
+    close(g.numpy(), C * np.cos(X), rtol=0, atol=1e-15)
+
+
+def test_second_order_pairs_with_paddle():
+    pytest.importorskip("jax")
+    for pair in (ad.SecondOrder(PD, ad.AutoJAX()), ad.SecondOrder(ad.AutoJAX(), PD)):
+        prep = ad.prepare_hessian(energy, pair, X)
+        assert "DifferentiateWith" in prep.info["route"]
+        close(ad.hessian(energy, pair, X, prep=prep), energy_hessian(X))
+        close(ad.hvp(energy, pair, X2, T), energy_hessian(X2) @ T)
+
+
 # -- errors ------------------------------------------------------------------------------------
 
 

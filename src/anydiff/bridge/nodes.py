@@ -254,7 +254,7 @@ class Node:
 
     def prep(self, args: tuple, make: Callable[[], Any]) -> Any:
         """The prep of this node for arguments shaped like `args`, made once."""
-        return self._once(self._preps, tuple((a.shape, a.dtype) for a in args), make)
+        return self._once(self._preps, tuple((tuple(a.shape), a.dtype) for a in args), make)
 
     def spec(self, avals: tuple[Aval, ...]) -> Aval:
         """The shape and dtype of the result for arguments of these shapes and dtypes."""
@@ -344,7 +344,7 @@ class Base(Node):
                     "Return one array (stack or concatenate several results)."
                 )
             y = converter(kind, self.sub.operand)(y)  # type: ignore[misc]
-        seen = tuple((a.shape, a.dtype) for a in args)
+        seen = tuple((tuple(a.shape), a.dtype) for a in args)
         if seen not in self._seen:  # the first result for these shapes: check it, remember its spec
             self._remember(args, y)
             self._seen.add(seen)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from anydiff.extend import AbstractBackend, register_array_kind, register_backend
+from anydiff.extend import AbstractBackend, register_array_kind, register_backend, register_bridge_caller
 
 from .arrays import MYGRAD
 
@@ -35,3 +35,4 @@ class AutoMyGrad(AbstractBackend):
 
 register_array_kind(MYGRAD)
 register_backend(AutoMyGrad, "anydiff._libraries.mygrad.impl:MyGradImpl", library="mygrad")
+register_bridge_caller("mygrad", "anydiff._libraries.mygrad.bridge")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from anydiff.extend import AbstractBackend, register_array_kind, register_backend
+from anydiff.extend import AbstractBackend, register_array_kind, register_backend, register_bridge_caller
 
 from .arrays import PADDLE
 
@@ -34,3 +34,4 @@ class AutoPaddle(AbstractBackend):
 
 register_array_kind(PADDLE)
 register_backend(AutoPaddle, "anydiff._libraries.paddle.impl:PaddleImpl", library="paddle")
+register_bridge_caller("paddle", "anydiff._libraries.paddle.bridge")
