@@ -67,7 +67,7 @@ AD_LIBRARIES = ("jax", "torch", "tensorflow", "mlx", "tinygrad", "autograd", "sy
 
 #: What `_core/` may import at module level, and what only inside functions.
 CORE_MODULE_LEVEL = {"numpy"}
-CORE_FUNCTION_LEVEL = {"numpy", "scipy", "array_api_compat"}
+CORE_FUNCTION_LEVEL = {"numpy", "scipy", "array_api_compat", "optree"}
 
 
 @dataclass(frozen=True)

@@ -157,17 +157,18 @@ CATALOGUE = [
         NOT_FLOAT.format("bool"),
     ),
     Bad(
-        "x list",
-        lambda b, a: ad.jacobian(double, b, [1.0, 2.0]),
+        "x a list of ints",
+        lambda b, a: ad.jacobian(double, b, [1, 2]),
         TypeError,
-        r"jacobian: `x` must be an array \(NumPy, JAX, torch, ...\) or a Python float; got list\. Convert it first",
+        r"jacobian: `x` has no differentiable leaf \(float32 or float64 arrays, or Python floats\); its leaves "
+        r"are x\[0\]: 1, x\[1\]: 2\.",
     ),
     Bad("x int", lambda b, a: ad.gradient(square_sum, b, 3), TypeError, r"gradient: `x` must be an array .* got int\."),
     Bad(
         "x None",
         lambda b, a: ad.gradient(square_sum, b, None),
         TypeError,
-        r"gradient: `x` must be an array .* got NoneType\.",
+        r"gradient: `x` has no differentiable leaf .* its leaves are none\.",
     ),
     Bad(
         "x str",
@@ -223,19 +224,20 @@ CATALOGUE = [
         "f returns None",
         lambda b, a: ad.gradient(lambda x: None, b, a["x"]),
         TypeError,
-        NOT_AN_ARRAY.format("NoneType"),
+        r"gradient: `f` returned NoneType, a tree without any array; `f` must return an array or a tree of arrays\.",
     ),
     Bad(
-        "f returns a list",
-        lambda b, a: ad.jacobian(lambda x: [x, x], b, a["x"]),
+        "f returns a list with a string",
+        lambda b, a: ad.jacobian(lambda x: [x, "x"], b, a["x"]),
         TypeError,
-        NOT_AN_ARRAY.format("list"),
+        r"jacobian: the leaves of `f`'s output must be float32 or float64 arrays or Python floats; y\[1\] is 'x'\.",
     ),
     Bad(
-        "f returns a tuple",
-        lambda b, a: ad.jacobian(lambda x: (x, x), b, a["x"]),
-        TypeError,
-        NOT_AN_ARRAY.format("tuple"),
+        "gradient of a tuple-valued f",
+        lambda b, a: ad.gradient(lambda x: (ad.namespace(x).sum(x), ad.namespace(x).sum(x)), b, a["x"]),
+        ValueError,
+        r"gradient: `f` must return one scalar; it returned a tuple tree with leaves y\[0\], y\[1\]\. Use "
+        r"`ad.jacobian` or `ad.pullback` for tree outputs\.",
     ),
     Bad(
         "f returns integers",

@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,10 @@ def code_blocks(page: Path) -> list[tuple[str, str, int]]:
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if code_blocks(p)], ids=lambda p: str(p.relative_to(DOCS)))
-def test_code_examples_run(page):
-    namespace: dict = {"__name__": "__docs__"}
+def test_code_examples_run(page, monkeypatch):
+    module = types.ModuleType("__docs__")  # a module, so that classes defined in a page (dataclasses) work
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace: dict = vars(module)
     parser = doctest.DocTestParser()
     # exceptions: the type is checked, not the module path nor the message (tested elsewhere)
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE | doctest.IGNORE_EXCEPTION_DETAIL

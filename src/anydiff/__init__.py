@@ -27,6 +27,10 @@ from ._core.prep import Prep as Prep
 from ._core.registry import available_backends as available_backends
 from ._core.registry import check_available as check_available
 from ._core.registry import register_backend as register_backend
+from ._core.trees import Args as Args
+from ._core.trees import ravel as ravel
+from ._core.trees import register_dataclass as register_dataclass
+from ._core.trees import register_pytree_node as register_pytree_node
 from ._libraries.autograd import AutoAutograd as AutoAutograd
 from ._libraries.casadi import AutoCasADi as AutoCasADi
 from ._libraries.finitediff import AutoFiniteDiff as AutoFiniteDiff
@@ -128,6 +132,7 @@ def __getattr__(name: str) -> _Any:
 __all__ = [
     "AbstractBackend",
     "AnyDiffError",
+    "Args",
     "AutoAutograd",
     "AutoCasADi",
     "AutoFiniteDiff",
@@ -181,7 +186,10 @@ __all__ = [
     "prepare_second_derivative",
     "pullback",
     "pushforward",
+    "ravel",
     "register_backend",
+    "register_dataclass",
+    "register_pytree_node",
     "second_derivative",
     "value_and_derivative",
     "value_and_gradient",

@@ -60,6 +60,8 @@ from ._core.registry import implementation as implementation
 from ._core.registry import register_backend as register_backend
 from ._core.registry import register_bridge_caller as register_bridge_caller
 from ._core.registry import registered_backends as registered_backends
+from ._core.trees import register_foreign_nodes as register_foreign_nodes
+from ._core.trees import register_leaf_advice as register_leaf_advice
 from .first_order.derivative import DERIVATIVE as DERIVATIVE
 from .first_order.gradient import GRADIENT as GRADIENT
 from .first_order.jacobian import JACOBIAN as JACOBIAN
@@ -103,14 +105,14 @@ __all__ = [
     "check_contexts",
     "check_mode",
     "converter",
+    "csr_rows",
     "cumulative",
     "device",
-    "csr_rows",
     "dtype_name",
-    "itemsize",
     "flat_size",
     "hvp_products",
     "implementation",
+    "itemsize",
     "jacobian_batch",
     "namespace",
     "numpy_operand_error",
@@ -118,6 +120,8 @@ __all__ = [
     "register_array_kind",
     "register_backend",
     "register_bridge_caller",
+    "register_foreign_nodes",
+    "register_leaf_advice",
     "register_namespace",
     "registered_backends",
     "sparse_builder",

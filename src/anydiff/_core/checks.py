@@ -14,7 +14,7 @@ from .arrays import ArrayKind, array_kind, dtype_name, namespace
 from .kernels import OutputSpec, device
 from .operator import Operator
 
-__all__ = ["check_batch_size", "check_output", "float_input", "tangent_checker"]
+__all__ = ["check_batch_size", "check_flat", "check_output", "float_input", "tangent_checker"]
 
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -24,6 +24,16 @@ def check_batch_size(operator: Operator, batch_size: Any) -> None:
         raise ValueError(
             f"{operator.name}: `batch_size` must be a positive integer (the most basis tangents "
             f"pushed through `f` at once) or None for the default; got {batch_size!r}."
+        )
+
+
+def check_flat(operator: Operator, flat: Any) -> None:
+    if type(flat) is not bool:
+        raise TypeError(f"{operator.name}: `flat` must be True or False; got {flat!r}.")
+    if flat and not {"J", "H"} & set(operator.results):
+        raise TypeError(
+            f"{operator.name}: `flat=True` is for `jacobian` and `hessian` (their matrix as one 2-D "
+            "array); use `ad.ravel` to flatten other results."
         )
 
 

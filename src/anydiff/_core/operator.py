@@ -32,6 +32,10 @@ class Operator:
         input: the requirement on `x`: `"any"` or `"scalar"` (derivative operators).
         two_argument: whether `f(y, x)` functions are allowed (with `y=`).
         order: 1 or 2 (second-order operators differentiate twice, with a pair of backends).
+        results: what the results of the `value_and_` form are shaped like, in order (the plain
+            form returns the last): `"y"` / `"x"` (like `f`'s output / like `x`), `"ys"` / `"xs"`
+            (a tuple of those, one per tangent), `"J"` (a Jacobian), `"H"` (a Hessian). Trees are
+            rebuilt from the flat results by these roles (`_core/trees.py`).
         generic: the route written on the backend's primitives alone (`generic_<name>` in the
             operator's module), taken by every backend without a native route for it.
     """
@@ -42,6 +46,7 @@ class Operator:
     input: Literal["any", "scalar"] = "any"
     two_argument: bool = False
     order: Literal[1, 2] = 1
+    results: tuple[Literal["y", "x", "ys", "xs", "J", "H"], ...] = ()
     generic: Route = field(kw_only=True, repr=False)
 
     def __repr__(self) -> str:

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import ArrayKind, ArrayLike, array_kind, converter, sparse_builder
+from .arrays import ArrayKind, ArrayLike, array_kind, converter, dtype_name, sparse_builder
 from .backend import AbstractBackend
-from .checks import check_batch_size, check_output, float_input, tangent_checker
+from .checks import check_batch_size, check_flat, check_output, float_input, tangent_checker
 from .contexts import Context, check_contexts
 from .errors import AnyDiffError, PreparationMismatchError
 from .guard import size_guard
@@ -27,6 +27,7 @@ from .kernels import BATCH_SIZE, SparseLayout
 from .operator import Operator
 from .prep import Prep
 from .registry import implementation
+from .trees import TreeLayout, blocks, concat, flatten, is_tree, layout, output_layout, tangent_leaves
 
 __all__ = ["evaluate", "prepare", "reuse"]
 
@@ -117,13 +118,53 @@ def prepare(
     contexts: tuple[Context, ...],
     y: ArrayLike | None = None,
     batch_size: int | None = None,
+    flat: bool = False,
 ) -> Prep:
     """Validate the arguments, convert them to the backend's arrays and build its kernels.
 
     `batch_size` bounds the basis tangents a Jacobian or Hessian kernel pushes at once (see
-    `tangent_batch`); other operators have no use for it.
+    `tangent_batch`); other operators have no use for it. A tree `x`, a tree output or `flat=True`
+    goes through the flat layout of `_core/trees.py` (`_prepare_tree`).
     """
     check_batch_size(operator, batch_size)
+    check_flat(operator, flat)
+    if flat or (type(x) is not float and array_kind(x) is None):  # a tree, or a leaf to explain
+        return _prepare_tree(operator, f, backend, x, tangents, contexts, y, batch_size, flat)
+    try:
+        return _prepare_array(operator, f, backend, x, tangents, contexts, y, batch_size, probe=True)
+    except _TreeOutput:
+        return _prepare_tree(operator, f, backend, x, tangents, contexts, y, batch_size, flat)
+
+
+class _TreeOutput(Exception):
+    """Raised at preparation when `f` returns a tree: the call is prepared again on the flat layout."""
+
+
+def _probed(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`f` for the output check at preparation, raising `_TreeOutput` when it returns a tree."""
+
+    def probe(*args: Any) -> Any:
+        y = f(*args)
+        if array_kind(y) is None and is_tree(y):
+            raise _TreeOutput
+        return y
+
+    return probe
+
+
+def _prepare_array(
+    operator: Operator,
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: ArrayLike,
+    tangents: Any,
+    contexts: tuple[Context, ...],
+    y: ArrayLike | None,
+    batch_size: int | None,
+    probe: bool = False,
+    owner: Callable[..., Any] | None = None,
+) -> Prep:
+    """`prepare` for one array `x` (`probe`: look out for a tree output; `owner`: the user's `f`)."""
     x_array, kind, impl, native, to_native, from_native, convert_contexts = _setup(operator, f, backend, x, contexts)
     translate = impl.translate_error
     xn = x_array if to_native is None else to_native(x_array)
@@ -144,8 +185,10 @@ def prepare(
     context = native.context(xn) if native.context is not None else None
     with context() if context is not None else contextlib.nullcontext():
         try:
-            spec = impl.output_spec(f_native, xn, cn)
+            spec = impl.output_spec(_probed(f_native) if probe else f_native, xn, cn)
         except Exception as exc:
+            if isinstance(exc, _TreeOutput):
+                raise
             better = None if isinstance(exc, AnyDiffError) else translate(exc, operator.name)
             if better is None:
                 raise
@@ -189,7 +232,7 @@ def prepare(
 
     return Prep(
         operator=operator,
-        f=f,
+        f=f if owner is None else owner,
         backend=backend,
         kind=kind,
         xtype=type(x),
@@ -202,7 +245,154 @@ def prepare(
         plain=bind(kernels.plain, plain_out),
         with_value=bind(kernels.with_value, value_out),
         batch_size=batch_size,
+        tree=None,
+        flat=False,
+        sparse=kernels.sparse is not None,
     )
+
+
+def _prepare_tree(
+    operator: Operator,
+    f: Callable[..., Any],
+    backend: AbstractBackend,
+    x: Any,
+    tangents: Any,
+    contexts: tuple[Context, ...],
+    y: Any,
+    batch_size: int | None,
+    flat: bool,
+) -> Prep:
+    """`prepare` on the flat layout: `x`'s differentiable leaves raveled into one vector.
+
+    The backend differentiates `v ↦ ravel(f(unravel(v)))` with the one-array pipeline; the prep's
+    calls ravel `x` and the tangents, and cut the flat results back into trees by the operator's
+    result roles (`Operator.results`).
+    """
+    if y is not None:
+        raise TypeError(
+            f"{operator.name}: two-argument functions `f(y, x)` take one array `x` and `y`; "
+            "write `f(x)` returning the output to differentiate trees."
+        )
+    xl = layout(x, operator.name)
+    if operator.input == "scalar" and not (xl.spec.is_leaf() and xl.shapes == ((),)):
+        raise TypeError(
+            f"{operator.name}: `x` must be a scalar; got a tree with {len(xl.vary)} differentiable "
+            f"leaves. Use `ad.{'pushforward' if operator.order == 1 else 'hvp'}` or "
+            f"`ad.{'jacobian' if operator.order == 1 else 'hessian'}` for trees."
+        )
+    out = _OutputTree(operator.name)
+
+    def flat_f(v: Any, *contexts: Any) -> Any:
+        tree = xl.unflatten(xl.pieces(v), static=True)
+        return out.ravel(f(*tree, *contexts) if xl.args else f(tree, *contexts))
+
+    v = xl.ravel(xl.leaves)
+    evaluate(flat_f, backend, v, *contexts)
+    yl = out.layout
+    if operator.output == "scalar" and yl is not None:
+        raise ValueError(
+            f"{operator.name}: `f` must return one scalar; it returned a {type(yl.spec.unflatten(yl.leaves)).__name__} "
+            f"tree with leaves {', '.join(yl.paths)}. Use `ad.jacobian` or `ad.pullback` for tree outputs."
+        )
+    like = {"x": xl, "y": yl}
+    ravel_tangents = None if operator.tangents is None else _tangent_raveler(operator.name, like[operator.tangents])
+    flat_tangents = None if ravel_tangents is None else ravel_tangents(tangents)
+    inner = _prepare_array(operator, flat_f, backend, v, flat_tangents, contexts, None, batch_size, owner=f)
+    ydtype = dtype_name(inner.output.dtype)
+    rebuild = [_rebuilder(role, xl, yl, flat, inner.sparse, ydtype) for role in operator.results]
+    plain_rebuild = rebuild[-1]
+
+    def rebuilt(results: tuple) -> tuple:
+        return tuple(r(value) for r, value in zip(rebuild, results, strict=True))
+
+    if ravel_tangents is None:
+
+        def plain(x: Any, contexts: tuple) -> Any:
+            return plain_rebuild(inner.plain(xl.ravel(_leaves(x)), contexts))
+
+        def with_value(x: Any, contexts: tuple) -> Any:
+            return rebuilt(inner.with_value(xl.ravel(_leaves(x)), contexts))
+
+    else:
+
+        def plain(x: Any, tangents: Any, contexts: tuple) -> Any:  # type: ignore[misc]
+            result, single = inner.plain(xl.ravel(_leaves(x)), ravel_tangents(tangents), contexts)
+            return plain_rebuild(result), single
+
+        def with_value(x: Any, tangents: Any, contexts: tuple) -> Any:  # type: ignore[misc]
+            results, single = inner.with_value(xl.ravel(_leaves(x)), ravel_tangents(tangents), contexts)
+            return rebuilt(results), single
+
+    return Prep(
+        operator=operator,
+        f=f,
+        backend=backend,
+        kind=inner.kind,
+        xtype=type(x),
+        shape=inner.shape,
+        dtype=inner.dtype,
+        buffer=None,
+        ncontexts=len(contexts),
+        output=inner.output,
+        info=inner.info,
+        plain=plain,
+        with_value=with_value,
+        batch_size=batch_size,
+        tree=xl,
+        flat=flat,
+        sparse=inner.sparse,
+    )
+
+
+def _leaves(x: Any) -> list:
+    return flatten(x)[0]
+
+
+class _OutputTree:
+    """The layout of `f`'s output, recorded at its first evaluation; `ravel` flattens each output."""
+
+    __slots__ = ("operator", "layout", "known")
+
+    def __init__(self, operator: str) -> None:
+        self.operator, self.known = operator, False
+        self.layout: TreeLayout | None = None
+
+    def ravel(self, y: Any) -> Any:
+        if not self.known:
+            self.layout, self.known = output_layout(y, self.operator), True
+        if self.layout is None:
+            return y
+        leaves, spec = flatten(y)
+        if spec != self.layout.spec:
+            raise ValueError(
+                f"{self.operator}: `f` returned a tree of another structure than at preparation "
+                f"({spec} instead of {self.layout.spec})."
+            )
+        return concat(leaves, self.layout.dtype)
+
+
+def _tangent_raveler(operator: str, lay: TreeLayout | None) -> Callable[[Any], Any]:
+    """Tangents (one tree like `lay`, or a tuple of them) -> the flat tangent or tuple of them."""
+    if lay is None:  # a bare array output: its tangents are checked by the one-array pipeline
+        return lambda tangents: tangents
+    return lambda tangents: tangent_leaves(operator, lay, tangents)
+
+
+def _rebuilder(
+    role: str, xl: TreeLayout, yl: TreeLayout | None, flat: bool, sparse: bool, ydtype: str
+) -> Callable[[Any], Any]:
+    """The function turning one flat result of `role` (see `Operator.results`) into its tree."""
+    if role == "x":
+        return lambda r: xl.unflatten(xl.pieces(r), static=False)
+    if role == "y":
+        return (lambda r: r) if yl is None else (lambda r: yl.unflatten(yl.pieces(r), static=False))
+    if role in ("xs", "ys"):
+        one = _rebuilder(role[0], xl, yl, flat, sparse, ydtype)
+        return lambda rs: tuple(one(r) for r in rs)
+    if sparse:
+        return lambda r: r
+    rows = xl if role == "H" else yl
+    return lambda r: blocks(r, rows, xl, flat, ydtype)
 
 
 def _sparse_outputs(
@@ -315,10 +505,11 @@ def reuse(
     contexts: tuple[Context, ...],
     y: ArrayLike | None = None,
     batch_size: int | None = None,
+    flat: bool = False,
 ) -> Prep:
     """The prep to use for a call: the one given after checking it, or a recent or new one."""
     if prep is None:
-        return _recent(operator, f, backend, x, tangents, contexts, y, batch_size)
+        return _recent(operator, f, backend, x, tangents, contexts, y, batch_size, flat)
     if type(prep) is not Prep:
         raise TypeError(
             f"{operator.name}: `prep` must come from `ad.prepare_{operator.name}`; got {type(prep).__name__}."
@@ -329,6 +520,11 @@ def reuse(
             f"{operator.name}: `batch_size={batch_size!r}` differs from the {prep.batch_size!r} the "
             f"`prep` was built with. Pass `batch_size` to `ad.prepare_{operator.name}` only."
         )
+    if flat is not prep.flat:
+        raise PreparationMismatchError(
+            f"{operator.name}: `flat={flat!r}` differs from the `flat={prep.flat!r}` the `prep` was "
+            f"built with. Pass the same `flat` to `ad.prepare_{operator.name}` and to the call."
+        )
     return prep
 
 
@@ -338,7 +534,15 @@ _RECENT_LOCK = threading.Lock()
 
 
 def _recent(
-    operator: Operator, f: Any, backend: Any, x: Any, tangents: Any, contexts: tuple, y: Any, batch_size: int | None
+    operator: Operator,
+    f: Any,
+    backend: Any,
+    x: Any,
+    tangents: Any,
+    contexts: tuple,
+    y: Any,
+    batch_size: int | None,
+    flat: bool,
 ) -> Prep:
     """The prep of an unprepared call, remembered for the next calls with the same signature.
 
@@ -357,16 +561,18 @@ def _recent(
             tuple(type(c) for c in contexts),
             None if y is None else (type(y), tuple(y.shape), str(y.dtype)),
             batch_size,
+            flat,
+            None if type(x) is float or array_kind(x) is not None else layout(x, operator.name).signature(),
         )
         hash(key)
     except (TypeError, AttributeError):  # an unhashable `f` or backend: prepare afresh
-        return prepare(operator, f, backend, x, tangents, contexts, y, batch_size)
+        return prepare(operator, f, backend, x, tangents, contexts, y, batch_size, flat)
     with _RECENT_LOCK:
         prep = _RECENT.get(key)
         if prep is not None:
             _RECENT.move_to_end(key)
     if prep is None:
-        prep = prepare(operator, f, backend, x, tangents, contexts, y, batch_size)
+        prep = prepare(operator, f, backend, x, tangents, contexts, y, batch_size, flat)
         with _RECENT_LOCK:
             _RECENT[key] = prep
             if len(_RECENT) > _RECENT_SIZE:

@@ -80,4 +80,4 @@ def generic_derivative(
     return Kernels(impl.compile(derivative, x), impl.compile(value_and_derivative, x))
 
 
-DERIVATIVE = Operator("derivative", input="scalar", two_argument=True, generic=generic_derivative)
+DERIVATIVE = Operator("derivative", results=("y", "y"), input="scalar", two_argument=True, generic=generic_derivative)

@@ -77,4 +77,4 @@ def generic_gradient(
     return Kernels(impl.compile(gradient, x), impl.compile(value_and_gradient, x), {"mode": mode})
 
 
-GRADIENT = Operator("gradient", output="scalar", generic=generic_gradient)
+GRADIENT = Operator("gradient", results=("y", "x"), output="scalar", generic=generic_gradient)

@@ -27,6 +27,7 @@ def prepare_jacobian(
     *contexts: Context,
     y: ArrayLike | None = None,
     batch_size: int | None = None,
+    flat: bool = False,
 ) -> Prep:
     """`prepare_jacobian(f, backend, x, *contexts, y=None, batch_size=None) -> Prep` for `jacobian`.
 
@@ -45,7 +46,7 @@ def prepare_jacobian(
         >>> prep.batch_size, ad.jacobian(f, ad.AutoJAX(), np.ones(3), prep=prep).diagonal()
         (2, array([2., 2., 2.]))
     """
-    return prepare(JACOBIAN, f, backend, x, None, contexts, y, batch_size)
+    return prepare(JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat)
 
 
 def jacobian(
@@ -56,8 +57,12 @@ def jacobian(
     y: ArrayLike | None = None,
     prep: Prep | None = None,
     batch_size: int | None = None,
+    flat: bool = False,
 ) -> ArrayLike:
     """`jacobian(f, backend, x, *contexts) -> J`: the dense Jacobian, shape `y.shape + x.shape`.
+
+    For trees `x` and `y` (API.md section 10), `J[p][q]` is the block of output leaf `p` and input
+    leaf `q`, shaped `y_p.shape + x_q.shape`.
 
     Args:
         f: `f(x, *contexts) -> y`, or `f(y, x, *contexts)` writing into `y` when `y=` is given.
@@ -67,6 +72,8 @@ def jacobian(
         y: output buffer of a two-argument `f` (shape and dtype only; not written to).
         prep: the result of `ad.prepare_jacobian` with arguments like these.
         batch_size: the most basis tangents pushed through `f` at once (see `prepare_jacobian`).
+        flat: return one 2-D array of shape `(y.size, x.size)` (for trees: rows and columns in
+            leaf order) instead of `y.shape + x.shape` (for trees: nested blocks `J[p][q]`).
 
     Example:
         >>> import numpy as np, anydiff as ad
@@ -74,7 +81,7 @@ def jacobian(
         array([[2., 0.],
                [0., 4.]])
     """
-    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size).plain(x, contexts)
+    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat).plain(x, contexts)
 
 
 def value_and_jacobian(
@@ -85,9 +92,10 @@ def value_and_jacobian(
     y: ArrayLike | None = None,
     prep: Prep | None = None,
     batch_size: int | None = None,
+    flat: bool = False,
 ) -> tuple[ArrayLike, ArrayLike]:
     """`value_and_jacobian(f, backend, x, *contexts) -> (y, J)`; see `jacobian`."""
-    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size).with_value(x, contexts)
+    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat).with_value(x, contexts)
 
 
 def generic_jacobian(
@@ -123,4 +131,4 @@ def generic_jacobian(
     return Kernels(impl.compile(jacobian, x), impl.compile(value_and_jacobian, x), info)
 
 
-JACOBIAN = Operator("jacobian", two_argument=True, generic=generic_jacobian)
+JACOBIAN = Operator("jacobian", results=("y", "J"), two_argument=True, generic=generic_jacobian)

@@ -147,4 +147,4 @@ def generic_pullback(
     return Kernels(impl.compile(pullback, x), impl.compile(value_and_pullback, x), {"mode": mode})
 
 
-PULLBACK = Operator("pullback", tangents="y", two_argument=True, generic=generic_pullback)
+PULLBACK = Operator("pullback", results=("y", "xs"), tangents="y", two_argument=True, generic=generic_pullback)

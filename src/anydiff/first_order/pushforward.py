@@ -148,4 +148,4 @@ def generic_pushforward(
     return Kernels(impl.compile(pushforward, x), impl.compile(value_and_pushforward, x), {"mode": mode})
 
 
-PUSHFORWARD = Operator("pushforward", tangents="x", two_argument=True, generic=generic_pushforward)
+PUSHFORWARD = Operator("pushforward", results=("y", "ys"), tangents="x", two_argument=True, generic=generic_pushforward)

@@ -28,6 +28,7 @@ def prepare_hessian(
     *contexts: Context,
     y: ArrayLike | None = None,
     batch_size: int | None = None,
+    flat: bool = False,
 ) -> Prep:
     """`prepare_hessian(f, backend, x, *contexts, batch_size=None) -> Prep` for `hessian` and its value form.
 
@@ -43,7 +44,7 @@ def prepare_hessian(
         array([[4., 2.],
                [2., 0.]])
     """
-    return prepare(HESSIAN, f, backend, x, None, contexts, y, batch_size)
+    return prepare(HESSIAN, f, backend, x, None, contexts, y, batch_size, flat)
 
 
 def hessian(
@@ -53,6 +54,7 @@ def hessian(
     *contexts: Context,
     prep: Prep | None = None,
     batch_size: int | None = None,
+    flat: bool = False,
 ) -> ArrayLike:
     """`hessian(f, backend, x, *contexts) -> H`: the Hessian of a scalar `f`, shape `x.shape + x.shape`.
 
@@ -65,6 +67,8 @@ def hessian(
         contexts: `ad.Constant(...)` / `ad.Cache(...)` arguments passed on to `f`.
         prep: the result of `ad.prepare_hessian` with arguments like these.
         batch_size: the most Hessian-vector products computed at once (see `prepare_hessian`).
+        flat: return one 2-D array `(x.size, x.size)` (for a tree `x`: rows and columns in leaf
+            order) instead of `x.shape + x.shape` (for a tree: nested blocks `H[p][q]`).
 
     Returns:
         The Hessian, the same kind of array as `x`.
@@ -75,7 +79,7 @@ def hessian(
         array([[4., 2.],
                [2., 0.]])
     """
-    return reuse(prep, HESSIAN, f, backend, x, None, contexts, None, batch_size).plain(x, contexts)
+    return reuse(prep, HESSIAN, f, backend, x, None, contexts, None, batch_size, flat).plain(x, contexts)
 
 
 def value_gradient_and_hessian(
@@ -85,9 +89,10 @@ def value_gradient_and_hessian(
     *contexts: Context,
     prep: Prep | None = None,
     batch_size: int | None = None,
+    flat: bool = False,
 ) -> tuple[ArrayLike, ArrayLike, ArrayLike]:
     """`value_gradient_and_hessian(f, backend, x, *contexts) -> (y, g, H)`; see `hessian`."""
-    return reuse(prep, HESSIAN, f, backend, x, None, contexts, None, batch_size).with_value(x, contexts)
+    return reuse(prep, HESSIAN, f, backend, x, None, contexts, None, batch_size, flat).with_value(x, contexts)
 
 
 def generic_hessian(
@@ -127,4 +132,4 @@ def generic_hessian(
     return Kernels(compile(hessian, x), compile(value_gradient_and_hessian, x), info)
 
 
-HESSIAN = Operator("hessian", output="scalar", order=2, generic=generic_hessian)
+HESSIAN = Operator("hessian", results=("y", "x", "H"), output="scalar", order=2, generic=generic_hessian)

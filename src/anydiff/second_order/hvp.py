@@ -286,4 +286,4 @@ def generic_hvp(
     return Kernels(compile(hvp, x), compile(gradient_and_hvp, x), {"strategy": how})
 
 
-HVP = Operator("hvp", tangents="x", output="scalar", order=2, generic=generic_hvp)
+HVP = Operator("hvp", results=("x", "xs"), tangents="x", output="scalar", order=2, generic=generic_hvp)

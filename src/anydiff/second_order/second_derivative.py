@@ -102,4 +102,6 @@ def _one(x: Any) -> Any:
     return namespace(x).ones((1,), dtype=x.dtype, device=device(x))
 
 
-SECOND_DERIVATIVE = Operator("second_derivative", input="scalar", order=2, generic=generic_second_derivative)
+SECOND_DERIVATIVE = Operator(
+    "second_derivative", results=("y", "y", "y"), input="scalar", order=2, generic=generic_second_derivative
+)

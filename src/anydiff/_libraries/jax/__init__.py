@@ -15,9 +15,11 @@ from anydiff.extend import (
     register_array_kind,
     register_backend,
     register_bridge_caller,
+    register_foreign_nodes,
 )
 
 from .arrays import JAX
+from .trees import jax_nodes
 
 __all__ = ["AutoJAX"]
 
@@ -53,3 +55,4 @@ class AutoJAX(AbstractBackend):
 register_array_kind(JAX)
 register_backend(AutoJAX, "anydiff._libraries.jax.impl:JAXImpl", library="jax")
 register_bridge_caller("jax", "anydiff._libraries.jax.bridge")
+register_foreign_nodes("jax", jax_nodes)

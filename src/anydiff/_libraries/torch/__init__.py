@@ -15,9 +15,12 @@ from anydiff.extend import (
     register_array_kind,
     register_backend,
     register_bridge_caller,
+    register_foreign_nodes,
+    register_leaf_advice,
 )
 
 from .arrays import TORCH
+from .trees import module_lesson, torch_nodes
 
 __all__ = ["AutoTorch"]
 
@@ -46,3 +49,5 @@ class AutoTorch(AbstractBackend):
 register_array_kind(TORCH)
 register_backend(AutoTorch, "anydiff._libraries.torch.impl:TorchImpl", library="torch")
 register_bridge_caller("torch", "anydiff._libraries.torch.bridge")
+register_foreign_nodes("torch", torch_nodes)
+register_leaf_advice("torch", module_lesson)

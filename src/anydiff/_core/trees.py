@@ -1,0 +1,583 @@
+"""Trees of arrays (API.md section 10): what a tree is, its flat layout, and `ad.ravel`.
+
+A tree problem is turned into the one-array problem every backend already solves: the
+differentiable leaves of `x` are raveled into one vector `v` (leaf order, each leaf in C order),
+`f` becomes `v ↦ ravel(f(unravel(v)))`, and the flat results are cut back into trees. `optree`
+is the tree engine (imported on the first tree); libraries with tree registries of their own
+(classes registered with JAX or torch) join through `register_foreign_nodes`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+
+from .arrays import ArrayKind, array_kind, dtype_name, namespace
+
+__all__ = [
+    "Args",
+    "TreeLayout",
+    "Unravel",
+    "blocks",
+    "concat",
+    "flatten",
+    "is_tree",
+    "layout",
+    "ravel",
+    "register_dataclass",
+    "register_foreign_nodes",
+    "register_leaf_advice",
+    "register_pytree_node",
+    "tangent_leaves",
+]
+
+NAMESPACE = "anydiff"
+_DIFFERENTIABLE = ("float32", "float64")
+_REFUSED = ("float16", "bfloat16", "complex64", "complex128")
+
+
+class Args:
+    """`Args(a, b, ...)`: several active arguments, passed to `f` as `f(a, b, ..., *contexts)`.
+
+    Every result shaped like `x` is then a tuple with one entry per argument (each may be a tree).
+    A plain tuple `x = (a, b)` is one argument: `f` receives the tuple.
+
+    Example:
+        >>> import numpy as np, anydiff as ad
+        >>> ga, gb = ad.gradient(lambda a, b: (a * b).sum(), ad.AutoFiniteDiff(), ad.Args(np.ones(2), np.full(2, 3.0)))
+        >>> ga.round(6), gb.round(6)
+        (array([3., 3.]), array([1., 1.]))
+    """
+
+    __slots__ = ("values",)
+
+    def __init__(self, *values: Any) -> None:
+        self.values = values
+
+    def __iter__(self) -> Any:
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.values[i]
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Args and self.values == other.values
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Args({', '.join(map(repr, self.values))})"
+
+
+# -- the registries ----------------------------------------------------------------------------
+
+_optree: Any = None
+#: `(module, lookup)`: `lookup(type)` gives `(flatten, unflatten)` for a class registered with the
+#: library `module` (JAX, torch), or `None`; asked only once that library is imported.
+_FOREIGN: list[tuple[str, Callable[[Any], tuple[Callable, Callable] | None]]] = []
+#: `(module, advise)`: `advise(leaf)` gives the text of a `TypeError` for a leaf that must not be
+#: one (a torch `nn.Module` passed as `x`), or `None`.
+_ADVICE: list[tuple[str, Callable[[Any], str | None]]] = []
+_SEEN: set[type] = set()
+
+
+def _engine() -> Any:
+    global _optree
+    if _optree is None:
+        import optree
+
+        register: Any = optree.register_pytree_node  # its stubs want a Collection
+        register(Args, lambda a: (a.values, None), lambda _, children: Args(*children), namespace=NAMESPACE)
+        _optree = optree
+    return _optree
+
+
+def register_pytree_node(
+    cls: type, flatten: Callable[[Any], tuple[Sequence[Any], Any]], unflatten: Callable[[Any, Sequence[Any]], Any]
+) -> None:
+    """Make instances of `cls` trees: `flatten(obj) -> (children, aux)`, `unflatten(aux, children)`.
+
+    As in JAX: `aux` is hashable and compared between calls sharing a prep, and `unflatten` must
+    accept any leaf values (a backend's arrays or tracers, `None` at static leaves).
+    """
+    _engine().register_pytree_node(cls, flatten, lambda aux, children: unflatten(aux, children), namespace=NAMESPACE)
+
+
+def register_dataclass(cls: type, data_fields: Sequence[str], meta_fields: Sequence[str]) -> None:
+    """Make instances of the dataclass `cls` trees: `data_fields` are children, `meta_fields` static.
+
+    `cls(**fields)` rebuilds an instance, as `jax.tree_util.register_dataclass` does.
+    """
+    data, meta = tuple(data_fields), tuple(meta_fields)
+
+    def flatten(obj: Any) -> tuple[list, tuple]:
+        return [getattr(obj, n) for n in data], tuple(getattr(obj, n) for n in meta)
+
+    def unflatten(aux: tuple, children: Sequence[Any]) -> Any:
+        return cls(**dict(zip(data, children, strict=True)), **dict(zip(meta, aux, strict=True)))
+
+    register_pytree_node(cls, flatten, unflatten)
+
+
+def register_foreign_nodes(module: str, lookup: Callable[[Any], tuple[Callable, Callable] | None]) -> None:
+    """Let the tree registry of library `module` count.
+
+    `lookup(leaf) -> (flatten, unflatten) | None` is asked once per class met as a leaf (with an
+    instance), while `module` is imported; a pair is registered for the class in anydiff's
+    registry (anydiff's own registrations and optree's come first).
+    """
+    _FOREIGN.append((module, lookup))
+    _SEEN.clear()
+
+
+def register_leaf_advice(module: str, advise: Callable[[Any], str | None]) -> None:
+    """Refuse some leaves with a lesson: `advise(leaf) -> message | None`, asked while `module` is imported."""
+    _ADVICE.append((module, advise))
+
+
+def flatten(tree: Any) -> tuple[list, Any]:
+    """`(leaves, treespec)`, first registering the classes other libraries know as trees."""
+    optree = _engine()
+    while True:
+        leaves, spec = optree.tree_flatten(tree, namespace=NAMESPACE)
+        fresh = {type(leaf): leaf for leaf in leaves if type(leaf) not in _SEEN}
+        if not fresh or not any([_adopt(tp, leaf) for tp, leaf in fresh.items()]):
+            return leaves, spec
+
+
+def _adopt(tp: type, leaf: Any) -> bool:
+    """Register `tp` from a foreign registry; whether it was one."""
+    _SEEN.add(tp)
+    if type(leaf) in (float, int, bool, str) or array_kind(leaf) is not None:
+        return False
+    for module, lookup in _FOREIGN:
+        if module in sys.modules:
+            pair = lookup(leaf)
+            if pair is not None:
+                flatten, unflatten = pair
+                _engine().register_pytree_node(tp, flatten, unflatten, namespace=NAMESPACE)
+                return True
+    return False
+
+
+def is_tree(x: Any) -> bool:
+    """Whether `x` is more than one leaf (a container, `None`, `Args`, a registered class)."""
+    if type(x) in (float, int) or array_kind(x) is not None:
+        return False
+    leaves, spec = flatten(x)
+    return not spec.is_leaf()
+
+
+def _paths(spec: Any, root: str) -> list[str]:
+    return [accessor.codify(root) for accessor in spec.accessors()]
+
+
+# -- leaves -------------------------------------------------------------------------------------
+
+
+def _static_lesson(leaf: Any) -> str | None:
+    """Why a non-array leaf must not be static (a container anydiff cannot see into), or `None`."""
+    for module, advise in _ADVICE:
+        if module in sys.modules:
+            lesson = advise(leaf)
+            if lesson is not None:
+                return lesson
+    fields: list[str] = []
+    if dataclasses.is_dataclass(leaf) and not isinstance(leaf, type):
+        fields = [f.name for f in dataclasses.fields(leaf)]
+    elif hasattr(type(leaf), "__attrs_attrs__"):
+        fields = [a.name for a in type(leaf).__attrs_attrs__]
+    holding = [n for n in fields if _holds_arrays(getattr(leaf, n, None))]
+    if not holding:
+        return None
+    name = type(leaf).__name__
+    return (
+        f"a {name} holding arrays (fields {', '.join(holding)}) is not a registered tree, so anydiff "
+        f"would treat it as one static leaf and never differentiate it. Register it: "
+        f"`ad.register_dataclass({name}, data_fields=[...], meta_fields=[...])`, "
+        "`jax.tree_util.register_dataclass`, or optree's `register_pytree_node`."
+    )
+
+
+def _holds_arrays(value: Any) -> bool:
+    if type(value) is float or array_kind(value) is not None:
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_arrays(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_arrays(v) for v in value.values())
+    return False
+
+
+def _same_static(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if array_kind(a) is not None:
+        return tuple(a.shape) == tuple(b.shape) and str(a.dtype) == str(b.dtype) and bool(np.array_equal(a, b))
+    try:
+        return bool(a == b)
+    except Exception:  # an object whose `==` is not a truth value
+        return a is b
+
+
+# -- the layout of a tree -----------------------------------------------------------------------
+
+
+class TreeLayout:
+    """The structure, leaves and flat layout of one tree (`x`, or the output `y`).
+
+    `vary` holds the indices of the differentiable leaves; the flat vector is their concatenation
+    (each raveled in C order) in the promoted dtype `dtype`.
+    """
+
+    __slots__ = ("spec", "paths", "leaves", "vary", "shapes", "dtypes", "slices", "size", "dtype", "kind", "args")
+
+    def __init__(self, spec: Any, paths: list[str], leaves: list, vary: list[int], kind: ArrayKind | None) -> None:
+        self.spec, self.paths, self.leaves, self.vary, self.kind = spec, paths, leaves, tuple(vary), kind
+        self.shapes = tuple(() if type(leaves[i]) is float else tuple(leaves[i].shape) for i in vary)
+        self.dtypes = tuple("float64" if type(leaves[i]) is float else dtype_name(leaves[i].dtype) for i in vary)
+        sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
+        ends = np.cumsum([0, *sizes]).tolist()
+        self.slices = tuple(slice(a, b) for a, b in zip(ends[:-1], ends[1:], strict=True))
+        self.size = ends[-1]
+        self.dtype = str(np.result_type(*self.dtypes)) if self.dtypes else "float64"
+        self.args = spec.type is Args
+
+    # -- signature and checks --
+
+    def signature(self) -> tuple:
+        """What a prep built for this tree needs of another tree (hashable where the statics are)."""
+        vary = set(self.vary)
+        return (
+            self.spec,
+            tuple(
+                (type(leaf), None)
+                if i in vary
+                else ("static", leaf if isinstance(leaf, (int, float, str, bool, type(None))) else id(leaf))
+                for i, leaf in enumerate(self.leaves)
+            ),
+            self.shapes,
+            self.dtypes,
+        )
+
+    def differences(self, other: TreeLayout, root: str) -> list[str]:
+        """One row per differing path (empty when a prep of `self` fits `other`)."""
+        if self.spec != other.spec:
+            return [f"✗ {root} structure {_skeleton(self.spec)} → {_skeleton(other.spec)}"]
+        rows = []
+        vary, other_vary = set(self.vary), set(other.vary)
+        for i, path in enumerate(self.paths):
+            a, b = self.leaves[i], other.leaves[i]
+            if (i in vary) != (i in other_vary):
+                rows.append(f"✗ {path}  {_describe(a, i in vary)} → {_describe(b, i in other_vary)}")
+            elif i in vary:
+                j = self.vary.index(i)
+                if (self.shapes[j], self.dtypes[j]) != (other.shapes[j], other.dtypes[j]):
+                    rows.append(f"✗ {path}  {_describe(a, True)} → {_describe(b, True)}")
+                elif type(a) is not type(b):
+                    rows.append(f"✗ {path}  type {type(a).__name__} → {type(b).__name__}")
+            elif not _same_static(a, b):
+                rows.append(f"✗ {path} (static) {_short(a)} → {_short(b)}")
+        return rows
+
+    def static_paths(self) -> list[str]:
+        vary = set(self.vary)
+        return [p for i, p in enumerate(self.paths) if i not in vary]
+
+    # -- raveling --
+
+    def ravel(self, tree_leaves: list) -> Any:
+        """The flat vector of `tree_leaves` (the leaves of a tree with this layout), of their kind."""
+        parts = [tree_leaves[i] for i in self.vary]
+        first = next((p for p in parts if type(p) is not float), None)
+        kind = None if first is None else array_kind(first)
+        if kind is None or kind.name == "numpy":
+            return np.concatenate([np.asarray(p, dtype=self.dtype).reshape(-1) for p in parts])
+        context = kind.context(first) if kind.context is not None else None
+        with context() if context is not None else nullcontext():
+            return concat(parts, self.dtype)
+
+    def pieces(self, v: Any, dtypes: bool = True) -> list:
+        """The leaves cut from the flat vector `v`, each with its shape (and its dtype)."""
+        xp = namespace(v)
+        flat_dtype = dtype_name(v.dtype)
+        out = []
+        for s, shape, dtype in zip(self.slices, self.shapes, self.dtypes, strict=True):
+            piece = xp.reshape(v[s], shape)
+            if dtypes and dtype != flat_dtype:
+                piece = xp.astype(piece, getattr(xp, dtype))
+            out.append(piece)
+        return out
+
+    def unflatten(self, values: list, static: bool) -> Any:
+        """The tree with the differentiable leaves `values` and, at static leaves, the original
+        values (`static=True`) or `None`."""
+        leaves = list(self.leaves) if static else [None] * len(self.leaves)
+        for i, value in zip(self.vary, values, strict=True):
+            leaves[i] = value
+        tree = self.spec.unflatten(leaves)
+        return tuple(tree) if self.args and not static else tree
+
+
+def concat(parts: list, dtype: str) -> Any:
+    """The leaves `parts` (arrays of one kind, or Python floats) raveled and joined, in `dtype`.
+
+    Runs on any kind whose namespace anydiff knows, tracers and symbolic arrays included.
+    """
+    xp = namespace(*(p for p in parts if type(p) is not float))
+    target = getattr(xp, dtype)
+    flat = []
+    for p in parts:
+        if type(p) is float:
+            p = xp.asarray(p, dtype=target)
+        elif dtype_name(p.dtype) != dtype:
+            p = xp.astype(p, target)
+        flat.append(xp.reshape(p, (-1,)))
+    return xp.concat(flat)
+
+
+def blocks(m: Any, rows: TreeLayout | None, cols: TreeLayout, flat: bool, dtype: str) -> Any:
+    """A flat Jacobian or Hessian `m` as nested blocks `m[p][q]` (or as one 2-D array if `flat`).
+
+    `m` has shape `(rows.size, cols.size)`, or `y.shape + (cols.size,)` when `rows` is `None` (a
+    bare array output, of dtype `dtype`). Block `[p][q]` has shape `row_p.shape + col_q.shape` and
+    the promotion of the two leaves' dtypes.
+    """
+    xp = namespace(m)
+    if rows is None:
+        lead = tuple(m.shape[:-1])
+        if flat:
+            return xp.reshape(m, (int(np.prod(lead, dtype=np.int64)), cols.size))
+        return cols.unflatten(
+            [
+                _cast(xp, xp.reshape(m[..., s], lead + shape), dtype, d)
+                for s, shape, d in zip(cols.slices, cols.shapes, cols.dtypes, strict=True)
+            ],
+            static=False,
+        )
+    if flat:
+        return m
+    return rows.unflatten(
+        [
+            cols.unflatten(
+                [
+                    _cast(xp, xp.reshape(m[r, c], row_shape + col_shape), row_dtype, col_dtype)
+                    for c, col_shape, col_dtype in zip(cols.slices, cols.shapes, cols.dtypes, strict=True)
+                ],
+                static=False,
+            )
+            for r, row_shape, row_dtype in zip(rows.slices, rows.shapes, rows.dtypes, strict=True)
+        ],
+        static=False,
+    )
+
+
+def _cast(xp: Any, block: Any, a: str, b: str) -> Any:
+    target = "float64" if "float64" in (a, b) else "float32"
+    return block if dtype_name(block.dtype) == target else xp.astype(block, getattr(xp, target))
+
+
+def tangent_leaves(operator: str, lay: TreeLayout, tangents: Any) -> Any:
+    """One tangent tree like `lay` raveled, or a tuple of them (a batch) raveled one by one.
+
+    One tangent and a batch are told apart by structure (never ambiguous: a static position
+    takes only `None` or a leaf, never a container).
+    """
+    one = _match(lay, tangents)
+    if one is not None:
+        return lay.ravel(_checked(operator, lay, one))
+    if type(tangents) is tuple and tangents:
+        batch = [_match(lay, t) for t in tangents]
+        if all(b is not None for b in batch):
+            return tuple(lay.ravel(_checked(operator, lay, b)) for b in batch)  # type: ignore[arg-type]
+    root = lay.paths[0].split("[")[0].split(".")[0] if lay.paths else "x"
+    raise ValueError(
+        f"{operator}: the tangents must be one tree with the structure of `{root}` or a tuple of "
+        f"such trees; `{root}` is {_skeleton(lay.spec)}, the tangents are "
+        f"{_skeleton(flatten(tangents)[1])}."
+    )
+
+
+def _match(lay: TreeLayout, t: Any) -> list | None:
+    """The leaves of `t` up to `lay`'s structure, or `None` if its structure differs."""
+    if lay.args and type(t) is tuple:
+        t = Args(*t)
+    try:
+        leaves = lay.spec.flatten_up_to(t)
+    except (ValueError, TypeError):
+        return None
+    vary = set(lay.vary)
+    for i, leaf in enumerate(leaves):
+        if i not in vary and leaf is not None and not flatten(leaf)[1].is_leaf():
+            return None
+    return leaves
+
+
+def _checked(operator: str, lay: TreeLayout, leaves: list) -> list:
+    """The leaves of one tangent, each differentiable one checked against its primal leaf."""
+    out = list(leaves)
+    for i, shape, dtype in zip(lay.vary, lay.shapes, lay.dtypes, strict=True):
+        leaf, path = leaves[i], "t" + lay.paths[i]
+        if type(leaf) in (int, float) and shape == ():
+            out[i] = float(leaf)
+            continue
+        if array_kind(leaf) is None:
+            raise TypeError(f"{operator}: tangent {path}: expected an array of shape {shape}; got {_short(leaf)}.")
+        if tuple(leaf.shape) != shape or dtype_name(leaf.dtype) != dtype:
+            raise ValueError(
+                f"{operator}: tangent {path}: expected shape {shape} {dtype}, got "
+                f"{tuple(leaf.shape)} {dtype_name(leaf.dtype)}."
+            )
+    return out
+
+
+def _describe(leaf: Any, vary: bool) -> str:
+    if type(leaf) is float:
+        return "float"
+    if vary:
+        return f"shape {tuple(leaf.shape)} {dtype_name(leaf.dtype)}"
+    return f"static {_short(leaf)}"
+
+
+def _short(value: Any) -> str:
+    if array_kind(value) is not None:
+        return f"array {tuple(value.shape)} {dtype_name(value.dtype)}"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _skeleton(spec: Any) -> str:
+    return str(_engine().tree_unflatten(spec, ["*"] * spec.num_leaves)).replace("'*'", "*")
+
+
+def layout(tree: Any, operator: str, root: str = "x") -> TreeLayout:
+    """The layout of the input tree `tree`, after checking its leaves (TypeError names the path)."""
+    leaves, spec = flatten(tree)
+    paths = _paths(spec, root)
+    vary: list[int] = []
+    kinds: dict[str, tuple[ArrayKind, str]] = {}
+    for i, leaf in enumerate(leaves):
+        if type(leaf) is float:
+            vary.append(i)
+            continue
+        kind = array_kind(leaf)
+        if kind is None:
+            lesson = _static_lesson(leaf)
+            if lesson is not None:
+                raise TypeError(f"{operator}: {paths[i]} is {lesson}")
+            continue
+        kinds.setdefault(kind.name, (kind, paths[i]))
+        dtype = dtype_name(leaf.dtype)
+        if dtype in _DIFFERENTIABLE:
+            vary.append(i)
+        elif dtype in _REFUSED:
+            raise TypeError(
+                f"{operator}: {paths[i]} has dtype {dtype}; differentiable leaves are float32 or float64 "
+                f"(other leaves are static). Convert it, e.g. `{paths[i]}.astype(float)`."
+            )
+    if len(kinds) > 1:
+        listing = ", ".join(f"{path} → {name}" for name, (_, path) in kinds.items())
+        raise TypeError(
+            f"{operator}: the arrays of one tree must be of one kind; this one mixes {listing}. "
+            "Convert them to one library's arrays first."
+        )
+    if not vary:
+        listing = ", ".join(f"{p}: {_short(leaf)}" for p, leaf in zip(paths, leaves, strict=True)) or "none"
+        raise TypeError(
+            f"{operator}: `{root}` has no differentiable leaf (float32 or float64 arrays, or Python "
+            f"floats); its leaves are {listing}."
+        )
+    kind = next(iter(kinds.values()))[0] if kinds else None
+    return TreeLayout(spec, paths, leaves, vary, kind)
+
+
+def output_layout(y: Any, operator: str) -> TreeLayout | None:
+    """The layout of `f`'s output, or `None` for a bare array (TypeError names a bad leaf)."""
+    leaves, spec = flatten(y)
+    if spec.is_leaf():
+        return None
+    if not leaves:
+        raise TypeError(
+            f"{operator}: `f` returned {type(y).__name__}, a tree without any array; `f` must return an "
+            "array or a tree of arrays."
+        )
+    paths = _paths(spec, "y")
+    for path, leaf in zip(paths, leaves, strict=True):
+        if type(leaf) is float:
+            continue
+        dtype = None if array_kind(leaf) is None else dtype_name(leaf.dtype)
+        if dtype not in _DIFFERENTIABLE:
+            raise TypeError(
+                f"{operator}: the leaves of `f`'s output must be float32 or float64 arrays or Python "
+                f"floats; {path} is {_short(leaf)}. Return auxiliary values separately."
+            )
+    return TreeLayout(spec, paths, leaves, list(range(len(leaves))), None)
+
+
+# -- `ad.ravel` ---------------------------------------------------------------------------------
+
+
+class Unravel:
+    """`unravel(v) -> tree`: the inverse of `ad.ravel`, for any 1-D array of the right length.
+
+    Works inside `f` on a backend's arrays (each piece is a slice of `v`, in its leaf's dtype and
+    shape); static leaves come back unchanged. `paths`, `slices`, `shapes` and `dtypes` describe
+    the layout of the differentiable leaves (`J[:, unravel.slices[i]]` is leaf i's block).
+    """
+
+    __slots__ = ("_layout",)
+
+    def __init__(self, layout: TreeLayout) -> None:
+        self._layout = layout
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(self._layout.paths[i] for i in self._layout.vary)
+
+    @property
+    def slices(self) -> tuple[slice, ...]:
+        return self._layout.slices
+
+    @property
+    def shapes(self) -> tuple[tuple[int, ...], ...]:
+        return self._layout.shapes
+
+    @property
+    def dtypes(self) -> tuple[str, ...]:
+        return self._layout.dtypes
+
+    def __call__(self, v: Any) -> Any:
+        shape = tuple(getattr(v, "shape", (None,)))
+        if shape != (self._layout.size,):
+            raise ValueError(f"unravel: expected a 1-D array of length {self._layout.size}; got shape {shape}.")
+        return self._layout.unflatten(self._layout.pieces(v), static=True)
+
+    def __repr__(self) -> str:
+        return f"<Unravel {len(self._layout.vary)} leaves, {self._layout.size} values>"
+
+
+def ravel(tree: Any) -> tuple[Any, Unravel]:
+    """`ravel(tree) -> (vector, unravel)`: the differentiable leaves of `tree` as one 1-D array.
+
+    `vector` concatenates the float leaves (leaf order: depth first, dict keys sorted; each leaf
+    in C order), in the tree's array kind and the promotion of their dtypes. `unravel(v)` gives
+    the tree back from any 1-D array of that length.
+
+    Example:
+        >>> import numpy as np, anydiff as ad
+        >>> v, unravel = ad.ravel({"w": np.ones((2, 2)), "b": np.zeros(1)})
+        >>> v
+        array([0., 1., 1., 1., 1.])
+        >>> unravel(v)["w"].shape
+        (2, 2)
+    """
+    lay = layout(tree, "ravel")
+    return lay.ravel(lay.leaves), Unravel(lay)

@@ -1,0 +1,216 @@
+"""Trees of arrays and several active arguments (API.md section 10), on every installed backend.
+
+References are closed forms: for the loss `L(p) = Σ (data @ w + b)²` of a linear model,
+`∂L/∂w = 2 dataᵀ r`, `∂L/∂b = 2 Σ r` with `r = data @ w + b`, and the Hessian blocks are
+`2 dataᵀdata ⊗ I`, `2 dataᵀ1 ⊗ I` and `2 m I`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+import pytest
+
+import anydiff as ad
+
+BACKENDS = [b for b in ad.available_backends() if ad.check_available(b)]
+IDS = [repr(b) for b in BACKENDS]
+#: MLX computes float64 sin/cos/exp in float32 arithmetic; finite differences are approximate
+LOOSE = {"AutoFiniteDiff": 1e-5, "AutoNumdifftools": 1e-6, "AutoMLX": 1e-5}
+
+DATA = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
+PARAMS = {"w": np.array([[1.0, -1.0], [0.5, 2.0], [0.0, 1.5]]), "b": np.array([0.3, -0.2]), "n": 3}
+
+
+def loss(p, data):
+    xp = ad.namespace(p["w"])
+    assert p["n"] == 3  # static leaves reach `f` unchanged
+    return xp.sum((data @ p["w"] + p["b"]) ** 2)
+
+
+def residual():
+    return DATA @ PARAMS["w"] + PARAMS["b"]
+
+
+def tol(backend):
+    return LOOSE.get(type(backend).__name__, 1e-9)
+
+
+def close(a, b, backend):
+    np.testing.assert_allclose(np.asarray(a, dtype=float), b, rtol=tol(backend), atol=tol(backend))
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=IDS)
+def test_gradient_of_a_dict_of_parameters(backend):
+    before = copy.deepcopy(PARAMS)
+    g = ad.gradient(loss, backend, PARAMS, ad.Constant(DATA))
+    assert list(g) == ["w", "b", "n"] and g["n"] is None  # key order of `x`; static leaf -> None
+    close(g["w"], 2 * DATA.T @ residual(), backend)
+    close(g["b"], 2 * residual().sum(axis=0), backend)
+    assert type(g["w"]) is np.ndarray and g["w"].dtype == np.float64
+    np.testing.assert_array_equal(PARAMS["w"], before["w"])  # inputs are never mutated
+    prep = ad.prepare_gradient(loss, backend, PARAMS, ad.Constant(DATA))
+    y, g2 = ad.value_and_gradient(loss, backend, PARAMS, ad.Constant(DATA), prep=prep)
+    close(y, (residual() ** 2).sum(), backend)
+    close(g2["b"], g["b"], backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=IDS)
+def test_hessian_blocks_and_flat_form(backend):
+    try:
+        H = ad.hessian(loss, backend, PARAMS, ad.Constant(DATA))
+    except ad.UnsupportedError as exc:
+        pytest.skip(str(exc))
+    eye = np.eye(2)
+    # L = Σ_k Σ_j (Σ_i d_ki w_ij + b_j)²: blocks ∂²L/∂w_ij∂w_lm = 2 (dᵀd)_il δ_jm, ...
+    ww = 2 * np.einsum("il,jm->ijlm", DATA.T @ DATA, eye)
+    wb = 2 * np.einsum("i,jm->ijm", DATA.sum(axis=0), eye)
+    assert H["w"]["w"].shape == (3, 2, 3, 2) and H["b"]["w"].shape == (2, 3, 2)
+    assert H["n"] is None and H["w"]["n"] is None
+    close(H["w"]["w"], ww, backend)
+    close(H["w"]["b"], wb, backend)
+    close(H["b"]["b"], 2 * DATA.shape[0] * eye, backend)
+    flat = ad.hessian(loss, backend, PARAMS, ad.Constant(DATA), flat=True)
+    v, unravel = ad.ravel(PARAMS)
+    assert flat.shape == (8, 8) and unravel.paths == ("x['b']", "x['w']")  # leaf order: keys sorted
+    close(flat[unravel.slices[1], unravel.slices[1]], ww.reshape(6, 6), backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=IDS)
+def test_several_arguments_and_tree_outputs(backend):
+    a, c = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+
+    def f(a, c):
+        xp = ad.namespace(a)
+        return {"prod": a * c, "sum": xp.sum(a) + xp.sum(c**2)}
+
+    J = ad.jacobian(f, backend, ad.Args(a, c))
+    assert set(J) == {"prod", "sum"} and type(J["prod"]) is tuple and len(J["prod"]) == 2
+    close(J["prod"][0], np.diag(c), backend)
+    close(J["prod"][1], np.diag(a), backend)
+    close(J["sum"][1], 2 * c, backend)
+    ta, tc = ad.pullback(f, backend, ad.Args(a, c), {"prod": np.ones(2), "sum": 1.0})
+    close(ta, c + 1, backend)
+    close(tc, a + 2 * c, backend)
+    ty = ad.pushforward(f, backend, ad.Args(a, c), (np.ones(2), np.zeros(2)))
+    close(ty["prod"], c, backend)
+    close(ty["sum"], 2.0, backend)
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if type(b).__name__ in ("AutoJAX", "AutoTorch")], ids=repr)
+def test_tangent_batches_and_hvp(backend):
+    x = {"u": np.array([1.0, 2.0]), "v": (np.array(0.5), 2)}
+
+    def f(x):
+        xp = ad.namespace(x["u"])
+        return xp.sum(x["u"] ** 2) * x["v"][0] ** 2
+
+    t1 = {"u": np.array([1.0, 0.0]), "v": (np.array(0.0), None)}
+    t2 = {"u": np.array([0.0, 0.0]), "v": (np.array(1.0), None)}
+    one = ad.hvp(f, backend, x, t1)
+    both = ad.hvp(f, backend, x, (t1, t2))
+    assert type(both) is tuple and len(both) == 2 and one["v"][1] is None
+    # H = [[2 v² I, 4 v u], [4 v uᵀ, 2 |u|²]] at u = (1, 2), v = 0.5
+    close(one["u"], [0.5, 0.0], backend)
+    close(one["v"][0], 2.0, backend)
+    close(both[1]["u"], [2.0, 4.0], backend)
+    close(both[1]["v"][0], 10.0, backend)
+
+
+def test_ravel_and_unravel():
+    tree = {"b": np.zeros(2, dtype=np.float32), "a": [np.ones((2, 2)), "static", 1.5], "none": None}
+    v, unravel = ad.ravel(tree)
+    assert v.dtype == np.float64 and v.shape == (7,)
+    assert unravel.paths == ("x['a'][0]", "x['a'][2]", "x['b']")
+    back = unravel(np.arange(7.0))
+    assert back["a"][1] == "static" and back["none"] is None
+    assert back["b"].dtype == np.float32 and back["a"][0].shape == (2, 2)
+    np.testing.assert_array_equal(back["b"], [5.0, 6.0])
+    with pytest.raises(ValueError, match=r"unravel: expected a 1-D array of length 7; got shape \(6,\)"):
+        unravel(np.zeros(6))
+
+
+def test_namedtuples_ordered_dicts_and_registered_classes():
+    Point = namedtuple("Point", ["x", "y"])
+
+    @dataclasses.dataclass
+    class Layer:
+        w: np.ndarray
+        name: str
+
+    ad.register_dataclass(Layer, data_fields=["w"], meta_fields=["name"])
+    x = OrderedDict(p=Point(np.array(1.0), np.array(2.0)), layer=Layer(np.array([1.0, 3.0]), "first"))
+
+    def f(x):
+        return x["p"].x * x["p"].y + (x["layer"].w ** 2).sum()
+
+    g = ad.gradient(f, ad.AutoFiniteDiff(), x)
+    assert type(g) is OrderedDict and type(g["p"]) is Point and type(g["layer"]) is Layer
+    assert g["layer"].name == "first"
+    np.testing.assert_allclose([g["p"].x, g["p"].y], [2.0, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(g["layer"].w, [2.0, 6.0], rtol=1e-6)
+
+
+def test_a_prep_checks_every_leaf_and_names_its_path():
+    backend = ad.AutoFiniteDiff()
+    prep = ad.prepare_gradient(loss, backend, PARAMS, ad.Constant(DATA))
+    other = {"w": np.ones((2, 3)), "b": np.zeros(2), "n": 4}
+    with pytest.raises(ad.PreparationMismatchError) as info:
+        ad.gradient(loss, backend, other, ad.Constant(DATA), prep=prep)
+    message = str(info.value)
+    assert "✗ x['w']  shape (3, 2) float64 → shape (2, 3) float64" in message
+    assert "✗ x['n'] (static) 3 → 4" in message
+    with pytest.raises(ad.PreparationMismatchError, match=r"✗ x structure \{'b': \*, 'n': \*, 'w': \*\} → "):
+        ad.gradient(loss, backend, {"w": PARAMS["w"], "b": PARAMS["b"]}, ad.Constant(DATA), prep=prep)
+    assert "static=[\"x['n']\"]" in repr(prep)
+
+
+def test_errors_that_teach():
+    fd = ad.AutoFiniteDiff()
+
+    @dataclasses.dataclass
+    class Unregistered:
+        w: np.ndarray
+
+    with pytest.raises(
+        TypeError,
+        match=r"gradient: x\['m'\] is a Unregistered holding arrays \(fields w\) .* "
+        r"`ad.register_dataclass\(Unregistered",
+    ):
+        ad.gradient(lambda x: 0.0, fd, {"m": Unregistered(np.ones(2)), "a": np.ones(1)})
+    with pytest.raises(TypeError, match=r"gradient: `x` has no differentiable leaf .* x\['k'\]: 3"):
+        ad.gradient(lambda x: 0.0, fd, {"k": 3, "i": np.arange(3)})
+    with pytest.raises(ValueError, match=r"gradient: `f` must return one scalar; it returned a dict tree"):
+        ad.gradient(lambda x: {"a": x["a"].sum()}, fd, {"a": np.ones(2)})
+    with pytest.raises(ValueError, match=r"pushforward: the tangents must be one tree with the structure of `x`"):
+        ad.pushforward(lambda x: x["a"] * 2, fd, {"a": np.ones(2)}, {"b": np.ones(2)})
+    with pytest.raises(ValueError, match=r"pushforward: tangent tx\['a'\]: expected shape \(2,\) float64, got \(3,\)"):
+        ad.pushforward(lambda x: x["a"] * 2, fd, {"a": np.ones(2)}, {"a": np.ones(3)})
+    with pytest.raises(TypeError, match=r"derivative: `x` must be a scalar; got a tree"):
+        ad.derivative(lambda x: x["a"] * 2, fd, {"a": 1.0})
+    with pytest.raises(TypeError, match=r"gradient: x\['a'\] has dtype float16"):
+        ad.gradient(lambda x: 0.0, fd, {"a": np.ones(2, dtype=np.float16)})
+
+
+def test_mixed_kinds_and_torch_modules():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match=r"one kind; this one mixes x\['a'\] → numpy, x\['b'\] → torch"):
+        ad.gradient(lambda x: 0.0, ad.AutoTorch(), {"a": np.ones(2), "b": torch.ones(2)})
+    model = torch.nn.Linear(3, 2).double()
+    with pytest.raises(TypeError, match=r"gradient: x is a torch `Linear` module; .* `torch.func.functional_call"):
+        ad.gradient(lambda m: 0.0, ad.AutoTorch(), model)
+
+    inputs = torch.tensor(DATA)
+
+    def model_loss(params):
+        return (torch.func.functional_call(model, params, (inputs,)) ** 2).sum()
+
+    params = dict(model.named_parameters())
+    g = ad.gradient(model_loss, ad.AutoTorch(), params)
+    r = (inputs @ params["weight"].T + params["bias"]).detach()
+    torch.testing.assert_close(g["weight"], 2 * r.T @ inputs)
+    torch.testing.assert_close(g["bias"], 2 * r.sum(0))
+    assert model.weight.grad is None and not g["weight"].requires_grad
