@@ -1,18 +1,14 @@
-"""AutoNumdifftools: every operator against closed forms, its accuracy against fixed-step finite
-differences, its options, errors, and the suites every backend passes (scenarios, properties,
-the bad-input catalogue)."""
+"""AutoNumdifftools: the checks every backend passes (`backend_suite.py`: closed forms,
+scenarios, properties, the bad-input catalogue), and what is numdifftools' own: its accuracy
+against fixed-step finite differences, value forms, its options, errors."""
 
 from __future__ import annotations
-
-import importlib.util
-import sys
 
 import numpy as np
 import pytest
 
 import anydiff as ad
-from anydiff._core.registry import implementation
-from anydiff.testing import default_scenarios, sparse_scenarios, test_differentiation, with_kind
+from backend_suite import CLOSED_FORMS, BackendSuite, T, U, X
 from closed_forms import curve, energy, energy_gradient, energy_hessian, stretch, stretch_jacobian
 
 pytest.importorskip("numdifftools", reason="numdifftools is not installed: pip install 'anydiff[numdifftools]'")
@@ -20,45 +16,21 @@ pytest.importorskip("numdifftools", reason="numdifftools is not installed: pip i
 ND = ad.AutoNumdifftools()
 FD = ad.AutoFiniteDiff()
 
-X = np.array([0.3, -0.7, 1.1, 0.4, -0.2])
-X2 = np.array([-0.5, 0.8, 0.1, -1.3, 0.6])
-T = np.array([0.5, -1.0, 2.0, 0.25, 1.5])
-U = np.array([1.0, 0.5, -0.5, 2.0, -1.0])
-
 
 def close(got, want, rtol=1e-10, atol=1e-10):
     np.testing.assert_allclose(np.asarray(got), want, rtol=rtol, atol=atol)
 
 
-# (f, x, tangents, closed form at a point, absolute error allowed): Richardson extrapolation
-# keeps 12-14 digits of first derivatives and about 11 of second ones.
-CASES = {
-    "gradient": (energy, X, None, energy_gradient, 1e-11),
-    "jacobian": (stretch, X, None, stretch_jacobian, 1e-11),
-    "pushforward": (stretch, X, T, lambda x: stretch_jacobian(x) @ T, 1e-11),
-    "pullback": (stretch, X, U, lambda x: U @ stretch_jacobian(x), 1e-11),
-    "derivative": (curve, 0.7, None, lambda t: np.array([np.cos(t), 3 * t**2]), 1e-11),
-    "second_derivative": (curve, 0.7, None, lambda t: np.array([-np.sin(t), 6 * t]), 1e-9),
-    "hvp": (energy, X, T, lambda x: energy_hessian(x) @ T, 1e-9),
-    "hessian": (energy, X, None, energy_hessian, 1e-9),
-}
+class TestNumdifftools(BackendSuite):
+    backend = ND
+    # Richardson extrapolation keeps 12-14 digits of first derivatives and about 11 of second ones.
+    atol = {operator: 1e-11 for operator in CLOSED_FORMS} | {"second_derivative": 1e-9, "hvp": 1e-9, "hessian": 1e-9}
+    property_examples = 8
 
 
-@pytest.mark.parametrize("operator", list(CASES))
-def test_operator_matches_closed_form_at_two_points(operator):
-    f, x, tangents, expected, atol = CASES[operator]
-    args = (x,) if tangents is None else (x, tangents)
-    prep = getattr(ad, f"prepare_{operator}")(f, ND, *args)
-    for point in (x, X2 if isinstance(x, np.ndarray) else -1.3):
-        args = (point,) if tangents is None else (point, tangents)
-        result = getattr(ad, operator)(f, ND, *args, prep=prep)
-        assert isinstance(result, np.ndarray) and result.dtype == np.float64
-        close(result, expected(np.asarray(point)), rtol=0, atol=atol)
-
-
-@pytest.mark.parametrize("operator", list(CASES))
+@pytest.mark.parametrize("operator", list(CLOSED_FORMS))
 def test_more_accurate_than_fixed_step_central_differences(operator):
-    f, x, tangents, expected, _ = CASES[operator]
+    f, x, tangents, expected = CLOSED_FORMS[operator]
     args = (x,) if tangents is None else (x, tangents)
     want = expected(np.asarray(x))
     ours = np.max(np.abs(getattr(ad, operator)(f, ND, *args) - want))
@@ -161,63 +133,3 @@ def test_complex_step_on_a_real_only_f_is_explained():
 
     with pytest.raises(ad.FunctionNotDifferentiableError, match=r"gradient: `ad.AutoNumdifftools\(method='complex'\)`"):
         ad.gradient(real_only, ad.AutoNumdifftools(method="complex"), X)
-
-
-def test_missing_library_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "numdifftools", None)  # `import numdifftools` now fails
-    monkeypatch.delitem(sys.modules, "anydiff._libraries.numdifftools.impl", raising=False)
-    implementation.cache_clear()
-    try:
-        with pytest.raises(ad.BackendNotInstalledError, match=r"pip install 'anydiff\[numdifftools\]'"):
-            ad.gradient(lambda x: energy(x), ND, X)  # a new `f`: no prep of it is remembered
-    finally:
-        implementation.cache_clear()
-
-
-# -- the suites every backend passes ----------------------------------------------------------------
-
-
-def test_scenarios():
-    # as in tests/test_scenarios.py: JAX and torch inputs, converted to NumPy and back
-    foreign = [
-        with_kind(s, kind)
-        for s in default_scenarios()
-        if s.label in ("pushforward-vector-to-vector-batched", "second_derivative-vector-constant")
-        for kind in ("jax", "torch")
-        if importlib.util.find_spec(kind) is not None
-    ]
-    outcomes = test_differentiation([ND], default_scenarios() + foreign, allow_unsupported=False)
-    assert {o.status for o in outcomes} == {"works"}
-
-
-def test_sparse_scenarios():
-    outcomes = test_differentiation([ad.AutoSparse(ND)], sparse_scenarios(), allow_unsupported=False)
-    assert {o.status for o in outcomes} == {"works"}
-
-
-def test_property_tests():
-    properties = pytest.importorskip("test_properties")  # random programs against the JAX reference
-    properties.test_backend_agrees_with_the_reference(ND, 8, ("float64", "float32"))
-
-
-def _catalogue():
-    try:
-        import test_bad_inputs
-    except pytest.skip.Exception:  # it needs JAX and torch
-        return None
-    return test_bad_inputs
-
-
-CATALOGUE = _catalogue()
-GENERAL = [] if CATALOGUE is None else [bad for bad in CATALOGUE.CATALOGUE if bad.backends == CATALOGUE.ALL]
-
-
-@pytest.mark.parametrize("bad", GENERAL, ids=[bad.name for bad in GENERAL])
-def test_bad_input_catalogue(bad):
-    CATALOGUE.test_bad_input_raises_a_clear_error_and_mutates_nothing(bad, ND)
-
-
-def test_an_exception_of_f_passes_through():
-    if CATALOGUE is None:
-        pytest.skip("the catalogue needs JAX and torch")
-    CATALOGUE.test_an_exception_of_f_passes_through_as_the_same_object(ND)
