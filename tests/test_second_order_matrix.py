@@ -17,8 +17,10 @@ The last form rewrites the generated table of docs/second-order.md from the run;
 without it fails when that table is out of date.
 
 Tolerances follow the scheme, not the pair's name. Exact derivatives agree to rounding (1e-9).
-Finite differences (a part without an array kind of its own) add their truncation and rounding
-error: one level of differences over exact derivatives (either way round) 1e-6, two levels 1e-5.
+Differences (finite differences, numdifftools) add their truncation and rounding error: one level
+of differences over exact derivatives (either way round) 1e-6, two levels 1e-5. MyGrad has no
+higher-order derivatives: whatever differentiates its gradient (itself too) takes differences of
+it, one level.
 MLX computes `sin`, `cos` and `exp` of float64 arrays in float32 arithmetic (relative error about
 1e-7, see `_libraries/mlx/impl.py`), so its exact derivatives get 1e-6, and finite differences
 over MLX (or MLX over finite differences) divide that error by the step (about 1e-5): 2e-2.
@@ -46,11 +48,13 @@ SO = ad.SecondOrder
 
 #: what the test expects of the pairs of the backends it knows
 SYMBOLIC = {"AutoSymPy", "AutoCasADi", "AutoPyTensor"}  # trace and compile: no outer part of others
-NO_BRIDGE_CALLER = {"AutoMLX", "AutoTinygrad"}  # cannot call a DifferentiateWith
-BRIDGE_CALLERS = {"AutoJAX", "AutoTorch", "AutoTensorFlow", "AutoAutograd"}
-KNOWN = SYMBOLIC | NO_BRIDGE_CALLER | BRIDGE_CALLERS | {"AutoFiniteDiff"}
+NO_BRIDGE_CALLER = {"AutoMLX", "AutoTinygrad", "AutoNumdifftools"}  # cannot call a DifferentiateWith
+FIRST_ORDER_ONLY = {"AutoMyGrad"}  # calls one, but cannot differentiate the derivatives it computes
+BRIDGE_CALLERS = {"AutoJAX", "AutoTorch", "AutoTensorFlow", "AutoAutograd", "AutoPaddle"}
+NUMERICAL = {"AutoFiniteDiff", "AutoNumdifftools"}  # differentiate by differences, either part
+KNOWN = SYMBOLIC | NO_BRIDGE_CALLER | FIRST_ORDER_ONLY | BRIDGE_CALLERS | NUMERICAL
 
-#: The ten built-in backends installed here, in `available_backends` order. A backend added to
+#: The built-in backends installed here, in `available_backends` order. A backend added to
 #: anydiff joins the matrix by joining the sets above, with what its pairs should do; backends
 #: that outside packages register are not anydiff's to check.
 BACKENDS = [
@@ -188,7 +192,8 @@ def expected_refusal(backend):
         return None
     if name(outer) in SYMBOLIC:
         return True
-    return name(outer) in NO_BRIDGE_CALLER and name(inner) not in ("AutoFiniteDiff", name(outer))
+    alone = NO_BRIDGE_CALLER | FIRST_ORDER_ONLY  # over finite differences and themselves only
+    return name(outer) in alone and name(inner) not in ("AutoFiniteDiff", name(outer))
 
 
 def library(backend):
@@ -198,11 +203,11 @@ def library(backend):
 
 
 def approximate(backend):
-    """Whether a part differentiates numerically: it has no array kind of its own (or it is a
-    backend this test does not know, whose accuracy it does not presume)."""
+    """Whether a part differentiates numerically (or it is a backend this test does not know,
+    whose accuracy it does not presume)."""
     if isinstance(backend, ad.MixedMode):
         return approximate(backend.forward) or approximate(backend.reverse)
-    return implementation(backend).kind is None or name(backend) not in KNOWN
+    return name(backend) in NUMERICAL or name(backend) not in KNOWN
 
 
 def tolerance(backend):
@@ -211,6 +216,8 @@ def tolerance(backend):
         return tolerance(backend.dense)
     parts = (backend.outer, backend.inner)
     levels = sum(map(approximate, parts))
+    if name(backend.inner) == "AutoMyGrad":  # its derivatives of its gradient are differences
+        levels = max(levels, 1)
     mlx = any("AutoMLX" in repr(p) for p in parts)
     if levels and mlx:
         return 2e-2
@@ -274,9 +281,17 @@ SLICE = [
     ("AutoSymPy", "AutoJAX", (), ()),
     ("AutoCasADi", "AutoFiniteDiff", (), ()),
     ("AutoPyTensor", "AutoFiniteDiff", (), ()),
+    # numdifftools' differences and MyGrad's differences of its gradient, as the inner part
+    ("AutoAutograd", "AutoNumdifftools", ("dense",), ("hvp",)),
+    ("AutoJAX", "AutoMyGrad", ("dense",), ALL_OPERATORS),
     # refused: no bridge caller
     ("AutoMLX", "AutoTorch", (), ()),
     ("AutoTinygrad", "AutoAutograd", (), ()),
+    ("AutoNumdifftools", "AutoJAX", (), ()),
+    # refused: no derivatives of its own derivatives (was a zero Hessian, then an error at the call)
+    ("AutoMyGrad", "AutoTorch", (), ()),
+    # through Paddle's PyLayer (was a raw error: Paddle's unhashable Size)
+    ("AutoTorch", "AutoPaddle", ("dense",), ("hvp",)),
 ]
 SPARSE_SLICE = [("AutoFiniteDiff", "AutoTorch"), ("AutoJAX", "AutoTorch")]
 #: `pair_id -> (functions, operators)` of the slice
@@ -330,7 +345,8 @@ def record(backend, operator, prep=None):
 
 
 def check_info(backend, prep):
-    """The strategy of every pair, and the route of a pair of two libraries."""
+    """The strategy and the route of every pair: through `DifferentiateWith` for two AD
+    libraries, directly otherwise (a backend paired with itself is that backend)."""
     if backend.outer == backend.inner:
         return
     assert prep.info["strategy"] in (
@@ -343,7 +359,7 @@ def check_info(backend, prep):
     if None not in kinds and library(backend.outer) != library(backend.inner):  # two AD libraries
         assert prep.info["route"] == f"{backend.outer!r} over DifferentiateWith(f, {backend.inner!r})"
     else:
-        assert "route" not in prep.info, prep.info
+        assert prep.info["route"] == f"{backend.outer!r} directly over {backend.inner!r}", prep.info
 
 
 def check_hessian(backend, function):
@@ -501,13 +517,9 @@ def test_refusals_are_typed_and_teach():
 # -- the generated table in docs/second-order.md ---------------------------------------------------
 
 
-#: the backends of the table: the ten built-in ones of issue 18 (others are checked, not tabled)
-TABLED = [b for b in BACKENDS if name(b) in KNOWN]
-
-
 def render(recorded):
     """The markdown table: one row per outer part, one column per inner part."""
-    names = [name(b) for b in TABLED]
+    names = [name(b) for b in BACKENDS]
     lines = [
         "| outer \\ inner | " + " | ".join(n.removeprefix("Auto") for n in names) + " |",
         "|---|" + "---|" * len(names),
@@ -518,9 +530,9 @@ def render(recorded):
         "reverse-over-reverse": "RoR",
         "forward-over-forward": "FoF",
     }
-    for outer in TABLED:
+    for outer in BACKENDS:
         cells = []
-        for inner in TABLED:
+        for inner in BACKENDS:
             entry = recorded[repr(SO(outer, inner))]
             status, strategy, route = entry["hvp"]
             if status == "refused":
@@ -536,7 +548,7 @@ def test_generated_table_matches_the_run():
     """After the full matrix: the committed table is this run's (or is rewritten with ANYDIFF_WRITE_MATRIX=1)."""
     if not FULL:
         pytest.skip("the table is generated by the full matrix: ANYDIFF_FULL_MATRIX=1")
-    missing = [repr(SO(o, i)) for o in TABLED for i in TABLED if repr(SO(o, i)) not in RECORDED]
+    missing = [repr(SO(o, i)) for o in BACKENDS for i in BACKENDS if repr(SO(o, i)) not in RECORDED]
     if missing:
         pytest.skip(f"{len(missing)} pairs were not run in this session (e.g. {missing[0]})")
     table = render(RECORDED)

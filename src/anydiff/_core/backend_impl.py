@@ -48,6 +48,9 @@ class BackendImpl:
             functions (finite differences through an executor cannot).
         complex_step: whether it evaluates what it differentiates at complex points
             (complex-step finite differences).
+        higher_order: whether it can differentiate derivatives that it computes in turn (its
+            backward pass is itself recorded); without it (MyGrad) it cannot be the outer part of
+            a `SecondOrder` over another library, whose derivatives it would see as constants.
         native: the library's own routes, `{operator: route}` with
             `route(impl, f, x, tangents, contexts, spec) -> Kernels` (usually a method); an
             operator missing here takes its generic route.
@@ -60,6 +63,7 @@ class BackendImpl:
     tape_pullbacks: ClassVar[bool] = False
     traceable: bool = True
     complex_step: bool = False
+    higher_order: ClassVar[bool] = True
     native: ClassVar[Mapping[Operator, Route]] = MappingProxyType({})
 
     def __init__(self, backend: AbstractBackend) -> None:

@@ -19,9 +19,10 @@ compute on NumPy arrays, yet autograd cannot trace SymPy's compiled functions.
 
 Some pairs cannot work, and `parts` refuses them with `ad.UnsupportedError` when the operator is
 prepared, naming pairs that work: an outer library that cannot call a `DifferentiateWith` (one
-without a registered bridge caller: MLX, tinygrad) over another library, and a symbolic outer
-part (SymPy, CasADi, PyTensor, whose primitives trace and compile at every call) over any other
-backend. For two AD libraries, `prep.info["route"]` says that they meet through `DifferentiateWith`.
+without a registered bridge caller, such as tinygrad) or cannot differentiate its own derivatives
+(MyGrad) over another library, and a symbolic outer part (SymPy, CasADi, PyTensor, whose
+primitives trace and compile at every call) over any other backend. `prep.info["route"]` says how
+the parts of a pair meet: directly, or for two AD libraries through `DifferentiateWith`.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class SecondOrderImpl(BackendImpl):
         outer = self.outer
         if self.same:
             return True
-        if outer.prepares_per_call:
+        if outer.prepares_per_call or (self.libraries and not outer.higher_order):
             return False
         return not self.libraries or (callable_from(library(outer)) and not self.inner.backend.combinator)
 
@@ -107,6 +108,13 @@ class SecondOrderImpl(BackendImpl):
                 "tracing `f` into symbolic expressions and compiling them, which another backend "
                 f"cannot trace in turn; as an outer part it would have to trace {inner!r}'s "
                 "derivatives into its expressions, and compile them again at every call. Use "
+                f"{_alternatives(self.backend)}."
+            )
+        if not self.outer.higher_order:
+            return (
+                f"{operator}: {outer!r} cannot be the outer part of {pair}: it does not record its "
+                "own backward pass (it has no higher-order derivatives), so it would see the "
+                f"derivatives of {inner!r} as constants, and give a zero Hessian. Use "
                 f"{_alternatives(self.backend)}."
             )
         if inner.combinator:
@@ -185,11 +193,16 @@ class SecondOrderImpl(BackendImpl):
         if self.same:
             return self.outer.kernels(operator, f, x, tangents, contexts, spec)
         kernels = operator.generic(self, f, x, tangents, contexts, spec)
-        if not self.libraries:
-            return kernels
-        # Two libraries: say how they meet (`ad.DifferentiateWith` is what the outer part sees).
-        route = f"{self.backend.outer!r} over DifferentiateWith(f, {self.backend.inner!r})"
-        return kernels._replace(info={**kernels.info, "route": route})
+        return kernels._replace(info={**kernels.info, "route": self.route()})
+
+    def route(self) -> str:
+        """How the two parts meet, for `prep.info["route"]`: two AD libraries through
+        `DifferentiateWith` (what the outer part sees), otherwise directly (the outer part
+        differentiates the inner part's derivative code as it runs)."""
+        outer, inner = self.backend.outer, self.backend.inner
+        if self.libraries:
+            return f"{outer!r} over DifferentiateWith(f, {inner!r})"
+        return f"{outer!r} directly over {inner!r}"
 
 
 def library(impl: BackendImpl) -> str | None:

@@ -101,6 +101,7 @@ def _dtype(x: Any, y_dtype: Any) -> np.dtype:
 
 class MyGradImpl(BackendImpl):
     kind = array_kinds()["numpy"]
+    higher_order = False  # `backward_var` runs on NumPy, unrecorded
 
     # -- the primitive ---------------------------------------------------------------------------
 
