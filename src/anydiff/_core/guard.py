@@ -7,19 +7,27 @@ backend for the size of `f`'s traced program (`BackendImpl.program_size`, each l
 its own way and stopping early); above the backend's `max_program_size` the derivative runs
 uncompiled (`BackendImpl.eager`), with a `ProgramSizeWarning` and `prep.info["compiled"] = False`,
 or, where the library has no uncompiled way, preparation raises `UnsupportedError`.
+
+A combinator (`SecondOrder`, `AutoSparse`, `MixedMode`) compiles nothing itself: the guard applies
+to each of its parts that computes on the combinator's arrays, and a part above its limit is
+replaced by its uncompiled version in a copy of the combinator (a `SecondOrder` whose inner part
+is JAX runs that part without `jax.jit`), or refuses as it would alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
 
+from .backend import AbstractBackend
 from .backend_impl import BackendImpl
 from .errors import ProgramSizeWarning, UnsupportedError
 from .operator import Operator
+from .registry import implementation
 
 __all__ = ["size_guard"]
 
@@ -44,6 +52,8 @@ def size_guard(
 
     Runs in the backend's array context, after the output check and before the kernels.
     """
+    if impl.backend.combinator:
+        return _combinator_guard(operator, impl, f, x, contexts)
     limit = impl.max_program_size()
     if limit is None:
         return impl, None
@@ -77,6 +87,29 @@ def size_guard(
             stacklevel=_user_level(),
         )
     return eager, {"compiled": False, "program_size": size}
+
+
+def _combinator_guard(
+    operator: Operator, impl: BackendImpl, f: Callable[..., Any], x: Any, contexts: tuple
+) -> tuple[BackendImpl, dict[str, Any] | None]:
+    """`size_guard` for a combinator: each of its parts that computes on the combinator's arrays."""
+    backend = impl.backend
+    replaced: dict[str, Any] = {}
+    added: dict[str, Any] = {}
+    for field in dataclasses.fields(backend):  # type: ignore[arg-type]
+        part = getattr(backend, field.name)
+        if not isinstance(part, AbstractBackend):  # options, not parts
+            continue
+        part_impl = implementation(part)
+        if part_impl.kind is None or part_impl.kind is not impl.kind:
+            continue  # finite differences compile nothing; another library is guarded by its bridge
+        builder, info = size_guard(operator, part_impl, f, x, contexts)
+        if info is not None:
+            replaced[field.name] = builder.backend
+            added = {**info, "program_size": max(info["program_size"], added.get("program_size", 0))}
+    if not replaced:
+        return impl, None
+    return implementation(dataclasses.replace(backend, **replaced)), added  # type: ignore[type-var]
 
 
 def _user_level() -> int:

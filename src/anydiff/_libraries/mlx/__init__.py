@@ -17,7 +17,8 @@ __all__ = ["AutoMLX"]
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class AutoMLX(AbstractBackend):
-    """`AutoMLX(mode=None, compile=True)`: differentiate with MLX (`mx.jvp`, `mx.vjp`, `mx.vmap`).
+    """`AutoMLX(mode=None, compile=True, max_program_size=5000)`: differentiate with MLX (`mx.jvp`, `mx.vjp`,
+    `mx.vmap`).
 
     Args:
         mode: `None` chooses per operator, `"forward"` (`mx.jvp`) or `"reverse"` (`mx.vjp`)
@@ -26,6 +27,12 @@ class AutoMLX(AbstractBackend):
         compile: compile every derivative with `mx.compile` at prepare time; `False` runs
             eagerly (slower, but `f` may branch on array values). Python numbers among the
             contexts are constants of the compiled function: a new value compiles it again.
+        max_program_size: the most primitives `f`'s lazy graph may have (counted from one lazy
+            evaluation of `f`, which computes nothing) for the derivative to be compiled; a
+            larger one runs uncompiled, as with `compile=False`, with an
+            `ad.ProgramSizeWarning` and `prep.info["compiled"] = False`. A Python loop is
+            unrolled: an RK4 integration of 500 steps has about 19 500 primitives, and
+            `mx.compile` took 18 s on its gradient. `None`: always compile.
 
     Precision on the CPU: float64 stays float64, but MLX computes `exp`, `sin`, `cos`, `erf` and
     `erfinv` of float64 arrays in float32 arithmetic (relative error ~1e-7, and `exp` overflows
@@ -35,6 +42,7 @@ class AutoMLX(AbstractBackend):
 
     mode: Mode | None = None
     compile: bool = True
+    max_program_size: int | None = 5000
     extra: ClassVar[str] = "mlx"
 
     def __post_init__(self) -> None:

@@ -15,6 +15,8 @@ comes back float32 for a float64 `x` (FFTs, constants made with a bare `mx.array
 
 from __future__ import annotations
 
+import dataclasses
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -83,6 +85,22 @@ class MLXImpl(BackendImpl):
 
     def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
         return mx.compile(fn) if self.compiled else fn
+
+    program_unit = "graph primitives"
+
+    def program_size(self, f: Callable[..., Any], x: Any, contexts: tuple, limit: int) -> int | None:
+        if not self.compiled:
+            return None
+        try:
+            y = f(x, *contexts)  # lazy: builds the graph, computes nothing
+            dot = io.StringIO()
+            mx.export_to_dot(dot, y)  # one `[label =` per primitive
+        except Exception:  # `f` fails: the derivative's preparation says why
+            return None
+        return dot.getvalue().count("[label =")
+
+    def eager(self) -> BackendImpl | None:
+        return MLXImpl(dataclasses.replace(self.backend, compile=False))  # type: ignore[arg-type, type-var]
 
     # -- evaluation helpers ---------------------------------------------------------------------
 

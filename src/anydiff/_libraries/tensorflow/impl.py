@@ -21,10 +21,12 @@ TensorFlow tensors have no array-API namespace; `TensorFlowNamespace` (`namespac
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
+from tensorflow.python.framework import func_graph  # to count a graph's operations as it is traced
 
 from anydiff.extend import (
     DERIVATIVE,
@@ -111,6 +113,28 @@ class _TangentGraphs:
             return fn(x, rest[:k], *rest[k:])
 
         return unpacked
+
+
+class _PastLimit(Exception):
+    """Raised by `_CountingGraph` when the graph passes its limit: the trace stops there."""
+
+
+class _CountingGraph(func_graph.FuncGraph):
+    """A function graph that counts the operations created in it, and stops past `limit`.
+
+    Tracing costs about 0.5 ms per operation: a whole unrolled loop of 20 000 operations takes
+    seconds to trace only to be counted, so the count stops as soon as it passes the limit.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__("anydiff_program_size")
+        self.limit, self.created = limit, 0
+
+    def _create_op_internal(self, *args: Any, **kwargs: Any) -> Any:
+        self.created += 1
+        if self.created > self.limit:
+            raise _PastLimit
+        return super()._create_op_internal(*args, **kwargs)
 
 
 # -- differentiation -----------------------------------------------------------------------------
@@ -204,6 +228,23 @@ class TensorFlowImpl(BackendImpl):
 
     def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
         return _Graph(fn) if self.graphs else fn
+
+    program_unit = "graph operations"
+
+    def program_size(self, f: Callable[..., Any], x: Any, contexts: tuple, limit: int) -> int | None:
+        if not self.graphs:
+            return None  # nothing is traced into a graph
+        graph = _CountingGraph(limit)
+        try:
+            func_graph.func_graph_from_py_func("program_size", lambda x: f(x, *contexts), (x,), {}, func_graph=graph)
+        except _PastLimit:
+            pass
+        except Exception:  # `f` fails to trace: the derivative's preparation says why
+            return None
+        return graph.created
+
+    def eager(self) -> BackendImpl | None:
+        return TensorFlowImpl(dataclasses.replace(self.backend, function=False))  # type: ignore[arg-type, type-var]
 
     def output_spec(self, f: Callable[..., Any], x: Any, contexts: tuple) -> OutputSpec:
         y = f(x, *contexts)

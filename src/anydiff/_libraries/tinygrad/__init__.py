@@ -17,14 +17,22 @@ __all__ = ["AutoTinygrad"]
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class AutoTinygrad(AbstractBackend):
-    """`AutoTinygrad()`: differentiate with tinygrad (`Tensor.gradient`, reverse mode).
+    """`AutoTinygrad(max_program_size=1000)`: differentiate with tinygrad (`Tensor.gradient`, reverse mode).
 
     Derivatives run under `TinyJit` from their first call (eagerly when a context is a Python
     value, which the jit would bake in). Pushforwards cost two reverse passes. tinygrad's CPU
     device needs a C compiler at run time (`clang`; `apt-get install clang` on Debian):
     without one, `ad.check_available(ad.AutoTinygrad())` is False.
+
+    Args:
+        max_program_size: the most nodes (UOps) the lazy graph of `f` may have; a larger one is
+            refused at preparation with `ad.UnsupportedError`, since tinygrad schedules and
+            compiles the whole graph of every derivative, jitted or not. A Python loop is
+            unrolled: the graph of an RK4 integration of 50 steps has about 1 700 nodes, and its
+            gradient took 34 s (500 steps: 16 500 nodes, more than 200 s). `None`: no limit.
     """
 
+    max_program_size: int | None = 1000
     extra: ClassVar[str] = "tinygrad"
 
 

@@ -232,6 +232,17 @@ class TinygradImpl(BackendImpl):
     def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
         return _Jitted(fn)
 
+    program_unit = "graph nodes (UOps)"
+
+    def program_size(self, f: Callable[..., Any], x: Any, contexts: tuple, limit: int) -> int | None:
+        # tinygrad is lazy, eagerly too: every derivative schedules and compiles the whole graph,
+        # so a program above the limit has no uncompiled way and is refused (`eager` is None).
+        try:
+            y = f(x, *contexts)  # builds the graph, computes nothing
+            return len(y.uop.toposort())
+        except Exception:  # `f` fails: the derivative's preparation says why
+            return None
+
     def translate_error(self, exc: Exception, operator: str) -> Exception | None:
         if isinstance(exc, JitError) and str(exc).startswith(_VALUE_READ):
             return FunctionNotDifferentiableError(

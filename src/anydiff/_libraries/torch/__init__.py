@@ -27,11 +27,17 @@ __all__ = ["AutoTorch"]
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class AutoTorch(AbstractBackend):
-    """`AutoTorch(mode=None, compile=False)`: differentiate with PyTorch.
+    """`AutoTorch(mode=None, compile=False, max_program_size=2000)`: differentiate with PyTorch.
 
     Args:
         mode: `None` chooses per operator, `"forward"` or `"reverse"` forces one.
         compile: wrap `f` in `torch.compile` at prepare time.
+        max_program_size: with `compile=True`, the most operations `f` may record on the
+            autograd tape (counted from one evaluation of `f`) for it to be compiled; a larger
+            `f` runs uncompiled, with an `ad.ProgramSizeWarning` and
+            `prep.info["compiled"] = False`. A Python loop is unrolled by `torch.compile`'s
+            tracing: an RK4 integration of 500 steps records about 12 500 operations. `None`:
+            always compile.
 
     Each operator takes the fastest native route measured on CPU: the autograd tape
     (`torch.autograd.grad`) for gradients, pullbacks and HVPs, `torch.func` transforms for
@@ -40,6 +46,7 @@ class AutoTorch(AbstractBackend):
 
     mode: Mode | None = None
     compile: bool = False
+    max_program_size: int | None = 2000
     extra: ClassVar[str] = "torch"
 
     def __post_init__(self) -> None:

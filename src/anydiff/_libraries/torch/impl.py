@@ -13,6 +13,7 @@ order, `vmap`), which the tape does not.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -126,6 +127,28 @@ class TorchImpl(BackendImpl):
     def function(self, f: Callable[..., Any]) -> Callable[..., Any]:
         """`f` as the kernels call it: compiled by `torch.compile` when asked."""
         return torch.compile(f) if self.compile_f else f
+
+    program_unit = "autograd operations"
+
+    def program_size(self, f: Callable[..., Any], x: Any, contexts: tuple, limit: int) -> int | None:
+        if not self.compile_f:
+            return None  # nothing is compiled
+        try:
+            with torch.enable_grad():
+                y = f(x.detach().requires_grad_(True), *contexts)
+        except Exception:  # `f` fails: the derivative's preparation says why
+            return None
+        seen: set[Any] = set()
+        pending = [getattr(y, "grad_fn", None)]
+        while pending and len(seen) <= limit:
+            node = pending.pop()
+            if node is not None and node not in seen:
+                seen.add(node)
+                pending.extend(child for child, _ in node.next_functions)
+        return len(seen)
+
+    def eager(self) -> BackendImpl | None:
+        return TorchImpl(dataclasses.replace(self.backend, compile=False))  # type: ignore[arg-type, type-var]
 
     # -- composable primitives (torch.func) ---------------------------------------------------
 
