@@ -27,7 +27,7 @@ from .kernels import BATCH_SIZE, SparseLayout
 from .operator import Operator
 from .prep import Prep
 from .registry import implementation
-from .trees import TreeLayout, blocks, concat, flatten, is_tree, layout, output_layout, tangent_leaves
+from .trees import TreeLayout, blocks, concat, fingerprint, flatten, is_tree, layout, output_layout, tangent_leaves
 
 __all__ = ["evaluate", "prepare", "reuse"]
 
@@ -61,8 +61,8 @@ def _tree_converter(convert: Callable[[Any], Any], native: ArrayKind) -> Callabl
     return walk
 
 
-def _setup(operator: Operator, f: Any, backend: Any, x: Any, contexts: tuple) -> tuple:
-    """Check `f`, `backend`, `x` and contexts; pick the backend and the converters in and out."""
+def _check_call(operator: Operator, f: Any, backend: Any, contexts: tuple) -> None:
+    """Check `f`, `backend` and the contexts (before `x`: a misplaced argument is named first)."""
     if not callable(f):
         raise TypeError(f"{operator.name}: `f` must be callable; got {type(f).__name__}.")
     if not isinstance(backend, AbstractBackend):
@@ -77,6 +77,10 @@ def _setup(operator: Operator, f: Any, backend: Any, x: Any, contexts: tuple) ->
             f"`ad.{operator.name}(f, backend, x, ..., prep=prep)`."
         )
     check_contexts(operator.name, contexts)
+
+
+def _setup(operator: Operator, f: Any, backend: Any, x: Any, contexts: tuple) -> tuple:
+    """Check `x`; pick the backend and the converters in and out."""
     x_array, kind = float_input(operator, x)
     impl = implementation(backend)
     native = impl.kind or kind
@@ -101,6 +105,7 @@ def evaluate(f: Callable[..., Any], backend: AbstractBackend, x: ArrayLike, *con
     output shapes): the arguments are converted as an operator would, and `y` comes back as the
     kind of `x`.
     """
+    _check_call(_EVALUATE, f, backend, contexts)
     x_array, kind, impl, native, to_native, from_native, convert_contexts = _setup(_EVALUATE, f, backend, x, contexts)
     xn = x_array if to_native is None else to_native(x_array)
     context = native.context(xn) if native.context is not None else None
@@ -128,6 +133,7 @@ def prepare(
     """
     check_batch_size(operator, batch_size)
     check_flat(operator, flat)
+    _check_call(operator, f, backend, contexts)
     if flat or (type(x) is not float and array_kind(x) is None):  # a tree, or a leaf to explain
         return _prepare_tree(operator, f, backend, x, tangents, contexts, y, batch_size, flat)
     try:
@@ -300,7 +306,7 @@ def _prepare_tree(
     inner = _prepare_array(operator, flat_f, backend, v, flat_tangents, contexts, None, batch_size, owner=f)
     ydtype = dtype_name(inner.output.dtype)
     rebuild = [_rebuilder(role, xl, yl, flat, inner.sparse, ydtype) for role in operator.results]
-    plain_rebuild = rebuild[-1]
+    plain_rebuild, name = rebuild[-1], operator.name
 
     def rebuilt(results: tuple) -> tuple:
         return tuple(r(value) for r, value in zip(rebuild, results, strict=True))
@@ -308,19 +314,19 @@ def _prepare_tree(
     if ravel_tangents is None:
 
         def plain(x: Any, contexts: tuple) -> Any:
-            return plain_rebuild(inner.plain(xl.ravel(_leaves(x)), contexts))
+            return plain_rebuild(inner.plain(xl.ravel(xl.accept(x, name)), contexts))
 
         def with_value(x: Any, contexts: tuple) -> Any:
-            return rebuilt(inner.with_value(xl.ravel(_leaves(x)), contexts))
+            return rebuilt(inner.with_value(xl.ravel(xl.accept(x, name)), contexts))
 
     else:
 
         def plain(x: Any, tangents: Any, contexts: tuple) -> Any:  # type: ignore[misc]
-            result, single = inner.plain(xl.ravel(_leaves(x)), ravel_tangents(tangents), contexts)
+            result, single = inner.plain(xl.ravel(xl.accept(x, name)), ravel_tangents(tangents), contexts)
             return plain_rebuild(result), single
 
         def with_value(x: Any, tangents: Any, contexts: tuple) -> Any:  # type: ignore[misc]
-            results, single = inner.with_value(xl.ravel(_leaves(x)), ravel_tangents(tangents), contexts)
+            results, single = inner.with_value(xl.ravel(xl.accept(x, name)), ravel_tangents(tangents), contexts)
             return rebuilt(results), single
 
     return Prep(
@@ -342,10 +348,6 @@ def _prepare_tree(
         flat=flat,
         sparse=inner.sparse,
     )
-
-
-def _leaves(x: Any) -> list:
-    return flatten(x)[0]
 
 
 class _OutputTree:
@@ -562,7 +564,7 @@ def _recent(
             None if y is None else (type(y), tuple(y.shape), str(y.dtype)),
             batch_size,
             flat,
-            None if type(x) is float or array_kind(x) is not None else layout(x, operator.name).signature(),
+            None if type(x) is float or array_kind(x) is not None else fingerprint(*flatten(x)),
         )
         hash(key)
     except (TypeError, AttributeError):  # an unhashable `f` or backend: prepare afresh

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import ArrayKind, array_kind, dtype_name, namespace
+from .errors import PreparationMismatchError
 
 __all__ = [
     "Args",
@@ -25,6 +26,7 @@ __all__ = [
     "Unravel",
     "blocks",
     "concat",
+    "fingerprint",
     "flatten",
     "is_tree",
     "layout",
@@ -176,6 +178,21 @@ def is_tree(x: Any) -> bool:
     return not spec.is_leaf()
 
 
+def fingerprint(leaves: list, spec: Any) -> tuple:
+    """A hashable summary of a tree: equal for trees a prep fits (static objects by identity)."""
+    return (spec, tuple(_leaf_key(leaf) for leaf in leaves))
+
+
+def _leaf_key(leaf: Any) -> Any:
+    tp = type(leaf)
+    if tp in (float, int, bool, str):
+        return (tp, None if tp is float else leaf)
+    shape = getattr(leaf, "shape", None)
+    if shape is not None and array_kind(leaf) is not None:
+        return (tp, tuple(shape), leaf.dtype)
+    return (tp, id(leaf))
+
+
 def _paths(spec: Any, root: str) -> list[str]:
     return [accessor.codify(root) for accessor in spec.accessors()]
 
@@ -238,7 +255,20 @@ class TreeLayout:
     (each raveled in C order) in the promoted dtype `dtype`.
     """
 
-    __slots__ = ("spec", "paths", "leaves", "vary", "shapes", "dtypes", "slices", "size", "dtype", "kind", "args")
+    __slots__ = (
+        "spec",
+        "paths",
+        "leaves",
+        "vary",
+        "shapes",
+        "dtypes",
+        "slices",
+        "size",
+        "dtype",
+        "kind",
+        "args",
+        "fingerprint",
+    )
 
     def __init__(self, spec: Any, paths: list[str], leaves: list, vary: list[int], kind: ArrayKind | None) -> None:
         self.spec, self.paths, self.leaves, self.vary, self.kind = spec, paths, leaves, tuple(vary), kind
@@ -250,23 +280,28 @@ class TreeLayout:
         self.size = ends[-1]
         self.dtype = str(np.result_type(*self.dtypes)) if self.dtypes else "float64"
         self.args = spec.type is Args
+        self.fingerprint = fingerprint(leaves, spec)
 
-    # -- signature and checks --
+    # -- checks --
 
-    def signature(self) -> tuple:
-        """What a prep built for this tree needs of another tree (hashable where the statics are)."""
-        vary = set(self.vary)
-        return (
-            self.spec,
-            tuple(
-                (type(leaf), None)
-                if i in vary
-                else ("static", leaf if isinstance(leaf, (int, float, str, bool, type(None))) else id(leaf))
-                for i, leaf in enumerate(self.leaves)
-            ),
-            self.shapes,
-            self.dtypes,
-        )
+    def accept(self, tree: Any, operator: str) -> list:
+        """The leaves of `tree`, after checking that a prep of this layout fits it.
+
+        Equal fingerprints are the fast path; otherwise the leaves are compared one by one and a
+        `PreparationMismatchError` lists each differing path.
+        """
+        leaves, spec = flatten(tree)
+        if fingerprint(leaves, spec) == self.fingerprint:
+            return leaves
+        rows = self.differences(layout(tree, operator), "x")
+        if rows:
+            raise PreparationMismatchError(
+                f"{operator}: the `prep` passed was built for another tree:\n"
+                + "".join(f"  {row}\n" for row in rows)
+                + f"Prepare again with `ad.prepare_{operator}` for these arguments, or call without "
+                "`prep=`; values that change between calls belong in `ad.Constant`."
+            )
+        return leaves
 
     def differences(self, other: TreeLayout, root: str) -> list[str]:
         """One row per differing path (empty when a prep of `self` fits `other`)."""
@@ -488,6 +523,11 @@ def layout(tree: Any, operator: str, root: str = "x") -> TreeLayout:
         raise TypeError(
             f"{operator}: the arrays of one tree must be of one kind; this one mixes {listing}. "
             "Convert them to one library's arrays first."
+        )
+    if not vary and spec.is_leaf() and array_kind(tree) is None:
+        raise TypeError(
+            f"{operator}: `{root}` must be an array (NumPy, JAX, torch, ...), a Python float or a tree of "
+            f"them; got {type(tree).__name__}. Convert it first, e.g. `numpy.asarray({root}, dtype=float)`."
         )
     if not vary:
         listing = ", ".join(f"{p}: {_short(leaf)}" for p, leaf in zip(paths, leaves, strict=True)) or "none"
