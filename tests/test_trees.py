@@ -216,3 +216,54 @@ def test_mixed_kinds_and_torch_modules():
     torch.testing.assert_close(g["weight"], 2 * r.T @ inputs)
     torch.testing.assert_close(g["bias"], 2 * r.sum(0))
     assert model.weight.grad is None and not g["weight"].requires_grad
+
+
+def test_scipy_adapters_ravel_a_tree():
+    from anydiff.scipy import Residuals, hessian_operator, jacobian_operator, minimize
+
+    def quadratic(p):
+        xp = ad.namespace(p["a"])
+        return xp.sum((p["a"] - 1.0) ** 2) + 3.0 * (p["b"] + 2.0) ** 2
+
+    x0 = {"a": np.zeros(2), "b": np.array(0.0), "tag": "static"}
+    result = minimize(quadratic, ad.AutoJAX(), x0, method="trust-exact")
+    np.testing.assert_allclose(result.x_tree["a"], [1.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose(result.x_tree["b"], -2.0, atol=1e-6)
+    assert result.x_tree["tag"] == "static" and result.x.shape == (3,)
+
+    op = hessian_operator(quadratic, ad.AutoFiniteDiff(), x0)
+    np.testing.assert_allclose(op.matvec(np.ones(3)), [2.0, 2.0, 6.0], rtol=1e-5)  # leaf order: a, b
+
+    def pieces(p):
+        return {"double": 2.0 * p["a"], "square": p["b"] ** 2}
+
+    jop = jacobian_operator(pieces, ad.AutoFiniteDiff(), {"a": np.ones(2), "b": np.array(3.0)})
+    assert jop.shape == (3, 3)
+    np.testing.assert_allclose(jop.matvec(np.array([1.0, 0.0, 1.0])), [2.0, 0.0, 6.0], rtol=1e-6)
+
+    residuals = Residuals(pieces, ad.AutoFiniteDiff(), {"a": np.ones(2), "b": np.array(3.0)})
+    np.testing.assert_allclose(residuals.fun(residuals.x0), [2.0, 2.0, 9.0])
+    assert residuals.unravel(residuals.x0)["b"] == 3.0
+
+
+def test_classes_of_the_jax_and_torch_registries_are_trees():
+    jax = pytest.importorskip("jax")
+    torch = pytest.importorskip("torch")
+
+    class JaxPair:
+        def __init__(self, first, second):
+            self.first, self.second = first, second
+
+    jax.tree_util.register_pytree_node(JaxPair, lambda p: ((p.first, p.second), None), lambda _, c: JaxPair(*c))
+
+    class TorchPair(JaxPair):
+        pass
+
+    torch.utils._pytree.register_pytree_node(
+        TorchPair, lambda p: ([p.first, p.second], None), lambda c, _: TorchPair(*c)
+    )
+    for cls in (JaxPair, TorchPair):
+        g = ad.gradient(lambda p: (p.first * p.second).sum(), ad.AutoFiniteDiff(), cls(np.ones(2), np.full(2, 2.0)))
+        assert type(g) is cls
+        np.testing.assert_allclose(g.first, [2.0, 2.0], rtol=1e-6)
+        np.testing.assert_allclose(g.second, [1.0, 1.0], rtol=1e-6)

@@ -5,6 +5,10 @@ Everything here takes and returns writable NumPy float64 arrays, whatever backen
 happen, and solvers may update results in place), and prepares each operator once, on first use,
 for the shape of `x0`.
 
+A tree `x0` (a dict of parameters, `ad.Args(a, b)`; API.md section 10) is raveled: SciPy sees the
+flat vector of its differentiable leaves, `f` the tree. `Objective.unravel` / `Residuals.unravel`
+turn a flat solution back into the tree, and `minimize`'s result has it as `x_tree`.
+
 Example:
     >>> import numpy as np, scipy.optimize, anydiff as ad
     >>> from anydiff.scipy import Objective
@@ -25,6 +29,7 @@ import numpy as np
 
 from ._core.arrays import ArrayLike, array_kind
 from ._core.prepare import evaluate
+from ._core.trees import OutputTree, Unravel, flat_function, layout
 from .first_order.gradient import prepare_gradient, value_and_gradient
 from .first_order.jacobian import jacobian, prepare_jacobian
 from .first_order.pullback import prepare_pullback, pullback
@@ -56,6 +61,15 @@ def _as_float64(x: Any, what: str) -> np.ndarray:
     return np.array(a, dtype=np.float64)
 
 
+def _flat(f: Callable[..., Any], x: Any, what: str) -> tuple[Callable[..., Any], np.ndarray, Unravel | None]:
+    """`(f, x as float64, None)` for an array `x`; for a tree, `f` of the flat vector, the vector
+    and its `unravel`."""
+    if type(x) is float or array_kind(x) is not None:
+        return f, _as_float64(x, what), None
+    lay = layout(x, f"anydiff.scipy ({what})")
+    return flat_function(f, lay, OutputTree("anydiff.scipy")), _as_float64(lay.ravel(lay.leaves), what), Unravel(lay)
+
+
 class _Lazy:
     """A prep built on first use (not every SciPy method needs every operator)."""
 
@@ -79,11 +93,13 @@ class Objective:
 
     `fun_and_jac` (with `jac=True`) is the efficient route: one call gives both. `fun` and `jac`
     called separately at the same point share one evaluation (the last point is remembered).
+    For a tree `x0`, every method takes the flat vector (`x0` raveled: `objective.x0`), and
+    `objective.unravel(x)` gives the tree of a flat point (`None` for an array `x0`).
     """
 
     def __init__(self, f: Callable[..., Any], backend: AbstractBackend, x0: ArrayLike, *contexts: Context) -> None:
-        self.f, self.backend, self.contexts = f, backend, contexts
-        x0 = _as_float64(x0, "x0")
+        f, x0, self.unravel = _flat(f, x0, "x0")
+        self.f, self.backend, self.contexts, self.x0 = f, backend, contexts, x0
         self._gradient = prepare_gradient(f, backend, x0, *contexts)
         self._hvp = _Lazy(lambda: prepare_hvp(f, backend, x0, np.zeros_like(x0), *contexts))
         self._hessian = _Lazy(lambda: prepare_hessian(f, backend, x0, *contexts))
@@ -141,7 +157,8 @@ def minimize(
     """`minimize(f, backend, x0, *contexts, method="BFGS", **options) -> OptimizeResult`.
 
     `scipy.optimize.minimize` with the derivatives `method` uses computed by `backend`.
-    `options` go to SciPy unchanged (`tol`, `bounds`, `options`, ...).
+    `options` go to SciPy unchanged (`tol`, `bounds`, `options`, ...). For a tree `x0`, SciPy works on
+    the raveled vector and `result.x_tree` is the solution as a tree.
 
     Example:
         >>> import numpy as np, anydiff as ad
@@ -152,9 +169,10 @@ def minimize(
     import scipy.optimize
 
     objective = Objective(f, backend, x0, *contexts)
-    return scipy.optimize.minimize(
-        x0=_as_float64(x0, "x0"), method=method, **objective.minimize_arguments(method), **options
-    )
+    result = scipy.optimize.minimize(x0=objective.x0, method=method, **objective.minimize_arguments(method), **options)
+    if objective.unravel is not None:
+        result.x_tree = objective.unravel(result.x)
+    return result
 
 
 class Residuals:
@@ -168,7 +186,7 @@ class Residuals:
         contexts: `ad.Constant(...)` arguments passed on to `f`.
 
     `jac_sparsity()` returns the detected pattern, for `least_squares(jac_sparsity=...)` with
-    SciPy's own finite differences.
+    SciPy's own finite differences. A tree `x0` (or tree residuals) is raveled, as for `Objective`.
 
     Example:
         >>> import numpy as np, scipy.optimize, anydiff as ad
@@ -184,8 +202,8 @@ class Residuals:
     """
 
     def __init__(self, f: Callable[..., Any], backend: AbstractBackend, x0: ArrayLike, *contexts: Context) -> None:
+        f, self.x0, self.unravel = _flat(f, x0, "x0")
         self.f, self.backend, self.contexts = f, backend, contexts
-        self.x0 = _as_float64(x0, "x0")
         self._jacobian = prepare_jacobian(f, backend, self.x0, *contexts)
 
     def fun(self, x: np.ndarray) -> np.ndarray:
@@ -213,7 +231,8 @@ def jacobian_operator(
 
     `matvec` is a pushforward (JVP), `rmatvec` a pullback (VJP) and `matmat` a batch of
     pushforwards, each prepared once. Vectors are flat NumPy float64 arrays of sizes `x.size` and
-    `f(x).size`; for Krylov solvers (`gmres`, `lsqr`, ...) and Jacobian-free Newton-Krylov.
+    `f(x).size` (for trees: of the raveled differentiable leaves, `ad.ravel`); for Krylov solvers
+    (`gmres`, `lsqr`, ...) and Jacobian-free Newton-Krylov.
 
     Example:
         >>> import numpy as np, anydiff as ad
@@ -223,7 +242,7 @@ def jacobian_operator(
     """
     from scipy.sparse.linalg import LinearOperator
 
-    x = _as_float64(x, "x")
+    f, x, _ = _flat(f, x, "x")
     y = np.asarray(evaluate(f, backend, x, *contexts))
     push = prepare_pushforward(f, backend, x, np.zeros_like(x), *contexts)
     pull = prepare_pullback(f, backend, x, np.zeros(y.shape, dtype=y.dtype), *contexts)
@@ -246,7 +265,8 @@ def hessian_operator(
     """`hessian_operator(f, backend, x, *contexts) -> LinearOperator`: `∇²f(x)` without forming it.
 
     `matvec` (and `rmatvec`: the Hessian is symmetric) is a Hessian-vector product, `matmat` a
-    batch of them, prepared once. For `cg`, `minres` and Newton-Krylov methods.
+    batch of them, prepared once. For `cg`, `minres` and Newton-Krylov methods. A tree `x` is
+    raveled (`ad.ravel`).
 
     Example:
         >>> import numpy as np, anydiff as ad
@@ -256,7 +276,7 @@ def hessian_operator(
     """
     from scipy.sparse.linalg import LinearOperator
 
-    x = _as_float64(x, "x")
+    f, x, _ = _flat(f, x, "x")
     prep = prepare_hvp(f, backend, x, np.zeros_like(x), *contexts)
 
     def matvec(v: np.ndarray) -> np.ndarray:

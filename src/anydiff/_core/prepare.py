@@ -27,7 +27,7 @@ from .kernels import BATCH_SIZE, SparseLayout
 from .operator import Operator
 from .prep import Prep
 from .registry import implementation
-from .trees import TreeLayout, blocks, concat, fingerprint, flatten, is_tree, layout, output_layout, tangent_leaves
+from .trees import OutputTree, TreeLayout, blocks, fingerprint, flat_function, flatten, is_tree, layout, tangent_leaves
 
 __all__ = ["evaluate", "prepare", "reuse"]
 
@@ -286,12 +286,8 @@ def _prepare_tree(
             f"leaves. Use `ad.{'pushforward' if operator.order == 1 else 'hvp'}` or "
             f"`ad.{'jacobian' if operator.order == 1 else 'hessian'}` for trees."
         )
-    out = _OutputTree(operator.name)
-
-    def flat_f(v: Any, *contexts: Any) -> Any:
-        tree = xl.unflatten(xl.pieces(v), static=True)
-        return out.ravel(f(*tree, *contexts) if xl.args else f(tree, *contexts))
-
+    out = OutputTree(operator.name)
+    flat_f = flat_function(f, xl, out)
     v = xl.ravel(xl.leaves)
     evaluate(flat_f, backend, v, *contexts)
     yl = out.layout
@@ -348,29 +344,6 @@ def _prepare_tree(
         flat=flat,
         sparse=inner.sparse,
     )
-
-
-class _OutputTree:
-    """The layout of `f`'s output, recorded at its first evaluation; `ravel` flattens each output."""
-
-    __slots__ = ("operator", "layout", "known")
-
-    def __init__(self, operator: str) -> None:
-        self.operator, self.known = operator, False
-        self.layout: TreeLayout | None = None
-
-    def ravel(self, y: Any) -> Any:
-        if not self.known:
-            self.layout, self.known = output_layout(y, self.operator), True
-        if self.layout is None:
-            return y
-        leaves, spec = flatten(y)
-        if spec != self.layout.spec:
-            raise ValueError(
-                f"{self.operator}: `f` returned a tree of another structure than at preparation "
-                f"({spec} instead of {self.layout.spec})."
-            )
-        return concat(leaves, self.layout.dtype)
 
 
 def _tangent_raveler(operator: str, lay: TreeLayout | None) -> Callable[[Any], Any]:

@@ -22,11 +22,13 @@ from .errors import PreparationMismatchError
 
 __all__ = [
     "Args",
+    "OutputTree",
     "TreeLayout",
     "Unravel",
     "blocks",
     "concat",
     "fingerprint",
+    "flat_function",
     "flatten",
     "is_tree",
     "layout",
@@ -560,6 +562,42 @@ def output_layout(y: Any, operator: str) -> TreeLayout | None:
                 f"floats; {path} is {_short(leaf)}. Return auxiliary values separately."
             )
     return TreeLayout(spec, paths, leaves, list(range(len(leaves))), None)
+
+
+class OutputTree:
+    """The layout of `f`'s output, recorded at its first evaluation; `ravel` flattens each output."""
+
+    __slots__ = ("operator", "layout", "known")
+
+    def __init__(self, operator: str) -> None:
+        self.operator, self.known = operator, False
+        self.layout: TreeLayout | None = None
+
+    def ravel(self, y: Any) -> Any:
+        if not self.known:
+            self.layout, self.known = output_layout(y, self.operator), True
+        if self.layout is None:
+            return y
+        leaves, spec = flatten(y)
+        if spec != self.layout.spec:
+            raise ValueError(
+                f"{self.operator}: `f` returned a tree of another structure than at preparation "
+                f"({spec} instead of {self.layout.spec})."
+            )
+        return concat(leaves, self.layout.dtype)
+
+
+def flat_function(f: Callable[..., Any], lay: TreeLayout, out: OutputTree) -> Callable[..., Any]:
+    """`v ↦ ravel(f(unravel(v)))`: `f` of a tree with layout `lay` as a function of one vector.
+
+    Runs on a backend's arrays (tracers, symbolic arrays); `out` records and ravels the output.
+    """
+
+    def flat_f(v: Any, *contexts: Any) -> Any:
+        tree = lay.unflatten(lay.pieces(v), static=True)
+        return out.ravel(f(*tree, *contexts) if lay.args else f(tree, *contexts))
+
+    return flat_f
 
 
 # -- `ad.ravel` ---------------------------------------------------------------------------------
