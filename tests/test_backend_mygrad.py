@@ -218,8 +218,9 @@ def test_a_function_mygrad_cannot_differentiate_is_explained():
 
 
 def test_a_result_that_is_not_an_array_is_explained():
+    # (a list of arrays is a tree of results, which anydiff differentiates)
     with pytest.raises(
         TypeError,
-        match=r"AutoMyGrad\(\): `f` must return one array of the kind it receives \(mygrad\); it returned list",
+        match=r"AutoMyGrad\(\): `f` must return one array of the kind it receives \(mygrad\); it returned str",
     ):
-        ad.jacobian(lambda x: [x[0], x[1]], MG, X)
+        ad.jacobian(lambda x: "text", MG, X)
