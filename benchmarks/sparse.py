@@ -8,8 +8,10 @@ Side by side in one run (CPU, float64), the targets of the sparse issue:
    private helper behind `approx_derivative`): as fast, no more colors than its natural order;
 3. prepared sparse Jacobians at n = 2 500 on that problem, each against its own dense Jacobian:
    JAX (target ≥ 500× faster than `jit(jacfwd)`, within 1.2× of asdex's prepared sparse
-   Jacobian), torch (`torch.func.jacfwd`) and finite differences (anydiff's dense central
-   differences, and SciPy's `approx_derivative` with the same pattern and groups);
+   Jacobian), torch (against `torch.func.jacfwd`; target: prepare and first call < 0.3 s,
+   reported apart from the first preparation in the process, which pays torch's lazy imports)
+   and finite differences (anydiff's dense central differences, and SciPy's
+   `approx_derivative` with the same pattern and groups);
 4. sparse Hessians at n = 2 000 (chained Rosenbrock, arrowhead, 2-D stencil energy) against the
    dense `jit(jax.hessian)` and torch's dense Hessian (target ≥ 50×).
 
@@ -312,15 +314,33 @@ def torch_jacobian(f: Callable[[Any], Any], x_np: np.ndarray, n: int, expected: 
 
     x = torch.asarray(x_np)
     backend = ad.AutoSparse(ad.AutoTorch())
+    # The first preparation in the process pays torch's own lazy imports on its first use of
+    # the tape with explicit cotangents (`torch.fx.experimental.symbolic_shapes`, SymPy); the
+    # second is anydiff's cost alone.
+    _, first_time = sparse_prep("jacobian", f, backend, x)
     prep, prepare_time = sparse_prep("jacobian", f, backend, x)
     assert np.allclose(densify(ad.jacobian(f, backend, x, prep=prep)), expected, rtol=1e-6, atol=1e-8)
     dense = torch.func.jacfwd(f)
-    runs = {
-        "dense torch.func.jacfwd": lambda: dense(x),
-        "anydiff AutoSparse(AutoTorch()), prepared": lambda: ad.jacobian(f, backend, x, prep=prep),
+    name = "anydiff AutoSparse(AutoTorch()), prepared"
+    runs = {"dense torch.func.jacfwd": lambda: dense(x), name: lambda: ad.jacobian(f, backend, x, prep=prep)}
+    extra = {
+        name: {
+            "colors": prep.ncolors,
+            "prepare": f"{fmt_time(prepare_time)} (first in process {fmt_time(first_time)})",
+            "mode": prep.mode,
+        }
     }
-    extra = {"anydiff AutoSparse(AutoTorch()), prepared": {"colors": prep.ncolors, "prepare": fmt_time(prepare_time)}}
     compare("jacobian (torch)", "L u + u³", n, runs, "dense torch.func.jacfwd", {}, extra)
+    record(
+        "jacobian (torch)",
+        "L u + u³",
+        n,
+        "anydiff AutoSparse(AutoTorch()): prepare + first call",
+        prepare_time,
+        target="< 0.3 s",
+        achieved=f"{prepare_time:.3g} s (first in process: {first_time:.3g} s)",
+        met=prepare_time < 0.3,
+    )
 
 
 def finite_difference_jacobian(f: Callable[[Any], Any], x: np.ndarray, n: int, expected: np.ndarray) -> None:
