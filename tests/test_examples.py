@@ -4,6 +4,7 @@ and their derivatives agree with the examples' own references (complex-step diff
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ CORE = [b for b in (ad.AutoFiniteDiff(), ad.AutoJAX(), ad.AutoTorch()) if ad.che
 BACKENDS = ["--backends", ",".join(type(b).__name__ for b in CORE)]
 # in this process (no spawned workers), a few timed calls only
 FAST = ["--timeout", "0", "--budget", "0.001"]
+FULL = os.environ.get("ANYDIFF_FULL_MATRIX") == "1"
 
 
 def example(name: str):
@@ -89,3 +91,20 @@ def test_spiral_data_follow_the_true_ode():
 def test_an_unknown_backend_name_is_refused():
     with pytest.raises(SystemExit, match="unknown or not installed: AutoNothing"):
         example("_common").select_backends("AutoNothing")
+
+
+def test_mlp_dict_trains_to_the_same_loss_on_every_backend(capsys):
+    mlp_dict = example("mlp_dict")
+    # TensorFlow's import and tracing take several seconds: with the full matrix only
+    names = [n for n in mlp_dict.DEFAULT_BACKENDS if n != "AutoTensorFlow" or FULL]
+    chosen = [b for b in ad.available_backends() if type(b).__name__ in names]
+    rows = mlp_dict.main(["--steps", "40", "--backends", ",".join(type(b).__name__ for b in chosen)])
+    assert [r["backend"] for r in rows] == [repr(b) for b in chosen]
+    inputs, targets = mlp_dict.toy_data()
+    initial = float(mlp_dict.loss(mlp_dict.init_params(16), inputs, targets))
+    for row in rows:
+        # float64 everywhere; the tolerance would also hold a backend computing in float32 (MLX on a GPU)
+        assert abs(row["loss"] - rows[0]["loss"]) <= 1e-5 * rows[0]["loss"], row
+        assert row["loss"] < 0.5 * initial
+        assert row["params"]["layer1"]["w"].shape == (1, 16) and isinstance(row["params"]["layer2"]["b"], np.ndarray)
+    assert "parameters in a dict" in capsys.readouterr().out
