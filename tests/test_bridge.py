@@ -281,6 +281,19 @@ def test_torch_context_and_contexts_get_no_gradient():
     assert grad_scale is None
 
 
+def test_torch_records_the_bridge_only_where_torch_differentiates():
+    # A call nothing differentiates skips the autograd.Function (and its cost): no graph node.
+    dw = ad.DifferentiateWith(g, JAX)
+    x = torch.linspace(0.1, 1.0, 3, dtype=torch.float64)
+    leaf = x.clone().requires_grad_(True)
+    plain, recorded = dw(x), dw(leaf)
+    with torch.no_grad():
+        unrecorded = dw(leaf)
+    assert plain.grad_fn is None and unrecorded.grad_fn is None and recorded.grad_fn is not None
+    for y in (plain, recorded.detach(), unrecorded):
+        torch.testing.assert_close(y, g(x))
+
+
 def test_tangent_on_a_context_is_an_error():
     dw = ad.DifferentiateWith(g, TORCH)
     with pytest.raises(ad.UnsupportedError, match=r"differentiates `f` in `x` only.*contexts.*stop_gradient"):
@@ -397,8 +410,8 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match=r"first-order backend .* got SecondOrder"):
         ad.DifferentiateWith(g, ad.SecondOrder(JAX, TORCH))
     dw = ad.DifferentiateWith(g, FD)
-    with pytest.raises(TypeError, match=r"`x` must be a NumPy, JAX or torch array .* got list"):
-        dw([1.0, 2.0])
+    with pytest.raises(TypeError, match=r"`x` must be a NumPy, JAX or torch array .* got str"):
+        dw("1.0")  # (a list is a tree: tests/test_trees.py)
     with pytest.raises(TypeError, match=r"`x` must have a real floating-point dtype .* got int64"):
         dw(np.arange(3))
     with pytest.raises(TypeError, match=r"`f` must return one array; it returned tuple"):

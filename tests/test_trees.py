@@ -267,3 +267,46 @@ def test_classes_of_the_jax_and_torch_registries_are_trees():
         assert type(g) is cls
         np.testing.assert_allclose(g.first, [2.0, 2.0], rtol=1e-6)
         np.testing.assert_allclose(g.second, [1.0, 1.0], rtol=1e-6)
+
+
+def _simulation(p):
+    xp = ad.namespace(p["a"])
+    return {"s": xp.sin(p["a"]) * p["b"], "t": xp.sum(p["a"] ** 2)}
+
+
+def test_differentiate_with_takes_and_returns_trees_in_jax_torch_and_autograd():
+    jax = pytest.importorskip("jax")
+    torch = pytest.importorskip("torch")
+    autograd = pytest.importorskip("autograd")
+    import autograd.numpy as anp
+    import jax.numpy as jnp
+
+    dw = ad.DifferentiateWith(_simulation, ad.AutoFiniteDiff())
+    a, b = np.array([0.3, 0.7]), np.array(2.0)
+    grad_a, grad_b = np.cos(a) * b + 2 * a, np.sin(a).sum()  # of sum(s) + t
+    with jax.enable_x64(True):
+
+        def loss(p):
+            out = dw(p)
+            return jnp.sum(out["s"]) + out["t"]
+
+        p = {"a": jnp.asarray(a), "b": jnp.asarray(b)}
+        for g in (jax.grad(loss)(p), jax.jit(jax.grad(loss))(p)):
+            np.testing.assert_allclose(g["a"], grad_a, rtol=1e-6)
+            np.testing.assert_allclose(g["b"], grad_b, rtol=1e-6)
+        _, tangent = jax.jvp(loss, (p,), ({"a": jnp.ones(2), "b": jnp.asarray(0.0)},))
+        np.testing.assert_allclose(tangent, grad_a.sum(), rtol=1e-6)
+
+    pt = {"a": torch.tensor(a, requires_grad=True), "b": torch.tensor(b, requires_grad=True)}
+    out = dw(pt)
+    (out["s"].sum() + out["t"]).backward()
+    np.testing.assert_allclose(pt["a"].grad.numpy(), grad_a, rtol=1e-6)
+    np.testing.assert_allclose(pt["b"].grad.numpy(), grad_b, rtol=1e-6)
+
+    def autograd_loss(a, b):
+        out = dw({"a": a, "b": b})
+        return anp.sum(out["s"]) + out["t"]
+
+    np.testing.assert_allclose(autograd.grad(autograd_loss)(a, b), grad_a, rtol=1e-6)
+    plain = dw({"a": a, "b": b})  # NumPy: the plain value, as a tree
+    np.testing.assert_allclose(plain["t"], (a**2).sum())

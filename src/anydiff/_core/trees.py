@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import ArrayKind, array_kind, dtype_name, namespace
+from .arrays import array_kind, dtype_name, namespace
 from .errors import PreparationMismatchError
 
 __all__ = [
@@ -267,13 +267,12 @@ class TreeLayout:
         "slices",
         "size",
         "dtype",
-        "kind",
         "args",
         "fingerprint",
     )
 
-    def __init__(self, spec: Any, paths: list[str], leaves: list, vary: list[int], kind: ArrayKind | None) -> None:
-        self.spec, self.paths, self.leaves, self.vary, self.kind = spec, paths, leaves, tuple(vary), kind
+    def __init__(self, spec: Any, paths: list[str], leaves: list, vary: list[int]) -> None:
+        self.spec, self.paths, self.leaves, self.vary = spec, paths, leaves, tuple(vary)
         self.shapes = tuple(() if type(leaves[i]) is float else tuple(leaves[i].shape) for i in vary)
         self.dtypes = tuple("float64" if type(leaves[i]) is float else dtype_name(leaves[i].dtype) for i in vary)
         sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
@@ -335,10 +334,10 @@ class TreeLayout:
         """The flat vector of `tree_leaves` (the leaves of a tree with this layout), of their kind."""
         parts = [tree_leaves[i] for i in self.vary]
         first = next((p for p in parts if type(p) is not float), None)
-        kind = None if first is None else array_kind(first)
-        if kind is None or kind.name == "numpy":
+        if first is None or isinstance(first, np.ndarray):
             return np.concatenate([np.asarray(p, dtype=self.dtype).reshape(-1) for p in parts])
-        context = kind.context(first) if kind.context is not None else None
+        kind = array_kind(first)
+        context = kind.context(first) if kind is not None and kind.context is not None else None
         with context() if context is not None else nullcontext():
             return concat(parts, self.dtype)
 
@@ -369,7 +368,9 @@ def concat(parts: list, dtype: str) -> Any:
 
     Runs on any kind whose namespace anydiff knows, tracers and symbolic arrays included.
     """
-    xp = namespace(*(p for p in parts if type(p) is not float))
+    arrays = [p for p in parts if type(p) is not float]
+    # the namespace of the library's arrays: NumPy leaves among them are its constants (autograd)
+    xp = namespace(next((p for p in arrays if not isinstance(p, np.ndarray)), arrays[0]))
     target = getattr(xp, dtype)
     flat = []
     for p in parts:
@@ -495,23 +496,27 @@ def _skeleton(spec: Any) -> str:
     return str(_engine().tree_unflatten(spec, ["*"] * spec.num_leaves)).replace("'*'", "*")
 
 
-def layout(tree: Any, operator: str, root: str = "x") -> TreeLayout:
-    """The layout of the input tree `tree`, after checking its leaves (TypeError names the path)."""
+def layout(tree: Any, operator: str, root: str = "x", owner: Callable[[Any], Any] = array_kind) -> TreeLayout:
+    """The layout of the input tree `tree`, after checking its leaves (TypeError names the path).
+
+    `owner(leaf)` is the kind of an array leaf (by default its `ArrayKind`; `DifferentiateWith`
+    passes the library whose program calls it, whose tracers are no array kind), `None` for others.
+    """
     leaves, spec = flatten(tree)
     paths = _paths(spec, root)
     vary: list[int] = []
-    kinds: dict[str, tuple[ArrayKind, str]] = {}
+    kinds: dict[str, tuple[Any, str]] = {}
     for i, leaf in enumerate(leaves):
         if type(leaf) is float:
             vary.append(i)
             continue
-        kind = array_kind(leaf)
+        kind = owner(leaf)
         if kind is None:
             lesson = _static_lesson(leaf)
             if lesson is not None:
                 raise TypeError(f"{operator}: {paths[i]} is {lesson}")
             continue
-        kinds.setdefault(kind.name, (kind, paths[i]))
+        kinds.setdefault(str(getattr(kind, "name", None) or getattr(kind, "__name__", kind)), (kind, paths[i]))
         dtype = dtype_name(leaf.dtype)
         if dtype in _DIFFERENTIABLE:
             vary.append(i)
@@ -537,8 +542,7 @@ def layout(tree: Any, operator: str, root: str = "x") -> TreeLayout:
             f"{operator}: `{root}` has no differentiable leaf (float32 or float64 arrays, or Python "
             f"floats); its leaves are {listing}."
         )
-    kind = next(iter(kinds.values()))[0] if kinds else None
-    return TreeLayout(spec, paths, leaves, vary, kind)
+    return TreeLayout(spec, paths, leaves, vary)
 
 
 def output_layout(y: Any, operator: str) -> TreeLayout | None:
@@ -561,7 +565,7 @@ def output_layout(y: Any, operator: str) -> TreeLayout | None:
                 f"{operator}: the leaves of `f`'s output must be float32 or float64 arrays or Python "
                 f"floats; {path} is {_short(leaf)}. Return auxiliary values separately."
             )
-    return TreeLayout(spec, paths, leaves, list(range(len(leaves))), None)
+    return TreeLayout(spec, paths, leaves, list(range(len(leaves))))
 
 
 class OutputTree:

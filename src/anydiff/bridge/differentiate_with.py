@@ -42,6 +42,7 @@ from .._core.arrays import ArrayLike, array_kind
 from .._core.backend import AbstractBackend
 from .._core.contexts import Cache, Constant
 from .._core.registry import bridge_callers
+from .._core.trees import OutputTree, TreeLayout, flat_function, flatten, is_tree, layout
 from .nodes import Base, Substitute, evaluate, fill_contexts, numpy_dtype, skeleton_key, split_contexts
 
 __all__ = ["DifferentiateWith", "callable_from"]
@@ -94,6 +95,18 @@ def _caller(x: Any) -> Any:
     return found
 
 
+def _owner(leaf: Any) -> Any:
+    """The caller of an array leaf of a tree (JAX's tracers are no array kind), or `None`."""
+    return None if type(leaf) in (float, int, bool, str) else _caller(leaf)
+
+
+def _leaf_signature(leaf: Any) -> Any:
+    """What a leaf contributes to the signature of a tree: shape and dtype, or the static value."""
+    if _owner(leaf) is not None:
+        return (type(leaf), tuple(leaf.shape), str(leaf.dtype))
+    return (type(leaf), leaf if type(leaf) in (float, int, bool, str) else id(leaf))
+
+
 class DifferentiateWith:
     """`DifferentiateWith(f, backend)`: `f`, whose derivatives `backend` computes for any caller.
 
@@ -102,7 +115,8 @@ class DifferentiateWith:
 
     Args:
         f: `f(x, *contexts) -> y`, one floating-point array in and one out, written for the
-            substitute `backend`'s arrays (NumPy for `ad.AutoFiniteDiff()`).
+            substitute `backend`'s arrays (NumPy for `ad.AutoFiniteDiff()`). `x` and `y` may be
+            trees (API.md section 10): a dict of arrays in, a tuple of arrays out, ...
         backend: the substitute, a first-order backend object such as `ad.AutoTorch()`.
 
     Calls:
@@ -132,7 +146,7 @@ class DifferentiateWith:
         In JAX: `jax.grad(lambda p: jnp.sum(step(p) ** 2))(p0)` (also `jacfwd`, `hessian`, `jit`).
     """
 
-    __slots__ = ("__weakref__", "_bases", "_lock", "_substitute", "backend", "f")
+    __slots__ = ("__weakref__", "_bases", "_lock", "_substitute", "_trees", "backend", "f")
 
     def __init__(self, f: Callable[..., Any], backend: AbstractBackend) -> None:
         if not callable(f):
@@ -147,31 +161,67 @@ class DifferentiateWith:
         self.f, self.backend = f, backend
         self._substitute: Substitute | None = None
         self._bases: dict[Any, Base] = {}
+        self._trees: dict[tuple, tuple[DifferentiateWith, TreeLayout, OutputTree]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"DifferentiateWith({getattr(self.f, '__qualname__', self.f)}, {self.backend!r})"
 
     def __call__(self, x: ArrayLike, *contexts: Any) -> ArrayLike:
-        contexts = tuple(c if isinstance(c, (Constant, Cache)) else Constant(c) for c in contexts)
+        if type(x) is not float and _caller(x) is None and is_tree(x):
+            return self._call_tree(x, contexts)
         if type(x) is float:
             x = np.asarray(x, dtype=np.float64)
         caller = _caller(x)
         if caller is None:
             raise TypeError(
-                f"{self!r}: `x` must be a NumPy, JAX or torch array (or a Python float); got "
-                f"{type(x).__name__}."
+                f"{self!r}: `x` must be a NumPy, JAX or torch array (or a Python float); got {type(x).__name__}."
             )
-        if numpy_dtype(x.dtype).kind != "f":
+        # CasADi's matrices have no dtype: they are float64
+        if numpy_dtype(getattr(x, "dtype", "float64")).kind != "f":
             raise TypeError(
                 f"{self!r}: `x` must have a real floating-point dtype (float32 or float64); got "
                 f"{x.dtype}. Convert it first, e.g. `x.astype(float)`."
             )
-        skeleton, leaves = split_contexts(contexts, lambda v: array_kind(v) is not None or caller.owns(v))
-        leaves = [caller.asarray(a) for a in leaves]
+        skeleton: tuple = ()
+        leaves: list = []
+        if contexts:
+            contexts = tuple(c if isinstance(c, (Constant, Cache)) else Constant(c) for c in contexts)
+            skeleton, leaves = split_contexts(contexts, lambda v: array_kind(v) is not None or caller.owns(v))
+            leaves = [caller.asarray(a) for a in leaves]
         if isinstance(self.backend, caller.transparent):
             return self.f(x, *(c.value for c in fill_contexts(skeleton, leaves)))
         return caller.call(self._base(skeleton), (x, *leaves))
+
+    def _call_tree(self, x: Any, contexts: tuple) -> Any:
+        """A tree `x` (API.md section 10): its differentiable leaves raveled into one vector for a
+        `DifferentiateWith` of `v ↦ ravel(f(unravel(v)))`, made once per tree signature; a tree
+        output is cut back from the flat one."""
+        leaves, spec = flatten(x)
+        # NumPy leaves among another library's arrays (an autograd program's constants) join them
+        main = next((c for c in map(_owner, leaves) if c not in (None, _NumPyCaller)), _NumPyCaller)
+
+        def owner(leaf: Any) -> Any:
+            found = _owner(leaf)
+            return main if found is _NumPyCaller else found
+
+        leaves = [main.asarray(leaf) if _owner(leaf) is _NumPyCaller else leaf for leaf in leaves]
+        key = (spec, tuple(_leaf_signature(leaf) for leaf in leaves))
+        entry = self._trees.get(key)
+        if entry is None:
+            with self._lock:
+                entry = self._trees.get(key)
+                if entry is None:
+                    lay = layout(x, repr(self), owner=owner)
+                    out = OutputTree(repr(self))
+                    entry = self._trees[key] = (
+                        DifferentiateWith(flat_function(self.f, lay, out), self.backend),
+                        lay,
+                        out,
+                    )
+        flat, lay, out = entry
+        y = flat(lay.ravel(leaves), *contexts)
+        return y if out.layout is None else out.layout.unflatten(out.layout.pieces(y), static=False)
 
     def _base(self, skeleton: tuple) -> Base:
         """The node of `f` for contexts of this structure, made once."""

@@ -19,6 +19,7 @@ from anydiff.bridge.nodes import Node, cotangents, evaluate, numpy_dtype, tangen
 from anydiff.extend import array_kind, array_kinds
 
 from . import AutoAutograd
+from . import namespace as _namespace  # noqa: F401  (registers `ad.namespace` of autograd's boxes)
 
 __all__ = ["asarray", "call", "owns", "transparent"]
 

@@ -41,16 +41,9 @@ from anydiff.extend import (
     OutputSpec,
     array_kind,
     flat_size,
-    register_namespace,
 )
 
-from .namespace import autograd_namespace
-
 __all__ = ["AutogradImpl"]
-
-# `f` receives autograd's boxes: `ad.namespace(box)` is the namespace over `autograd.numpy`.
-register_namespace(ArrayBox, lambda a: autograd_namespace)
-
 
 # -- differentiation -------------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ import numpy as np
 from autograd.extend import defjvp, defvjp, primitive
 from autograd.numpy.numpy_boxes import ArrayBox
 
+from anydiff.extend import register_namespace
+
 # -- the array-API namespace over autograd.numpy ---------------------------------------------------
 
 __all__ = ["AutogradNamespace", "autograd_namespace"]
@@ -275,3 +277,7 @@ class AutogradNamespace:
 
 #: the namespace `ad.namespace` returns for autograd's boxes
 autograd_namespace = AutogradNamespace()
+
+# `f` receives autograd's boxes (from the backend, or in a program calling a `DifferentiateWith`):
+# `ad.namespace(box)` is this namespace.
+register_namespace(ArrayBox, lambda a: autograd_namespace)
