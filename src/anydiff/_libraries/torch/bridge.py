@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.autograd.forward_ad as fwad
 
 from anydiff.bridge.nodes import Node, cotangents, evaluate, numpy_dtype, tangent
 from anydiff.extend import array_kind, array_kinds, converter
@@ -85,7 +86,18 @@ _plain_apply = super(torch.autograd.Function, _Call).apply
 def call(node: Node, args: tuple) -> Any:
     if torch._C._are_functorch_transforms_active():
         return _Call.apply(node, *args)
-    return _plain_apply(node, *args)
+    if _recorded(args):
+        return _plain_apply(node, *args)
+    # Nothing would record the Function (a plain call, or a rule's call inside a backward pass
+    # without `create_graph`): its ~20 µs per call buy nothing, so the node is evaluated at once.
+    return evaluate(node, args, _TORCH)
+
+
+def _recorded(args: tuple) -> bool:
+    """Whether torch's reverse or forward mode would record a Function applied to `args`."""
+    if torch.is_grad_enabled() and any(a.requires_grad for a in args):
+        return True
+    return any(fwad.unpack_dual(a).tangent is not None for a in args)
 
 
 class _Ops:
