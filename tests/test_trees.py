@@ -310,3 +310,19 @@ def test_differentiate_with_takes_and_returns_trees_in_jax_torch_and_autograd():
     np.testing.assert_allclose(autograd.grad(autograd_loss)(a, b), grad_a, rtol=1e-6)
     plain = dw({"a": a, "b": b})  # NumPy: the plain value, as a tree
     np.testing.assert_allclose(plain["t"], (a**2).sum())
+
+
+def test_sparsity_patterns_and_sparse_backends_use_the_flat_layout():
+    def f(p):
+        return p["a"][1:] * p["b"]
+
+    x = {"b": np.ones(3), "a": np.ones(4)}  # leaf order: a (columns 0-3), then b (4-6)
+    expected = np.zeros((3, 7), dtype=bool)
+    expected[np.arange(3), np.arange(1, 4)] = expected[np.arange(3), np.arange(4, 7)] = True
+    np.testing.assert_array_equal(ad.jacobian_sparsity(f, x).toarray(), expected)
+    jac = ad.jacobian(f, ad.AutoSparse(ad.AutoFiniteDiff()), x)
+    np.testing.assert_allclose(jac.toarray(), expected.astype(float), rtol=1e-6)
+    pattern = ad.hessian_sparsity(lambda p: (p["a"][1:] * p["b"]).sum(), x).toarray()
+    np.testing.assert_array_equal(
+        pattern, np.block([[np.zeros((4, 4)), expected[:, :4].T], [expected[:, :4], np.zeros((3, 3))]])
+    )

@@ -29,7 +29,7 @@ import numpy as np
 
 from ._core.arrays import ArrayLike, array_kind
 from ._core.prepare import evaluate
-from ._core.trees import OutputTree, Unravel, flat_function, layout
+from ._core.trees import Unravel, flat_problem
 from .first_order.gradient import prepare_gradient, value_and_gradient
 from .first_order.jacobian import jacobian, prepare_jacobian
 from .first_order.pullback import prepare_pullback, pullback
@@ -62,12 +62,9 @@ def _as_float64(x: Any, what: str) -> np.ndarray:
 
 
 def _flat(f: Callable[..., Any], x: Any, what: str) -> tuple[Callable[..., Any], np.ndarray, Unravel | None]:
-    """`(f, x as float64, None)` for an array `x`; for a tree, `f` of the flat vector, the vector
-    and its `unravel`."""
-    if type(x) is float or array_kind(x) is not None:
-        return f, _as_float64(x, what), None
-    lay = layout(x, f"anydiff.scipy ({what})")
-    return flat_function(f, lay, OutputTree("anydiff.scipy")), _as_float64(lay.ravel(lay.leaves), what), Unravel(lay)
+    """`flat_problem` (a tree `x` raveled), with the point as a float64 NumPy vector."""
+    f, x, unravel = flat_problem(f, x, f"anydiff.scipy ({what})")
+    return f, _as_float64(x, what), unravel
 
 
 class _Lazy:

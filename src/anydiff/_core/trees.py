@@ -29,6 +29,7 @@ __all__ = [
     "concat",
     "fingerprint",
     "flat_function",
+    "flat_problem",
     "flatten",
     "is_tree",
     "layout",
@@ -602,6 +603,16 @@ def flat_function(f: Callable[..., Any], lay: TreeLayout, out: OutputTree) -> Ca
         return out.ravel(f(*tree, *contexts) if lay.args else f(tree, *contexts))
 
     return flat_f
+
+
+def flat_problem(f: Callable[..., Any], x: Any, operator: str) -> tuple[Callable[..., Any], Any, Unravel | None]:
+    """`(f, x, None)` for an array (or float) `x`; for a tree, `f` of the flat vector (`flat_function`),
+    the vector (`ad.ravel(x)[0]`) and its `unravel`: for the tools that work on one flat vector
+    (sparsity detection, SciPy)."""
+    if type(x) is float or array_kind(x) is not None:
+        return f, x, None
+    lay = layout(x, operator)
+    return flat_function(f, lay, OutputTree(operator)), lay.ravel(lay.leaves), Unravel(lay)
 
 
 # -- `ad.ravel` ---------------------------------------------------------------------------------

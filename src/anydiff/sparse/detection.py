@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from anydiff._core.contexts import check_contexts
+from anydiff._core.trees import flat_problem
 
 from ..first_order.jacobian import jacobian as dense_jacobian
 from ..second_order.hessian import hessian as dense_hessian
@@ -63,7 +64,8 @@ def jacobian_sparsity(
 
     Returns:
         A boolean `scipy.sparse.csr_array` of shape `(y.size, x.size)`: entry `(i, j)` is True when
-        `y_i` may depend on `x_j`. Rows and columns follow the C order of the flattened arrays.
+        `y_i` may depend on `x_j`. Rows and columns follow the C order of the flattened arrays
+        (for trees `x` and `y`: of their differentiable leaves in leaf order, as `ad.ravel`).
 
     Example:
         >>> import numpy as np, anydiff as ad
@@ -77,6 +79,7 @@ def jacobian_sparsity(
     """
     check_contexts("jacobian_sparsity", contexts)
     detector = TracerSparsityDetector() if detector is None else detector
+    f, x, _ = flat_problem(f, x, "jacobian_sparsity")
     return _as_pattern(detector.jacobian_sparsity(f, x, *contexts))
 
 
@@ -103,6 +106,7 @@ def hessian_sparsity(
     """
     check_contexts("hessian_sparsity", contexts)
     detector = TracerSparsityDetector() if detector is None else detector
+    f, x, _ = flat_problem(f, x, "hessian_sparsity")
     return _as_pattern(detector.hessian_sparsity(f, x, *contexts))
 
 
