@@ -5,34 +5,21 @@ Each operator (gradient, value_and_gradient, pushforward, pullback, jacobian) at
 with MyGrad's memory guard on (its default) and off (`mg.mem_guard_off`, as anydiff runs it),
 the faster kept: `Tensor(x)`, `f`, `y.backward()` and `x.grad`; a pullback is `y.backward(u)`;
 a Jacobian one recording and backward pass per row (MyGrad clears its graph after each); MyGrad
-has no forward mode, so a pushforward is that Jacobian times `t`. Calls are timed in alternation
-in one process; the ratios of the medians and of the minimums (the least disturbed samples) are
-reported, and the targets checked on the minimums.
+has no forward mode, so a pushforward is that Jacobian times `t`. Timing and targets:
+`_overhead.py`.
 
     python benchmarks/overhead_mygrad.py [--quick]
-
-Targets (issue 21, as for the other backends): ratio <= 1.10 at n = 10 and <= 1.02 at n >= 1 000.
 """
 
 from __future__ import annotations
 
-import statistics
 import sys
 
 import numpy as np
-from _timing import fastest, fmt_time, interleaved, save, table
+from _overhead import COLUMNS, energy, prepared_call, row, stretch
+from _timing import save, table
 
 import anydiff as ad
-
-
-def energy(x):
-    xp = ad.namespace(x)
-    return xp.sum(xp.sin(x) ** 2)
-
-
-def stretch(x):
-    xp = ad.namespace(x)
-    return xp.sin(x) * xp.cumulative_sum(x)
 
 
 def routes(n):
@@ -73,16 +60,6 @@ def routes(n):
     return x, t, natives
 
 
-def ours(op, b, x, t):
-    f = energy if op in ("gradient", "value_and_gradient") else stretch
-    call = getattr(ad, op)
-    if op in ("pushforward", "pullback"):
-        prep = getattr(ad, f"prepare_{op}")(f, b, x, t)
-        return lambda: call(f, b, x, t, prep=prep)
-    prep = getattr(ad, f"prepare_{op.removeprefix('value_and_')}")(f, b, x)
-    return lambda: call(f, b, x, prep=prep)
-
-
 def main() -> None:
     quick = "--quick" in sys.argv
     backend = ad.AutoMyGrad()
@@ -90,36 +67,9 @@ def main() -> None:
     for n in (10, 1000):
         x, t, natives = routes(n)
         for op, candidates in natives.items():
-            route, native = fastest(candidates, repeats=7, statistic=min)
-            mine = ours(op, backend, x, t)
-            (native_median, native_min), (ours_median, ours_min) = interleaved(
-                [native, mine],
-                repeats=11 if quick else 41,
-                target=0.005,
-                statistic=lambda s: (statistics.median(s), min(s)),
-            )
-            target = 1.10 if n <= 10 else 1.02
-            ratio, ratio_min = ours_median / native_median, ours_min / native_min
-            rows.append(
-                {
-                    "n": n,
-                    "operator": op,
-                    "native route": route,
-                    "native": fmt_time(native_median),
-                    "anydiff": fmt_time(ours_median),
-                    "ratio": f"{ratio:.3f}",
-                    "ratio of minimums": f"{ratio_min:.3f}",
-                    "target": f"<= {target}",
-                    "met": "yes" if ratio_min <= target else "no",
-                    "native_s": native_median,
-                    "anydiff_s": ours_median,
-                    "native_min_s": native_min,
-                    "anydiff_min_s": ours_min,
-                }
-            )
-            print(f"  n={n:<5} {op:19} {ratio:.3f} {ratio_min:.3f}", file=sys.stderr)
-    columns = ["n", "operator", "native route", "native", "anydiff", "ratio", "ratio of minimums", "target", "met"]
-    print(table(rows, columns))
+            mine = prepared_call(op, backend, x, t)
+            rows.append(row(n, op, candidates, mine, repeats=11 if quick else 41, target_seconds=0.005))
+    print(table(rows, COLUMNS))
     print(f"\nwritten to {save('overhead_mygrad', rows, {'quick': quick})}")
 
 

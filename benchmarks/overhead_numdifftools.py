@@ -4,32 +4,29 @@ Each operator (gradient, value_and_gradient, pushforward, pullback, jacobian, he
 and 1 000 (the Jacobian and Hessian, which cost 30 n and 30 n² evaluations of `f`, at n = 10 and
 100 only), on NumPy inputs. The native side is what a user of numdifftools writes for the same
 work: `nd.Gradient(f)(x)`, `nd.Jacobian(f)(x)`, `nd.Derivative` of `h -> f(x + h t)` (or
-`nd.directionaldiff`, the fastest kept), `u @ nd.Jacobian(f)(x)`, `nd.Hessian(f)(x)`. Calls are
-timed in alternation in one process; the ratios of the medians and of the minimums (the least
-disturbed samples) are reported, and the targets checked on the minimums.
+`nd.directionaldiff`, the fastest kept), `u @ nd.Jacobian(f)(x)`, `nd.Hessian(f)(x)`. Timing and
+targets: `_overhead.py`.
 
     python benchmarks/overhead_numdifftools.py [--quick]
-
-Targets (issue 21, as for the other backends): ratio <= 1.10 at n = 10 and <= 1.02 at n >= 1 000.
 """
 
 from __future__ import annotations
 
-import statistics
 import sys
 
 import numpy as np
-from _timing import fastest, fmt_time, interleaved, save, table
+from _overhead import COLUMNS, energy, prepared_call, row, stretch
+from _timing import save, table
 
 import anydiff as ad
 
-
-def energy(x):
-    return np.sum(np.sin(x) ** 2)
-
-
-def stretch(x):
-    return np.sin(x) * np.cumsum(x)
+#: the operators measured at each size: 30 n (Jacobian) and 30 n² (Hessian) evaluations of `f`
+#: take seconds to minutes at n = 1 000
+SIZES = {
+    10: ("gradient", "value_and_gradient", "pushforward", "pullback", "jacobian", "hessian"),
+    100: ("pullback", "jacobian", "hessian"),
+    1000: ("gradient", "value_and_gradient", "pushforward"),
+}
 
 
 def routes(n):
@@ -48,60 +45,20 @@ def routes(n):
         "jacobian": {"nd.Jacobian": lambda: nd.Jacobian(stretch)(x)},
         "hessian": {"nd.Hessian": lambda: nd.Hessian(energy)(x)},
     }
-    if n > 100:  # 30 n (Jacobian) and 30 n² (Hessian) evaluations: seconds to minutes
-        del natives["jacobian"], natives["hessian"], natives["pullback"]
     return x, t, natives
-
-
-def ours(op, b, x, t):
-    f = energy if op in ("gradient", "value_and_gradient", "hessian") else stretch
-    call = getattr(ad, op)
-    if op in ("pushforward", "pullback"):
-        prep = getattr(ad, f"prepare_{op}")(f, b, x, t)
-        return lambda: call(f, b, x, t, prep=prep)
-    prep = getattr(ad, f"prepare_{op.removeprefix('value_and_')}")(f, b, x)
-    return lambda: call(f, b, x, prep=prep)
 
 
 def main() -> None:
     quick = "--quick" in sys.argv
     backend = ad.AutoNumdifftools()
     rows = []
-    for n in (10, 100, 1000):
+    for n, operators in SIZES.items():
         x, t, natives = routes(n)
-        for op, candidates in natives.items():
-            if n == 100 and op not in ("jacobian", "hessian", "pullback"):
-                continue
-            route, native = fastest(candidates, repeats=5, statistic=min)
-            mine = ours(op, backend, x, t)
-            (native_median, native_min), (ours_median, ours_min) = interleaved(
-                [native, mine],
-                repeats=7 if quick else 21,
-                target=0.05,
-                statistic=lambda s: (statistics.median(s), min(s)),
-            )
-            target = 1.10 if n <= 10 else 1.02
-            ratio, ratio_min = ours_median / native_median, ours_min / native_min
-            rows.append(
-                {
-                    "n": n,
-                    "operator": op,
-                    "native route": route,
-                    "native": fmt_time(native_median),
-                    "anydiff": fmt_time(ours_median),
-                    "ratio": f"{ratio:.3f}",
-                    "ratio of minimums": f"{ratio_min:.3f}",
-                    "target": f"<= {target}" if n in (10, 1000) else "-",
-                    "met": ("yes" if ratio_min <= target else "no") if n in (10, 1000) else "-",
-                    "native_s": native_median,
-                    "anydiff_s": ours_median,
-                    "native_min_s": native_min,
-                    "anydiff_min_s": ours_min,
-                }
-            )
-            print(f"  n={n:<5} {op:19} {ratio:.3f} {ratio_min:.3f}", file=sys.stderr)
-    columns = ["n", "operator", "native route", "native", "anydiff", "ratio", "ratio of minimums", "target", "met"]
-    print(table(rows, columns))
+        for op in operators:
+            mine = prepared_call(op, backend, x, t)
+            checked = n in (10, 1000)
+            rows.append(row(n, op, natives[op], mine, repeats=7 if quick else 21, target_seconds=0.05, checked=checked))
+    print(table(rows, COLUMNS))
     print(f"\nwritten to {save('overhead_numdifftools', rows, {'quick': quick})}")
 
 
