@@ -17,6 +17,7 @@ USER_MODULE = textwrap.dedent(
     '''
     """A user's module: a function to compare, and three broken backends."""
     import dataclasses
+    import multiprocessing
     import os
     import time
     from typing import ClassVar
@@ -55,6 +56,31 @@ USER_MODULE = textwrap.dedent(
 
     ad.register_backend(AutoBroken, BrokenImpl)
     RAISES, HANGS, CRASHES = (AutoBroken(mode=m) for m in ("raise", "hang", "crash"))
+
+
+    def rk4(p):
+        """Lotka-Volterra by RK4 in a Python loop of 40 steps: a program too big to compile."""
+        xp = ad.namespace(p)
+
+        def rhs(u):
+            return xp.stack([p[0] * u[0] - p[1] * u[0] * u[1], p[2] * u[0] * u[1] - p[3] * u[1]])
+
+        u, dt = xp.ones(2, dtype=p.dtype), 0.05
+        for _ in range(40):
+            k1 = rhs(u)
+            k2 = rhs(u + dt / 2 * k1)
+            k3 = rhs(u + dt / 2 * k2)
+            k4 = rhs(u + dt * k3)
+            u = u + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        return xp.sum(u * u)
+
+
+    def hungry(x):
+        """Allocates 4 GB, in compare's worker processes only (not when compare learns its shape)."""
+        xp = ad.namespace(x)
+        if multiprocessing.current_process().name != "MainProcess":
+            xp.ones(2**29, dtype=x.dtype)
+        return xp.sum(x**2)
     '''
 )
 
@@ -152,12 +178,37 @@ def test_compare_reports_backends_that_raise_hang_or_crash(user_module: Path) ->
     pushforward, gradient = done.stdout.split("\n\n")
     lines = {line.split()[0]: line for line in pushforward.splitlines()[2:-1]}
     assert lines["AutoBroken()"].split("! failed")[1].strip() == "RuntimeError: boom"
-    assert re.search(r"! failed +timed out after 4 s$", lines["AutoBroken(mode='hang')"])
+    assert re.search(r"! timed out +timed out after 4 s$", lines["AutoBroken(mode='hang')"])
     assert re.search(r"! failed +crashed \(exit code 3\)$", lines["AutoBroken(mode='crash')"])
     assert "✓ works" in lines["AutoFiniteDiff()"]
     # a fresh process takes the next operator after a hang or a crash
     assert gradient.count("✓ works") == 4, gradient
     assert "AutoBroken(mode='hang')   !✓  done in" in done.stderr
+
+
+def test_compare_reports_programs_too_big_to_compile(user_module: Path) -> None:
+    available = [name for name in ("jax", "tinygrad") if importlib.util.find_spec(name)]
+    done = run("compare", "mymodule:rk4", "--x", "4", "--operators", "gradient", "--budget", "0.01",
+               "--backends", ",".join(["finitediff", *available]), cwd=user_module)
+    assert done.returncode == 0, done.stderr
+    lines = {line.split()[0]: line for line in done.stdout.splitlines()[2:-1]}
+    assert "✓ works" in lines["AutoFiniteDiff()"]
+    if "jax" in available:  # runs without jax.jit, and says so
+        assert "✓ works" in lines["AutoJAX()"]
+        assert lines["AutoJAX()"].endswith("ran uncompiled: `f`'s program is above the backend's max_program_size")
+    if "tinygrad" in available:  # refused within seconds
+        assert re.search(r"– too big +UnsupportedError: gradient: `f` traces to a program of more than 1000 ",
+                         lines["AutoTinygrad()"])
+
+
+def test_compare_gives_each_backend_a_memory_budget(user_module: Path) -> None:
+    done = run("compare", "mymodule:hungry", "--x", "3", "--operators", "gradient", "--budget", "0.01",
+               "--memory", "2", "--backends", "finitediff", cwd=user_module)
+    assert done.returncode == 0, done.stderr
+    row = [line for line in done.stdout.splitlines() if line.startswith("  AutoFiniteDiff()")][0]
+    assert re.search(r"! out of memory +MemoryError: ", row), row
+    done = run("compare", "mymodule:f", "--x", "3", "--memory", "-1", cwd=user_module)
+    assert done.stderr.strip() == "anydiff: `--memory` is in gigabytes, 0 for no bound; got -1."
 
 
 def test_compare_usage_errors(user_module: Path) -> None:

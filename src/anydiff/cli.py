@@ -5,13 +5,15 @@
     anydiff compare mymodule:f --x 100     your function at a random x of shape (100,)
 
 `compare` runs each backend in its own process (`multiprocessing`, spawn), one operator after
-the other, so that a backend that crashes or hangs (`--timeout`) is reported and the others go
-on. For each operator it prints a table: whether the backend works (its results agree with the
-reference) or is wrong (with the size of the error), is unsupported or failed (with the first
-line of the error), the median time of a prepared call, the preparation time (prepare plus the
-first call, where JIT compilers compile; one-time costs such as importing the library are paid
-beforehand on a tiny problem), and the speed relative to the fastest backend that works; then a
-recommendation.
+the other, with a time budget (`--timeout`, seconds per operator) and a memory budget
+(`--memory`, gigabytes per process), so that a backend that crashes, hangs or exhausts its memory
+is reported and the others go on. For each operator it prints a table: whether the backend works
+(its results agree with the reference; noted when it ran uncompiled, its program being above the
+backend's `max_program_size`) or is wrong (with the size of the error), is unsupported, too big
+to compile, timed out, out of memory or failed (with the first line of the error), the median
+time of a prepared call, the preparation time (prepare plus the first call, where JIT compilers
+compile; one-time costs such as importing the library are paid beforehand on a tiny problem),
+and the speed relative to the fastest backend that works; then a recommendation.
 
 The reference is the closed form for the built-in scenarios. For a function of yours it is the
 consensus of the automatic-differentiation backends: the result shared by the largest group of
@@ -118,7 +120,7 @@ def report(groups: list[tuple[Scenario, str, list[Comparison]]]) -> str:
     for scenario, subject, rows in groups:
         table_rows = []
         for r in rows:
-            note = r.message if r.status in ("failed", "unsupported") else ""
+            note = r.message
             table_rows.append(
                 (
                     r.backend,
@@ -324,6 +326,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--backends", default=None, help="comma-separated: AutoJAX, torch, AutoFiniteDiff(method='forward'), ...")
     add("--sparse", action="store_true", help="also AutoSparse(backend) for jacobian, hessian (and sparse built-ins)")
     add("--timeout", type=float, default=120.0, help="seconds a backend may spend on one operator (default 120)")
+    add("--memory", type=float, default=8.0, help="gigabytes of memory per backend's process (default 8; 0: no bound)")
     add("--budget", type=float, default=0.1, help="seconds of timing per backend and operator (default 0.1)")
     add("--seed", type=int, default=0, help="seed of the random x and tangents")
     add("--plot", metavar="PNG", help="write a chart of the times")
@@ -368,6 +371,8 @@ def backends_command(names: Sequence[str] = ()) -> int:
 
 def compare_command(args: argparse.Namespace) -> int:
     """`anydiff compare ...`: run, print the tables, write the outputs."""
+    if args.memory < 0:
+        raise SystemExit(f"anydiff: `--memory` is in gigabytes, 0 for no bound; got {args.memory:g}.")
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -410,7 +415,10 @@ def compare_command(args: argparse.Namespace) -> int:
 
     print(f"{title}: {len(scenarios)} operators × {len(backends)} backends", file=sys.stderr)
     progress = Progress(backends, len(scenarios))
-    judged = compare_differentiation(backends, scenarios, budget=args.budget, timeout=args.timeout, listener=progress)
+    memory = int(args.memory * 2**30) if args.memory else None
+    judged = compare_differentiation(
+        backends, scenarios, budget=args.budget, timeout=args.timeout, memory=memory, listener=progress
+    )
     groups = list(zip(scenarios, subjects, judged, strict=True))
     print(report(groups))
     records = Records(row for _, _, rows in groups for row in rows)

@@ -6,9 +6,13 @@
     rows = compare_differentiation([ad.AutoJAX(), ad.AutoTorch()], comparison_scenarios(100))
 
 Each backend runs in its own process (`multiprocessing`, spawn), one scenario after the other, so
-that a backend that crashes or hangs (`timeout`) is reported and the others go on. Each scenario
-gives one `Comparison` per backend: whether it works (its results agree with the reference) or is
-wrong (with the size of the error), is unsupported or failed (with the first line of the error),
+that a backend that crashes, hangs (`timeout`, seconds per scenario) or exhausts its memory
+(`memory`, bytes of address space per process, set with `resource.setrlimit`) is reported and the
+others go on. Each scenario gives one `Comparison` per backend: whether it works (its results
+agree with the reference; noted when it ran uncompiled because `f`'s program was above the
+backend's `max_program_size`) or is wrong (with the size of the error), is unsupported, too big to
+compile (refused by the size guard), timed out, out of memory, or failed (with the first line of
+the error),
 the median time of a prepared call, the preparation time (prepare plus the first call, where JIT
 compilers compile; one-time costs such as importing the library are paid beforehand on a tiny
 problem), and the speed relative to the fastest backend that works.
@@ -30,6 +34,7 @@ import dataclasses
 import math
 import multiprocessing
 import os
+import resource
 import tempfile
 import time
 import warnings
@@ -67,15 +72,31 @@ __all__ = [
 STARTUP_SECONDS = 60.0
 
 #: The mark of each status, for progress displays and tables (`"ok"`: a run not yet judged).
-STATUS_MARK = {"works": "✓", "wrong": "✗", "unsupported": "–", "failed": "!", "ok": "✓"}
+STATUS_MARK = {
+    "works": "✓",
+    "wrong": "✗",
+    "unsupported": "–",
+    "too big": "–",
+    "timed out": "!",
+    "out of memory": "!",
+    "failed": "!",
+    "ok": "✓",
+}
+
+#: In the size guard's refusal (`anydiff._core.guard`): `f`'s program is too big to compile.
+_TOO_BIG = "traces to a program of more than"
+#: In the messages of a process that ran out of its memory budget.
+_OUT_OF_MEMORY = ("MemoryError", "bad_alloc", "out of memory", "Cannot allocate memory")
 
 
 @dataclass(frozen=True)
 class Comparison:
     """One row of `anydiff compare`: a backend on one operator (scenario).
 
-    `status` is `"works"`, `"wrong"`, `"unsupported"` or `"failed"`; `error` the relative error
-    against `reference`; `relative` the time per call over the fastest backend that works.
+    `status` is `"works"`, `"wrong"`, `"unsupported"`, `"too big"` (to compile: refused at
+    preparation by the size guard), `"timed out"`, `"out of memory"` or `"failed"`; `message` why
+    (for `"works"`: empty, or that it ran uncompiled); `error` the relative error against
+    `reference`; `relative` the time per call over the fastest backend that works.
     Times are in seconds; see `BenchmarkRecord` for the others.
     """
 
@@ -122,8 +143,12 @@ class _Silent:
 # -- running backends in isolated processes ------------------------------------------------------
 
 
-def _worker(connection: Any, backend: AbstractBackend, scenarios: list[Scenario], budget: float, log: str) -> None:
+def _worker(
+    connection: Any, backend: AbstractBackend, scenarios: list[Scenario], budget: float, log: str, memory: int | None
+) -> None:
     """In the child process: import the backend's library, then run and report each scenario."""
+    if memory is not None:  # allocations past it fail (MemoryError) instead of swapping the machine
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(descriptor, 1)  # library chatter would scramble the parent's progress display
     os.dup2(descriptor, 2)
@@ -146,7 +171,12 @@ def _worker(connection: Any, backend: AbstractBackend, scenarios: list[Scenario]
                 call(small.forms.value_form, small, small.f, backend)
             except Exception:  # reported on the real scenario
                 pass
-        record, outputs = run_prepared(backend, scenario, budget=budget, outputs=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ad.ProgramSizeWarning)
+            record, outputs = run_prepared(backend, scenario, budget=budget, outputs=True)
+        if record.status == "ok" and any(issubclass(w.category, ad.ProgramSizeWarning) for w in caught):
+            note = "ran uncompiled: `f`'s program is above the backend's max_program_size"
+            record = dataclasses.replace(record, message=note)
         connection.send(("done", i, record, outputs))
     connection.close()
 
@@ -157,11 +187,13 @@ def run_backend(
     *,
     budget: float,
     timeout: float,
+    memory: int | None = None,
     listener: Listener | None = None,
 ) -> list[tuple[BenchmarkRecord, dict[str, Any] | None]]:
     """Run every scenario on `backend` in a child process, restarting it after a crash or hang.
 
-    Returns `(record, outputs)` per scenario, in order; `outputs` is `None` when nothing ran.
+    `memory` bounds the process's address space (bytes; `None`: no bound). Returns
+    `(record, outputs)` per scenario, in order; `outputs` is `None` when nothing ran.
     """
     listener = listener or _Silent()
     context = multiprocessing.get_context("spawn")
@@ -175,7 +207,9 @@ def run_backend(
         with tempfile.NamedTemporaryFile(prefix="anydiff-", suffix=".log", delete=False) as handle:
             log = handle.name
         process = context.Process(
-            target=_worker, args=(sender, backend, [scenarios[i] for i in batch], budget, log), daemon=True
+            target=_worker,
+            args=(sender, backend, [scenarios[i] for i in batch], budget, log, memory),
+            daemon=True,
         )
         process.start()
         sender.close()
@@ -201,6 +235,8 @@ def run_backend(
             except EOFError:
                 process.join(5)
                 problem = f"crashed (exit code {process.exitcode})" + _last_line(log)
+                if memory is not None and any(mark in problem for mark in _OUT_OF_MEMORY):
+                    problem = f"out of memory (its budget: {_format_bytes(memory)}): {problem}"
                 break
             if message[0] == "start":
                 current, began = message[1], time.monotonic()
@@ -249,16 +285,21 @@ def compare_differentiation(
     *,
     budget: float = 0.1,
     timeout: float = 120.0,
+    memory: int | None = None,
     listener: Listener | None = None,
 ) -> list[list[Comparison]]:
     """Run every scenario on every backend, each backend in its own process; judge the results.
 
     Returns one list of rows per scenario, in order, with one `Comparison` per backend, in order.
     `budget` is the seconds of timing per backend and scenario, `timeout` the seconds a backend may
-    spend on one scenario (starting its process gets at least a minute).
+    spend on one scenario (starting its process gets at least a minute), `memory` the bytes of
+    address space each backend's process may use (`None`: no bound).
     """
     scenarios = list(scenarios)
-    runs = {repr(b): run_backend(b, scenarios, budget=budget, timeout=timeout, listener=listener) for b in backends}
+    runs = {
+        repr(b): run_backend(b, scenarios, budget=budget, timeout=timeout, memory=memory, listener=listener)
+        for b in backends
+    }
     return [judge(scenario, [(b, *runs[repr(b)][j]) for b in backends]) for j, scenario in enumerate(scenarios)]
 
 
@@ -436,7 +477,7 @@ def judge(
     reference, description, reference_tolerance = _reference(scenario, runs)
     rows = []
     for backend, record, outputs in runs:
-        status, error = record.status, None
+        status, error = _status(record.status, record.message), None
         if status == "ok":
             status = "works"
             if reference is not None and outputs is not None:
@@ -465,6 +506,23 @@ def judge(
     times = [r.time for r in rows if r.status == "works" and r.time]
     best = min(times, default=None)
     return [dataclasses.replace(r, relative=None if best is None or r.time is None else r.time / best) for r in rows]
+
+
+def _status(status: str, message: str) -> str:
+    """A run's status, refined by its message: too big to compile, timed out, out of memory."""
+    if status == "unsupported" and _TOO_BIG in message:
+        return "too big"
+    if status == "failed":
+        if message.startswith("timed out"):
+            return "timed out"
+        if any(mark in message for mark in _OUT_OF_MEMORY):
+            return "out of memory"
+    return status
+
+
+def _format_bytes(size: int) -> str:
+    """`"1.5 GB"`, `"512 MB"`: a memory budget as messages write it."""
+    return f"{size / 2**30:g} GB" if size >= 2**30 else f"{size / 2**20:g} MB"
 
 
 def format_ratio(relative: float) -> str:
