@@ -266,6 +266,8 @@ def test_the_side_with_fewer_colors_is_chosen() -> None:
     )
 
 
+# `torch.compile` (AutoTorch(compile=True)) imports a module that warns on import (torch 2.13)
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_torch_takes_ties_to_the_tapes_batched_pullbacks() -> None:
     # The stencil's rows and columns need as many colors: JAX pushes forward, torch pulls back
     # on its tape (one recorded pass, one batched backward pass), with the same values.
@@ -276,6 +278,9 @@ def test_torch_takes_ties_to_the_tapes_batched_pullbacks() -> None:
     y, J = ad.value_and_jacobian(Stencil(), ad.AutoSparse(TORCH), torch.asarray(x), prep=prep)
     np.testing.assert_allclose(dense(J), Stencil().jacobian(x), rtol=1e-12)
     np.testing.assert_allclose(y.numpy(), Stencil().value(x), rtol=1e-12)
+    # a `torch.compile`d `f`: its compiled backward does not run batched, one pass per row seed
+    compiled = ad.jacobian(Stencil(), ad.AutoSparse(ad.AutoTorch(compile=True)), torch.asarray(x))
+    np.testing.assert_allclose(dense(compiled), Stencil().jacobian(x), rtol=1e-12)
     # a dense first column: 2 column colors against 6 row colors, so torch pushes forward
     first_column = ad.prepare_jacobian(lambda x: x[0] * x + x**2, ad.AutoSparse(TORCH), torch.asarray(x[0]))
     assert first_column.mode == "forward" and first_column.ncolors == 2

@@ -59,6 +59,9 @@ _NEGATIVE_STEP = "step must be greater than zero"
 # In torch's errors about an operand it does not take: a NumPy array.
 _NUMPY_OPERAND = "numpy.ndarray"
 
+# What torch says when a backward pass cannot run under `is_grads_batched` (see `_tape_pullback`).
+_UNBATCHABLE = ("Batching rule not implemented", "Cannot access data pointer of Tensor that doesn't have storage")
+
 # Substrings of the errors torch raises when `f` leaves the tensor world while being traced.
 _ESCAPE_MESSAGES = ("numpy()", ".item()", "data pointer", "Tensor.data_ptr", "requires grad")
 
@@ -98,8 +101,10 @@ def _tape_pullback(leaf: Any, y: Any, cotangents: Any) -> Any:
     """`u @ J` for each stacked cotangent `u`, in one vmapped backward pass of the recorded tape
     (`is_grads_batched`), which beats a loop over the tape 1.9x for 7 cotangents at n = 2 500.
 
-    A custom `autograd.Function` in `f` (an `ad.DifferentiateWith`, for one) may have no rule
-    for the legacy vmap behind `is_grads_batched`: one backward pass per cotangent then.
+    Some backward passes do not run under the legacy vmap behind `is_grads_batched`: a custom
+    `autograd.Function` in `f` without a batching rule (an `ad.DifferentiateWith`, for one), and
+    the compiled backward of a `torch.compile`d `f`, which reads tensor storage. One backward
+    pass per cotangent then.
     """
     products = None
     if y.requires_grad:  # otherwise `f` does not depend on `x`
@@ -108,7 +113,7 @@ def _tape_pullback(leaf: Any, y: Any, cotangents: Any) -> Any:
                 y, leaf, cotangents, is_grads_batched=True, retain_graph=True, allow_unused=True
             )[0]
         except RuntimeError as exc:
-            if "Batching rule not implemented" not in str(exc):
+            if not any(message in str(exc) for message in _UNBATCHABLE):
                 raise
             last = cotangents.shape[0] - 1
             products = torch.stack([_tape_grad(y, leaf, u, retain=i < last) for i, u in enumerate(cotangents)])
