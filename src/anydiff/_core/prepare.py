@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
 from typing import Any
 
@@ -35,17 +35,18 @@ __all__ = ["evaluate", "prepare", "reuse"]
 def _contexts_converter(target: ArrayKind, accepts: frozenset[str]) -> Callable[[tuple], tuple]:
     """Unwrap `Constant`/`Cache` contexts and convert the arrays inside them to `target`."""
 
-    def convert(value: Any) -> Any:
+    def leaf(value: Any) -> Any:
         kind = array_kind(value)
-        if kind is not None:
-            if kind is target or kind.name in accepts:
-                return value
-            return converter(kind, target)(value)  # type: ignore[misc]
-        if isinstance(value, (tuple, list)):
-            return type(value)(convert(v) for v in value)
-        if isinstance(value, Mapping):
-            return {k: convert(v) for k, v in value.items()}
-        return value
+        if kind is None or kind is target or kind.name in accepts:
+            return value
+        return converter(kind, target)(value)  # type: ignore[misc]
+
+    def convert(value: Any) -> Any:
+        """An array, or the arrays of a tree (API.md section 10), converted leaf by leaf."""
+        if array_kind(value) is not None or type(value) in (float, int, bool, str):
+            return leaf(value)
+        leaves, spec = flatten(value)
+        return value if spec.is_leaf() else spec.unflatten([leaf(v) for v in leaves])
 
     return lambda contexts: tuple(convert(c.value) for c in contexts)
 
