@@ -26,7 +26,7 @@ def process_pool():
 
 
 @pytest.fixture(scope="module")
-def dask_executor():
+def dask_client():
     distributed = pytest.importorskip("distributed")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # dask's own start-up chatter (ports, deprecations)
@@ -35,7 +35,7 @@ def dask_executor():
         )
         client = distributed.Client(cluster)
     try:
-        yield client.get_executor()
+        yield client
     finally:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -43,7 +43,15 @@ def dask_executor():
             cluster.close()
 
 
-@pytest.mark.parametrize("engine", ["process_pool", "dask_executor"])
+@pytest.fixture(scope="module")
+def dask_executor(dask_client):
+    return dask_client.get_executor()
+
+
+ENGINES = ["process_pool", "dask_executor", "dask_client"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("method", ["forward", "central"])
 def test_parallel_results_match_the_serial_run_exactly(engine, method, request):
     executor = request.getfixturevalue(engine)
@@ -65,7 +73,7 @@ def test_parallel_results_match_the_serial_run_exactly(engine, method, request):
     )
 
 
-@pytest.mark.parametrize("engine", ["process_pool", "dask_executor"])
+@pytest.mark.parametrize("engine", ENGINES)
 def test_a_failed_evaluation_names_its_index_and_keeps_its_exception(engine, request):
     backend = ad.AutoFiniteDiff(method="forward", executor=request.getfixturevalue(engine))
     x = np.array([1.0, 2.0, 3.0])
@@ -76,29 +84,40 @@ def test_a_failed_evaluation_names_its_index_and_keeps_its_exception(engine, req
     assert "raised by `f` at perturbed point 3 of 4" in notes
 
 
-def test_failure_cancels_the_remaining_evaluations():
+def test_failure_cancels_the_chunks_not_yet_started():
     calls = []
     lock = threading.Lock()
 
     def slow(x):
         with lock:
             calls.append(x.copy())
+            count = len(calls)
         time.sleep(0.02)
-        if len(calls) == 3:
+        if count == 3:
             raise RuntimeError("solver failed")
         return x * 2
 
-    with ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(2) as pool:
         with pytest.raises(RuntimeError, match="solver failed"):
-            ad.jacobian(slow, ad.AutoFiniteDiff(executor=pool), np.ones(20))
-        time.sleep(0.1)
-    # f(x) at preparation, f(x) again, the failing point, and at most one evaluation per worker
-    # already under way when it failed; the 38 others were cancelled.
-    assert len(calls) <= 4
+            ad.jacobian(slow, ad.AutoFiniteDiff(executor=pool), np.ones(40))
+        time.sleep(0.3)
+    # f(x) at preparation, then the 81 points of central differences in 4 chunks of at most 21,
+    # two per worker: the failure comes in one of the first two, which run at once; the worker
+    # that failed may have taken the next chunk before the others are cancelled: at most
+    # 1 + 3 * 21 evaluations, not 82.
+    assert len(calls) <= 64
+
+
+def test_a_dask_client_gets_each_chunk_as_one_task(dask_client):
+    distributed = pytest.importorskip("distributed")
+    with distributed.get_task_stream(client=dask_client) as stream:
+        ad.jacobian(heat_rod, ad.AutoFiniteDiff(executor=dask_client), X, STEPS)
+    # Two chunks per worker thread (2 workers of 1): four tasks for the 13 points.
+    assert sum(str(task["key"]).startswith("_run") for task in stream.data) == 4
 
 
 def test_executor_must_be_an_executor():
-    with pytest.raises(TypeError, match=r"AutoFiniteDiff: `executor` must be a `concurrent.futures.Executor`"):
+    with pytest.raises(TypeError, match=r"`executor` must be a `concurrent.futures.Executor` .* or a Dask"):
         ad.AutoFiniteDiff(executor=object())  # type: ignore[arg-type]
 
 

@@ -33,8 +33,10 @@ class AutoFiniteDiff(AbstractBackend):
             Second-order operators take second differences of `f`, whose balanced steps are
             eps^(1/3) forward and eps^(1/4) central; the complex method differences its
             complex-step derivatives along real central steps of eps^(1/3).
-        executor: any `concurrent.futures.Executor`; the perturbed points of a Jacobian,
-            gradient, batched pushforward, Hessian or HVP are then evaluated through it, in parallel.
+        executor: any `concurrent.futures.Executor`, or a Dask `distributed.Client`; the
+            perturbed points of a Jacobian, gradient, batched pushforward, Hessian or HVP are
+            then evaluated through it, in parallel, in chunks (two per worker). A Client
+            receives `f`, the contexts and `x` once per call, scattered to its workers.
     """
 
     method: Literal["forward", "central", "complex"] = "central"
@@ -46,10 +48,10 @@ class AutoFiniteDiff(AbstractBackend):
             raise ValueError(f"AutoFiniteDiff: `method` must be one of {_FD_METHODS}; got {self.method!r}.")
         if self.step is not None and not (isinstance(self.step, (int, float)) and self.step > 0):
             raise ValueError(f"AutoFiniteDiff: `step` must be a positive number; got {self.step!r}.")
-        if self.executor is not None and not _is_executor(self.executor):
+        if self.executor is not None and not (_is_executor(self.executor) or _is_dask_client(self.executor)):
             raise TypeError(
                 "AutoFiniteDiff: `executor` must be a `concurrent.futures.Executor` (e.g. a "
-                f"ProcessPoolExecutor or a dask Client's executor); got {type(self.executor).__name__}."
+                f"ProcessPoolExecutor) or a Dask `distributed.Client`; got {type(self.executor).__name__}."
             )
 
 
@@ -58,6 +60,11 @@ def _is_executor(value: object) -> bool:
     from concurrent.futures import Executor
 
     return isinstance(value, Executor)
+
+
+def _is_dask_client(value: object) -> bool:
+    """Whether `value` is a `distributed.Client` (told by its class, without importing Dask)."""
+    return any(c.__name__ == "Client" and c.__module__.startswith("distributed.") for c in type(value).__mro__)
 
 
 register_backend(AutoFiniteDiff, "anydiff._libraries.finitediff.impl:FiniteDiffImpl", library=None)

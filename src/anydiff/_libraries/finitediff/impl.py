@@ -8,7 +8,7 @@ input (the generic emulation in `BackendImpl.vjp`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from anydiff.extend import (
@@ -27,7 +27,7 @@ from anydiff.extend import (
     unstack,
 )
 
-from . import AutoFiniteDiff
+from . import AutoFiniteDiff, _is_dask_client
 
 __all__ = ["FiniteDiffImpl"]
 
@@ -43,14 +43,65 @@ _SECOND_STEP_EXPONENT = {"forward": 1 / 3, "central": 1 / 4, "complex": 1 / 3}
 _CORNERS = ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1))
 
 
-class _Bound:
-    """`f` with its contexts bound, picklable for process-based executors."""
+class _Points:
+    """`f` at perturbed points of `x`, each given by a spec of a few numbers; picklable.
 
-    def __init__(self, f: Callable[..., Any], contexts: tuple) -> None:
-        self.f, self.contexts = f, contexts
+    `make(arrays, spec)` builds a point from the arrays shared by every point (`x` first: the
+    spec `None` is `x` itself). A task of an executor carries `f`, its contexts and these arrays
+    once (a Dask cluster receives them once in all) and a chunk of specs, never whole points.
+    """
 
-    def __call__(self, point: Any) -> Any:
-        return self.f(point, *self.contexts)
+    def __init__(
+        self, f: Callable[..., Any], contexts: tuple, make: Callable[[tuple, Any], Any], arrays: tuple
+    ) -> None:
+        self.f, self.contexts, self.make, self.arrays = f, contexts, make, arrays
+
+    def __call__(self, chunk: tuple[int, int, list]) -> list[Any]:
+        """The values at a chunk `(start, total, specs)`: the specs `start, start + 1, ...` of `total`."""
+        start, total, specs = chunk
+        values: list[Any] = []
+        for spec in specs:
+            point = self.arrays[0] if spec is None else self.make(self.arrays, spec)
+            try:
+                values.append(self.f(point, *self.contexts))
+            except Exception as exc:
+                exc.add_note(f"anydiff: raised by `f` at perturbed point {start + len(values)} of {total}.")
+                raise
+        return values
+
+
+def _run(chunk: tuple[int, int, list], points: _Points) -> list[Any]:
+    """A Dask task: `points` arrives scattered, resolved by the worker."""
+    return points(chunk)
+
+
+def _column(arrays: tuple, spec: tuple[int, Any]) -> Any:
+    """`x + s h_j e_j` for the spec `(j, s)`."""
+    x, xs, steps, index = arrays
+    j, s = spec
+    xp = namespace(x)
+    return xp.reshape(xp.where(index == j, xs + s * steps[j], xs), x.shape)
+
+
+def _direction(arrays: tuple, spec: tuple[int, Any]) -> Any:
+    """`x + s h_i t_i` for the spec `(i, s)`."""
+    _, xs, steps, tangents = arrays
+    i, s = spec
+    return xs + (s * steps[i]) * tangents[i]
+
+
+def _corner(arrays: tuple, spec: tuple[Any, Any, Any, Any]) -> Any:
+    """`x + (s a_i + t b_j)` for the spec `(i, s, j, t)`; `None` drops a term, an imaginary `s` (the
+    complex method) starts from `x` as a complex array.
+
+    `x + (a - b)` rather than `(x + a) - b`: the diagonal's `a - a` is exactly zero.
+    """
+    x, xs, a, b = arrays
+    i, s, j, t = spec
+    if i is None:
+        return x + t * b[j]
+    step = s * a[i] if j is None else s * a[i] + t * b[j]
+    return (xs if isinstance(s, complex) else x) + step
 
 
 class FiniteDiffImpl(BackendImpl):
@@ -72,30 +123,49 @@ class FiniteDiffImpl(BackendImpl):
             return _COMPLEX_STEP
         return float(xp.finfo(dtype).eps) ** _STEP_EXPONENT[self.method]
 
-    def evaluate(self, f: Callable[..., Any], points: Iterable[Any], contexts: tuple) -> list[Any]:
-        """`f` at each point, in order; through the executor when there is one.
+    def evaluate(
+        self, f: Callable[..., Any], contexts: tuple, make: Callable[[tuple, Any], Any], arrays: tuple, specs: list
+    ) -> list[Any]:
+        """`f` at the point of each spec (`_Points`), in order; through the executor when there is one.
 
-        With an executor, `f` and its contexts travel once per chunk of points (process pools)
-        or once per call (Dask pickles a task's function once). If an evaluation fails, the
-        pending ones are cancelled (`Executor.map` cancels what it has not yielded) and the
-        original exception is raised with a note giving the point's index.
+        With an executor, the specs go in chunks, two per worker: one task per chunk, which
+        carries `f`, the contexts and the arrays the points are made of; a Dask `Client` receives
+        them once, scattered to its workers, and its tasks carry only their specs. If an
+        evaluation fails, the chunks not yet started are cancelled and the original exception is
+        raised, with a note giving the point's index.
         """
-        bound = _Bound(f, contexts)
+        points = _Points(f, contexts, make, arrays)
+        total = len(specs)
         if self.executor is None:
-            return [bound(p) for p in points]
-        points = list(points)
-        chunksize = max(1, len(points) // (4 * (os.cpu_count() or 1)))
-        values: list[Any] = []
+            return points((0, total, specs))
+        client: Any = self.executor if _is_dask_client(self.executor) else None
+        workers = sum(client.nthreads().values()) if client is not None else _pool_size(self.executor)
+        size = max(1, -(-total // (2 * max(1, workers))))  # two chunks per worker
+        chunks = [(start, total, specs[start : start + size]) for start in range(0, total, size)]
+        finished: Iterator[Any]
+        if client is None:
+            from concurrent.futures import as_completed
+
+            futures = [self.executor.submit(points, chunk) for chunk in chunks]
+            finished = as_completed(futures)
+        else:
+            import distributed
+
+            shared = client.scatter(points, broadcast=True, hash=False)
+            futures = client.map(_run, chunks, points=shared, pure=False)
+            finished = distributed.as_completed(futures)
         try:
-            values.extend(self.executor.map(bound, points, chunksize=chunksize))
+            for future in finished:
+                future.result()  # raises the first failure as soon as it happens
         except Exception as exc:
+            for future in futures:
+                future.cancel()
             exc.add_note(
-                f"anydiff: raised by `f` at perturbed point {len(values)} of {len(points)} "
-                f"(finite differences evaluated through {type(self.executor).__name__}); the "
-                "remaining evaluations were cancelled."
+                f"anydiff: finite differences evaluated through {type(self.executor).__name__}; the "
+                "chunks of points not yet started were cancelled."
             )
             raise
-        return values
+        return [value for future in futures for value in future.result()]
 
     def differences(
         self,
@@ -103,27 +173,28 @@ class FiniteDiffImpl(BackendImpl):
         x: Any,
         contexts: tuple,
         k: int,
-        point: Callable[[int, Any], Any],
+        make: Callable[[tuple, Any], Any],
+        arrays: tuple,
         steps: Any,
     ) -> tuple[Any, Any]:
         """`(f(x), D)` with `D[i]` the difference quotient along direction `i` of `k`.
 
-        `point(i, s)` is `x + s * steps[i] * direction_i` for `s` in `1, -1, 1j`.
+        `make(arrays, (i, s))` is `x + s * steps[i] * direction_i` for `s` in `1, -1, 1j`.
         """
         xp = namespace(x)
         method = self.method
         if method == "forward":
-            values = self.evaluate(f, _chain(x, (point(i, 1) for i in range(k))), contexts)
+            values = self.evaluate(f, contexts, make, arrays, [None, *((i, 1) for i in range(k))])
             y, rest = values[0], values[1:]
             diffs = xp.stack(rest) - y if k else None
         elif method == "central":
-            both = (point(i % k, 1 if i < k else -1) for i in range(2 * k))
-            values = self.evaluate(f, _chain(x, both), contexts)
+            both = [None, *((i, 1) for i in range(k)), *((i, -1) for i in range(k))]
+            values = self.evaluate(f, contexts, make, arrays, both)
             y = values[0]
             diffs = xp.stack(values[1 : k + 1]) - xp.stack(values[k + 1 :]) if k else None
             steps = 2 * steps
         else:
-            values = self.evaluate(f, (point(i, 1j) for i in range(k)), contexts) if k else []
+            values = self.evaluate(f, contexts, make, arrays, [(i, 1j) for i in range(k)]) if k else []
             y = xp.real(values[0]) if k else f(x, *contexts)
             diffs = xp.imag(xp.stack(values)) if k else None
         if diffs is None:
@@ -147,8 +218,8 @@ class FiniteDiffImpl(BackendImpl):
         tnorm = xp.max(xp.abs(flat), axis=1)
         tnorm = tnorm + xp.astype(tnorm == 0, tnorm.dtype)
         steps = base * (1 + xp.max(xp.abs(x))) / tnorm
-        xs = self.complex_input(xp, x)
-        return self.differences(f, x, contexts, k, lambda i, s: xs + (s * steps[i]) * tangents[i], steps)
+        arrays = (x, self.complex_input(xp, x), steps, tangents)
+        return self.differences(f, x, contexts, k, _direction, arrays, steps)
 
     def columns(self, f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Any]:
         """`(f(x), columns)`: every partial derivative, shape `(x.size,) + y.shape`.
@@ -164,12 +235,8 @@ class FiniteDiffImpl(BackendImpl):
         if self.method != "complex":
             steps = (x_flat + steps) - x_flat
         xs = xp.reshape(self.complex_input(xp, x), (-1,))
-        index = xp.arange(n, device=device(x))
-
-        def point(j: int, s: Any) -> Any:
-            return xp.reshape(xp.where(index == j, xs + s * steps[j], xs), x.shape)
-
-        return self.differences(f, x, contexts, n, point, steps)
+        arrays = (x, xs, steps, xp.arange(n, device=device(x)))
+        return self.differences(f, x, contexts, n, _column, arrays, steps)
 
     def native_gradient(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         def value_and_gradient(x: Any, *contexts: Any) -> tuple[Any, Any]:
@@ -222,27 +289,28 @@ class FiniteDiffImpl(BackendImpl):
         first = xp.asarray([i for i, _ in pairs], device=device(x))
         second = xp.asarray([j for _, j in pairs], device=device(x))
         count = len(pairs)
+        arrays = (x, self.complex_input(xp, x), a, b)
         if self.method == "central":
-            # `x + (a - b)` rather than `(x + a) - b`: the diagonal's `a - a` is exactly zero.
-            points = (x + (s * a[i] + t * b[j]) for i, j in pairs for s, t, _ in _CORNERS)
-            values = self.evaluate(f, _chain(x, points), contexts)
+            corners = [(i, s, j, t) for i, j in pairs for s, t, _ in _CORNERS]
+            values = self.evaluate(f, contexts, _corner, arrays, [None, *corners])
             y = values[0]
-            corners = xp.reshape(xp.stack(values[1:]), (count, 4, *y.shape))
-            d = sum(sign * corners[:, c] for c, (_, _, sign) in enumerate(_CORNERS)) / 4
+            at = xp.reshape(xp.stack(values[1:]), (count, 4, *y.shape))
+            d = sum(sign * at[:, c] for c, (_, _, sign) in enumerate(_CORNERS)) / 4
         elif self.method == "forward":
             p, q = len(a), len(b)
-            right_singles = () if symmetric else (x + b[j] for j in range(q))
-            singles = _chain(x, _chain_all((x + a[i] for i in range(p)), right_singles))
-            values = self.evaluate(f, _chain_all(singles, (x + (a[i] + b[j]) for i, j in pairs)), contexts)
+            singles: list[tuple] = [(i, 1, None, None) for i in range(p)]
+            if not symmetric:
+                singles += [(None, None, j, 1) for j in range(q)]
+            both = [(i, 1, j, 1) for i, j in pairs]
+            values = self.evaluate(f, contexts, _corner, arrays, [None, *singles, *both])
             y = values[0]
             at_a = xp.stack(values[1 : p + 1])
             at_b = at_a if symmetric else xp.stack(values[p + 1 : p + q + 1])
             at_ab = xp.stack(values[-count:])
             d = at_ab - xp.take(at_a, first, axis=0) - xp.take(at_b, second, axis=0) + y
         else:
-            xs = self.complex_input(xp, x)
-            points = (xs + (1j * a[i] + t * b[j]) for i, j in pairs for t in (1, -1))
-            values = self.evaluate(f, _chain(x, points), contexts)
+            points = [(i, 1j, j, t) for i, j in pairs for t in (1, -1)]
+            values = self.evaluate(f, contexts, _corner, arrays, [None, *points])
             y = values[0]
             both = xp.reshape(xp.stack(values[1:]), (count, 2, *y.shape))
             d = xp.imag(both[:, 0] - both[:, 1]) / 2
@@ -319,18 +387,13 @@ def _direction_steps(xp: Any, x: Any, directions: Any, relative: float) -> Any:
     return relative * (1 + along) / size
 
 
+def _pool_size(executor: Any) -> int:
+    """The workers of a `concurrent.futures` pool (its `_max_workers`), else this machine's cores."""
+    return getattr(executor, "_max_workers", None) or os.cpu_count() or 1
+
+
 def _rows(xp: Any, stacked: Any) -> list[Any]:
     """The slices of `stacked` along its first axis."""
     if hasattr(xp, "unstack"):  # array API 2023.12
         return list(xp.unstack(stacked))
     return [stacked[i] for i in range(stacked.shape[0])]
-
-
-def _chain_all(*parts: Iterable[Any]) -> Iterable[Any]:
-    for part in parts:
-        yield from part
-
-
-def _chain(first: Any, rest: Iterable[Any]) -> Iterable[Any]:
-    yield first
-    yield from rest
