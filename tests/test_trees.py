@@ -326,3 +326,47 @@ def test_sparsity_patterns_and_sparse_backends_use_the_flat_layout():
     np.testing.assert_array_equal(
         pattern, np.block([[np.zeros((4, 4)), expected[:, :4].T], [expected[:, :4], np.zeros((3, 3))]])
     )
+
+
+@pytest.mark.parametrize("backend", [ad.AutoFiniteDiff(), ad.AutoJAX()], ids=repr)
+def test_every_operator_and_value_form_on_trees(backend):
+    if not ad.check_available(backend):
+        pytest.skip(f"{backend!r} is not installed")
+    x = {"u": np.array([0.5, 1.5]), "k": 2}
+
+    def vector(x):  # tree in, tree out
+        return {"sq": x["u"] ** 2, "prod": x["u"][:1] * x["u"][1:] * x["k"]}
+
+    def scalar(x):
+        return (x["u"] ** 3).sum()
+
+    def curve(t):  # scalar in, tree out
+        return (t**2, {"cube": t**3})
+
+    u, t = x["u"], 1.5
+    rtol = 1e-5 if isinstance(backend, ad.AutoFiniteDiff) else 1e-12
+    tx = {"u": np.array([1.0, -1.0]), "k": None}
+    y, ty = ad.value_and_pushforward(vector, backend, x, tx)
+    np.testing.assert_allclose(y["sq"], u**2)
+    np.testing.assert_allclose(ty["sq"], 2 * u * tx["u"], rtol=rtol)
+    np.testing.assert_allclose(ty["prod"], [2 * (u[1] - u[0])], rtol=rtol)
+    y, tu = ad.value_and_pullback(vector, backend, x, {"sq": np.ones(2), "prod": np.ones(1)})
+    np.testing.assert_allclose(tu["u"], 2 * u + 2 * u[::-1], rtol=rtol)
+    assert tu["k"] is None
+    y, d = ad.value_and_derivative(curve, backend, t)
+    np.testing.assert_allclose(d[1]["cube"], 3 * t**2, rtol=rtol)
+    y, J = ad.value_and_jacobian(vector, backend, x)
+    np.testing.assert_allclose(J["sq"]["u"], np.diag(2 * u), rtol=rtol)
+    y, d, dd = ad.value_derivative_and_second_derivative(curve, backend, t)
+    np.testing.assert_allclose(dd[0], 2.0, rtol=1e-4 if rtol > 1e-9 else 1e-12)
+    np.testing.assert_allclose(dd[1]["cube"], 6 * t, rtol=1e-4 if rtol > 1e-9 else 1e-12)
+    g, hv = ad.gradient_and_hvp(scalar, backend, x, tx)
+    np.testing.assert_allclose(g["u"], 3 * u**2, rtol=rtol)
+    np.testing.assert_allclose(hv["u"], 6 * u * tx["u"], rtol=1e-4 if rtol > 1e-9 else 1e-12)
+    y, g, H = ad.value_gradient_and_hessian(scalar, backend, x)
+    np.testing.assert_allclose(H["u"]["u"], np.diag(6 * u), rtol=1e-4 if rtol > 1e-9 else 1e-12)
+    y, flat = ad.value_and_jacobian(vector, backend, x, flat=True)
+    assert flat.shape == (3, 2)  # rows: prod, then sq (keys sorted); columns: u
+    prep = ad.prepare_jacobian(vector, backend, x, flat=True)
+    with pytest.raises(ad.PreparationMismatchError, match=r"`flat=False` differs from the `flat=True`"):
+        ad.jacobian(vector, backend, x, prep=prep)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import ArrayKind, ArrayLike, array_kind, converter, dtype_name, sparse_builder
+from .arrays import ArrayKind, ArrayLike, array_kind, converter, dtype_name, namespace, sparse_builder
 from .backend import AbstractBackend
 from .checks import check_batch_size, check_flat, check_output, float_input, tangent_checker
 from .contexts import Context, check_contexts
@@ -289,7 +289,14 @@ def _prepare_tree(
         )
     out = OutputTree(operator.name)
     flat_f = flat_function(f, xl, out)
-    v = xl.ravel(xl.leaves)
+    ravel: Callable[[list], Any] = xl.ravel
+    if operator.input == "scalar":  # derivative operators: the one value as a 0-d array
+        vector_f, ravel = flat_f, lambda leaves: _reshape(xl.ravel(leaves), ())
+
+        def flat_f(v: Any, *contexts: Any) -> Any:
+            return vector_f(_reshape(v, (1,)), *contexts)
+
+    v = ravel(xl.leaves)
     evaluate(flat_f, backend, v, *contexts)
     yl = out.layout
     if operator.output == "scalar" and yl is not None:
@@ -311,19 +318,19 @@ def _prepare_tree(
     if ravel_tangents is None:
 
         def plain(x: Any, contexts: tuple) -> Any:
-            return plain_rebuild(inner.plain(xl.ravel(xl.accept(x, name)), contexts))
+            return plain_rebuild(inner.plain(ravel(xl.accept(x, name)), contexts))
 
         def with_value(x: Any, contexts: tuple) -> Any:
-            return rebuilt(inner.with_value(xl.ravel(xl.accept(x, name)), contexts))
+            return rebuilt(inner.with_value(ravel(xl.accept(x, name)), contexts))
 
     else:
 
         def plain(x: Any, tangents: Any, contexts: tuple) -> Any:  # type: ignore[misc]
-            result, single = inner.plain(xl.ravel(xl.accept(x, name)), ravel_tangents(tangents), contexts)
+            result, single = inner.plain(ravel(xl.accept(x, name)), ravel_tangents(tangents), contexts)
             return plain_rebuild(result), single
 
         def with_value(x: Any, tangents: Any, contexts: tuple) -> Any:  # type: ignore[misc]
-            results, single = inner.with_value(xl.ravel(xl.accept(x, name)), ravel_tangents(tangents), contexts)
+            results, single = inner.with_value(ravel(xl.accept(x, name)), ravel_tangents(tangents), contexts)
             return rebuilt(results), single
 
     return Prep(
@@ -345,6 +352,10 @@ def _prepare_tree(
         flat=flat,
         sparse=inner.sparse,
     )
+
+
+def _reshape(v: Any, shape: tuple[int, ...]) -> Any:
+    return namespace(v).reshape(v, shape)
 
 
 def _tangent_raveler(operator: str, lay: TreeLayout | None) -> Callable[[Any], Any]:

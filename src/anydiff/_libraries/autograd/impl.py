@@ -43,6 +43,8 @@ from anydiff.extend import (
     flat_size,
 )
 
+from . import namespace as _namespace  # noqa: F401  (registers `ad.namespace` of autograd's boxes)
+
 __all__ = ["AutogradImpl"]
 
 # -- differentiation -------------------------------------------------------------------------------
