@@ -8,7 +8,7 @@ input (the generic emulation in `BackendImpl.vjp`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from anydiff.extend import (
@@ -140,23 +140,22 @@ class FiniteDiffImpl(BackendImpl):
             return points((0, total, specs))
         client: Any = self.executor if _is_dask_client(self.executor) else None
         workers = sum(client.nthreads().values()) if client is not None else _pool_size(self.executor)
-        size = max(1, -(-total // (2 * max(1, workers))))  # two chunks per worker
-        chunks = [(start, total, specs[start : start + size]) for start in range(0, total, size)]
-        finished: Iterator[Any]
-        if client is None:
-            from concurrent.futures import as_completed
-
-            futures = [self.executor.submit(points, chunk) for chunk in chunks]
-            finished = as_completed(futures)
-        else:
-            import distributed
-
-            shared = client.scatter(points, broadcast=True, hash=False)
-            futures = client.map(_run, chunks, points=shared, pure=False)
-            finished = distributed.as_completed(futures)
+        count = min(total, 2 * max(1, workers))  # two chunks per worker, sizes within one
+        bounds = [total * c // count for c in range(count + 1)]
+        chunks = [(start, total, specs[start:stop]) for start, stop in zip(bounds, bounds[1:], strict=False)]
+        futures: list[Any] = []
         try:
-            for future in finished:
-                future.result()  # raises the first failure as soon as it happens
+            if client is None:
+                from concurrent.futures import as_completed
+
+                futures = [self.executor.submit(points, chunk) for chunk in chunks]
+                for future in as_completed(futures):
+                    future.result()  # raises the first failure as soon as it happens
+                results = [future.result() for future in futures]
+            else:
+                shared = client.scatter(points, broadcast=True, hash=False)
+                futures = client.map(_run, chunks, points=shared, pure=False)
+                results = client.gather(futures)  # stops at the first failure
         except Exception as exc:
             for future in futures:
                 future.cancel()
@@ -165,7 +164,7 @@ class FiniteDiffImpl(BackendImpl):
                 "chunks of points not yet started were cancelled."
             )
             raise
-        return [value for future in futures for value in future.result()]
+        return [value for chunk_values in results for value in chunk_values]
 
     def differences(
         self,
