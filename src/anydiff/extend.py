@@ -62,6 +62,7 @@ from ._core.registry import register_bridge_caller as register_bridge_caller
 from ._core.registry import registered_backends as registered_backends
 from ._core.trees import register_foreign_nodes as register_foreign_nodes
 from ._core.trees import register_leaf_advice as register_leaf_advice
+from ._core.trees import register_split as register_split
 from .first_order.derivative import DERIVATIVE as DERIVATIVE
 from .first_order.gradient import GRADIENT as GRADIENT
 from .first_order.jacobian import JACOBIAN as JACOBIAN
@@ -122,6 +123,7 @@ __all__ = [
     "register_bridge_caller",
     "register_foreign_nodes",
     "register_leaf_advice",
+    "register_split",
     "register_namespace",
     "registered_backends",
     "sparse_builder",

@@ -38,6 +38,7 @@ __all__ = [
     "register_foreign_nodes",
     "register_leaf_advice",
     "register_pytree_node",
+    "register_split",
     "tangent_leaves",
 ]
 
@@ -92,6 +93,9 @@ _FOREIGN: list[tuple[str, Callable[[Any], tuple[Callable, Callable] | None]]] = 
 #: one (a torch `nn.Module` passed as `x`), or `None`.
 _ADVICE: list[tuple[str, Callable[[Any], str | None]]] = []
 _SEEN: set[type] = set()
+#: `namespace name -> split(v, sizes) -> pieces`, and `-> compile(fn) -> fn`: see `register_split`
+_SPLITS: dict[str, Callable[[Any, list[int]], Sequence[Any]]] = {}
+_COMPILERS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {}
 
 
 def _engine() -> Any:
@@ -141,6 +145,23 @@ def register_foreign_nodes(module: str, lookup: Callable[[Any], tuple[Callable, 
     """
     _FOREIGN.append((module, lookup))
     _SEEN.clear()
+
+
+def register_split(
+    namespace_name: str,
+    split: Callable[[Any, list[int]], Sequence[Any]],
+    compile: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None,
+) -> None:
+    """How to cut trees of the arrays whose `ad.namespace` is named `namespace_name`.
+
+    `split(v, sizes)` cuts a 1-D array into pieces in one operation: trees are cut from their
+    flat vector inside `f`, and reverse mode transposes n slices to n full-size updates, a split
+    to one concatenation. `compile(fn)`, if given, compiles the raveling and cutting of a tree
+    once per layout (`jax.jit`), for libraries that dispatch each operation eagerly.
+    """
+    _SPLITS[namespace_name] = split
+    if compile is not None:
+        _COMPILERS[namespace_name] = compile
 
 
 def register_leaf_advice(module: str, advise: Callable[[Any], str | None]) -> None:
@@ -266,7 +287,9 @@ class TreeLayout:
         "shapes",
         "dtypes",
         "slices",
+        "sizes",
         "size",
+        "compiled",
         "dtype",
         "args",
         "fingerprint",
@@ -276,13 +299,14 @@ class TreeLayout:
         self.spec, self.paths, self.leaves, self.vary = spec, paths, leaves, tuple(vary)
         self.shapes = tuple(() if type(leaves[i]) is float else tuple(leaves[i].shape) for i in vary)
         self.dtypes = tuple("float64" if type(leaves[i]) is float else dtype_name(leaves[i].dtype) for i in vary)
-        sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
-        ends = np.cumsum([0, *sizes]).tolist()
+        self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
+        ends = np.cumsum([0, *self.sizes]).tolist()
         self.slices = tuple(slice(a, b) for a, b in zip(ends[:-1], ends[1:], strict=True))
         self.size = ends[-1]
         self.dtype = str(np.result_type(*self.dtypes)) if self.dtypes else "float64"
         self.args = spec.type is Args
         self.fingerprint = fingerprint(leaves, spec)
+        self.compiled: dict[tuple[str, str], Callable[..., Any]] = {}
 
     # -- checks --
 
@@ -337,22 +361,41 @@ class TreeLayout:
         first = next((p for p in parts if type(p) is not float), None)
         if first is None or isinstance(first, np.ndarray):
             return np.concatenate([np.asarray(p, dtype=self.dtype).reshape(-1) for p in parts])
-        kind = array_kind(first)
-        context = kind.context(first) if kind is not None and kind.context is not None else None
-        with context() if context is not None else nullcontext():
-            return concat(parts, self.dtype)
+        with _context(first):
+            return self._fused(namespace(first), "ravel", self._join)(*parts)
 
-    def pieces(self, v: Any, dtypes: bool = True) -> list:
-        """The leaves cut from the flat vector `v`, each with its shape (and its dtype)."""
+    def pieces(self, v: Any) -> list:
+        """The leaves cut from the flat vector `v`, each with its shape and dtype."""
+        with _context(v):
+            return list(self._fused(namespace(v), "pieces", self._cut)(v))
+
+    def _join(self, *parts: Any) -> Any:
+        return concat(list(parts), self.dtype)
+
+    def _cut(self, v: Any) -> tuple:
+        """One `split` where the namespace of `v` has one (`register_split`): reverse mode
+        transposes each slice of `v` to a full-size update, a split to one concatenation."""
         xp = namespace(v)
+        split = _SPLITS.get(getattr(xp, "__name__", ""))
+        parts = split(v, self.sizes) if split is not None and len(self.sizes) > 1 else [v[s] for s in self.slices]
         flat_dtype = dtype_name(v.dtype)
-        out = []
-        for s, shape, dtype in zip(self.slices, self.shapes, self.dtypes, strict=True):
-            piece = xp.reshape(v[s], shape)
-            if dtypes and dtype != flat_dtype:
-                piece = xp.astype(piece, getattr(xp, dtype))
-            out.append(piece)
-        return out
+        return tuple(
+            _as_dtype(xp, xp.reshape(part, shape), dtype, flat_dtype)
+            for part, shape, dtype in zip(parts, self.shapes, self.dtypes, strict=True)
+        )
+
+    def _fused(self, xp: Any, what: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """`fn`, compiled once per namespace that has a compiler (`register_split`): a library
+        that runs each operation eagerly (JAX on its arrays) then cuts a tree in one call."""
+        name = getattr(xp, "__name__", "")
+        compile = _COMPILERS.get(name)
+        if compile is None:
+            return fn
+        key = (name, what)
+        compiled = self.compiled.get(key)
+        if compiled is None:
+            compiled = self.compiled[key] = compile(fn)
+        return compiled
 
     def unflatten(self, values: list, static: bool) -> Any:
         """The tree with the differentiable leaves `values` and, at static leaves, the original
@@ -476,6 +519,17 @@ def _checked(operator: str, lay: TreeLayout, leaves: list) -> list:
                 f"{tuple(leaf.shape)} {dtype_name(leaf.dtype)}."
             )
     return out
+
+
+def _context(array: Any) -> Any:
+    """The context the computations on `array` need (JAX's x64 for float64), or a null one."""
+    kind = array_kind(array)
+    context = kind.context(array) if kind is not None and kind.context is not None else None
+    return nullcontext() if context is None else context()
+
+
+def _as_dtype(xp: Any, piece: Any, dtype: str, flat_dtype: str) -> Any:
+    return piece if dtype == flat_dtype else xp.astype(piece, getattr(xp, dtype))
 
 
 def _describe(leaf: Any, vary: bool) -> str:

@@ -16,10 +16,11 @@ from anydiff.extend import (
     register_backend,
     register_bridge_caller,
     register_foreign_nodes,
+    register_split,
 )
 
 from .arrays import JAX
-from .trees import jax_nodes
+from .trees import jax_jit, jax_nodes, jax_split
 
 __all__ = ["AutoJAX"]
 
@@ -56,3 +57,4 @@ register_array_kind(JAX)
 register_backend(AutoJAX, "anydiff._libraries.jax.impl:JAXImpl", library="jax")
 register_bridge_caller("jax", "anydiff._libraries.jax.bridge")
 register_foreign_nodes("jax", jax_nodes)
+register_split("jax.numpy", jax_split, compile=jax_jit)

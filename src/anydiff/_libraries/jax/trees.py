@@ -18,3 +18,18 @@ def jax_nodes(leaf: Any) -> tuple[Any, Any] | None:
     if definition.num_leaves == 1 and definition.num_nodes == 1:
         return None
     return _children, lambda definition, children: definition.unflatten(children)
+
+
+def jax_split(v: Any, sizes: list[int]) -> Any:
+    """One `jnp.split` of a vector into pieces of `sizes` (its transpose is one concatenation)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    return jnp.split(v, np.cumsum(sizes[:-1]).tolist())
+
+
+def jax_jit(fn: Any) -> Any:
+    """`jax.jit(fn)`: a tree raveled or cut in one dispatch instead of one per leaf."""
+    import jax
+
+    return jax.jit(fn)

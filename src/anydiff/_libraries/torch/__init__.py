@@ -17,10 +17,11 @@ from anydiff.extend import (
     register_bridge_caller,
     register_foreign_nodes,
     register_leaf_advice,
+    register_split,
 )
 
 from .arrays import TORCH
-from .trees import module_lesson, torch_nodes
+from .trees import module_lesson, torch_nodes, torch_split
 
 __all__ = ["AutoTorch"]
 
@@ -58,3 +59,4 @@ register_backend(AutoTorch, "anydiff._libraries.torch.impl:TorchImpl", library="
 register_bridge_caller("torch", "anydiff._libraries.torch.bridge")
 register_foreign_nodes("torch", torch_nodes)
 register_leaf_advice("torch", module_lesson)
+register_split("array_api_compat.torch", torch_split)

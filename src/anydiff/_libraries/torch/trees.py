@@ -27,3 +27,10 @@ def module_lesson(leaf: Any) -> str | None:
         "Pass the parameters, `params = dict(model.named_parameters())`, and inside `f` call "
         "`torch.func.functional_call(model, params, (inputs,))`."
     )
+
+
+def torch_split(v: Any, sizes: list[int]) -> Any:
+    """One `torch.split` of a vector into pieces of `sizes` (its backward is one concatenation)."""
+    import torch
+
+    return torch.split(v, sizes)
