@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import warnings
@@ -25,6 +24,8 @@ def load_paddle() -> Any:
     loaded = sys.modules.get("paddle")
     if loaded is not None:
         return loaded
+    import logging  # here: `import anydiff` does not pay its few milliseconds
+
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
     flags = sys.getdlopenflags() if hasattr(sys, "getdlopenflags") else None
