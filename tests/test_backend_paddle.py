@@ -212,6 +212,27 @@ def test_second_order_pairs_with_paddle():
         close(ad.hvp(energy, pair, X2, T), energy_hessian(X2) @ T)
 
 
+def test_prepared_calls_from_threads_at_once():
+    # Paddle's dynamic graph crashes the process when two threads differentiate at once (as
+    # TensorFlow's graphs run `DifferentiateWith(f, ad.AutoPaddle())` calls): the kernels take turns.
+    import threading
+
+    prep = ad.prepare_hessian(energy, PD, X)
+    results = []
+
+    def work():
+        results.extend(ad.hessian(energy, PD, X, prep=prep) for _ in range(20))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 80
+    for h in results:
+        close(h, energy_hessian(X))
+
+
 # -- errors ------------------------------------------------------------------------------------
 
 

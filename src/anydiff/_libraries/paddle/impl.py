@@ -13,10 +13,16 @@ Second order differentiates `paddle.grad(..., create_graph=True)` (reverse over 
 primitive called on a tensor that is already being differentiated (`stop_gradient=False`) keeps
 its graph. Operations without a second derivative in Paddle (`cumsum`, `sort`) make second-order
 operators raise `ad.FunctionNotDifferentiableError`.
+
+Paddle's dynamic graph is not thread-safe: two threads recording and differentiating at once
+crash the process (a segmentation fault). Another library may run them so (TensorFlow runs the
+`DifferentiateWith(f, ad.AutoPaddle())` calls of a graph in parallel), so the prepared kernels
+(`kernels`, native and generic routes alike) run one at a time.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +34,7 @@ from anydiff.extend import (
     BackendImpl,
     FunctionNotDifferentiableError,
     Kernels,
+    Operator,
     OutputSpec,
     flat_size,
 )
@@ -38,6 +45,17 @@ from .load import load_paddle
 paddle = load_paddle()
 
 __all__ = ["PaddleImpl"]
+
+#: held while a prepared kernel runs (reentrant: second order runs kernels inside kernels)
+_RUNNING = threading.RLock()
+
+
+def _one_at_a_time(kernel: Callable[..., Any]) -> Callable[..., Any]:
+    def serialized(*args: Any) -> Any:
+        with _RUNNING:
+            return kernel(*args)
+
+    return serialized
 
 
 def _leaf(x: Any) -> tuple[Any, bool]:
@@ -95,6 +113,12 @@ class PaddleImpl(BackendImpl):
             return _pull(f(xt, *contexts), xt, None, nested)
 
         return gradient
+
+    def kernels(
+        self, operator: Operator, f: Any, x: Any, tangents: tuple | None, contexts: tuple, spec: OutputSpec
+    ) -> Kernels:
+        found = super().kernels(operator, f, x, tangents, contexts, spec)
+        return found._replace(plain=_one_at_a_time(found.plain), with_value=_one_at_a_time(found.with_value))
 
     def translate_error(self, exc: Exception, operator: str) -> Exception | None:
         message = str(exc).strip()
