@@ -86,8 +86,8 @@ class Args:
 # -- the registries ----------------------------------------------------------------------------
 
 _optree: Any = None
-#: `(module, lookup)`: `lookup(type)` gives `(flatten, unflatten)` for a class registered with the
-#: library `module` (JAX, torch), or `None`; asked only once that library is imported.
+#: `(module, lookup)`: `lookup(leaf)` gives `(flatten, unflatten)` for the class of `leaf` when the
+#: library `module` (JAX, torch) has it as a tree, or `None`; asked once that library is imported.
 _FOREIGN: list[tuple[str, Callable[[Any], tuple[Callable, Callable] | None]]] = []
 #: `(module, advise)`: `advise(leaf)` gives the text of a `TypeError` for a leaf that must not be
 #: one (a torch `nn.Module` passed as `x`), or `None`.
@@ -117,7 +117,7 @@ def register_pytree_node(
     As in JAX: `aux` is hashable and compared between calls sharing a prep, and `unflatten` must
     accept any leaf values (a backend's arrays or tracers, `None` at static leaves).
     """
-    _engine().register_pytree_node(cls, flatten, lambda aux, children: unflatten(aux, children), namespace=NAMESPACE)
+    _engine().register_pytree_node(cls, flatten, unflatten, namespace=NAMESPACE)
 
 
 def register_dataclass(cls: type, data_fields: Sequence[str], meta_fields: Sequence[str]) -> None:
@@ -198,8 +198,7 @@ def is_tree(x: Any) -> bool:
     """Whether `x` is more than one leaf (a container, `None`, `Args`, a registered class)."""
     if type(x) in (float, int) or array_kind(x) is not None:
         return False
-    leaves, spec = flatten(x)
-    return not spec.is_leaf()
+    return not flatten(x)[1].is_leaf()
 
 
 def fingerprint(leaves: list, spec: Any) -> tuple:
