@@ -51,9 +51,13 @@ _NUMPY = array_kind(np.zeros(()))
 
 
 def callable_from(library: str | None) -> bool:
-    """Whether programs of `library` (its import name, `"jax"`) can call a `DifferentiateWith`
-    and differentiate through it: a caller is registered for it (`register_bridge_caller`)."""
-    return library is not None and library in bridge_callers()
+    """Whether the operators of `library` (its import name, `"jax"`) can call a `DifferentiateWith`
+    and differentiate through it: a caller is registered for it (`register_bridge_caller`) that
+    also serves the library's compiled and vectorised programs, in which its operators run (not
+    MLX's: `mx.compile` and `mx.vmap` run no Python code on values; its module says
+    `compiled = False`)."""
+    module = bridge_callers().get(library) if library is not None else None
+    return module is not None and getattr(importlib.import_module(module), "compiled", True)
 
 
 class _NumPyCaller:

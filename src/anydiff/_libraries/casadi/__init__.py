@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from anydiff.extend import AbstractBackend, register_backend
+from anydiff.extend import AbstractBackend, register_backend, register_bridge_caller
 
 __all__ = ["AutoCasADi"]
 
@@ -33,3 +33,4 @@ class AutoCasADi(AbstractBackend):
 
 
 register_backend(AutoCasADi, "anydiff._libraries.casadi.impl:CasADiImpl", library="casadi")
+register_bridge_caller("casadi", "anydiff._libraries.casadi.bridge")

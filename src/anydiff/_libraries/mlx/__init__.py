@@ -8,7 +8,14 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from anydiff.extend import AbstractBackend, Mode, check_mode, register_array_kind, register_backend
+from anydiff.extend import (
+    AbstractBackend,
+    Mode,
+    check_mode,
+    register_array_kind,
+    register_backend,
+    register_bridge_caller,
+)
 
 from .arrays import MLX
 
@@ -51,3 +58,4 @@ class AutoMLX(AbstractBackend):
 
 register_array_kind(MLX)
 register_backend(AutoMLX, "anydiff._libraries.mlx.impl:MLXImpl", library="mlx")
+register_bridge_caller("mlx", "anydiff._libraries.mlx.bridge")

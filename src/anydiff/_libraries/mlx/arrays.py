@@ -18,7 +18,9 @@ def _mlx_is_array(tp: type) -> bool:
 def _mlx_from_numpy(a: np.ndarray) -> Any:
     import mlx.core as mx
 
-    # `mx.array` and `mx.from_dlpack` turn float64 into MLX's default float32 unless told.
+    # `mx.array` and `mx.from_dlpack` turn float64 into MLX's default float32 unless told, and
+    # refuse negative strides (a reversed view, as PyTensor's results can be).
+    a = a if a.flags.c_contiguous else a.copy()
     return mx.array(a, dtype=mx.float64) if a.dtype == np.float64 else mx.array(a)
 
 

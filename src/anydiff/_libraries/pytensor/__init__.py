@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from anydiff.extend import AbstractBackend, register_backend
+from anydiff.extend import AbstractBackend, register_backend, register_bridge_caller
 
 __all__ = ["AutoPyTensor"]
 
@@ -32,3 +32,4 @@ class AutoPyTensor(AbstractBackend):
 
 
 register_backend(AutoPyTensor, "anydiff._libraries.pytensor.impl:PyTensorImpl", library="pytensor")
+register_bridge_caller("pytensor", "anydiff._libraries.pytensor.bridge")
