@@ -41,7 +41,7 @@ def _jax_x64() -> ContextManager[Any]:
 
     # Entering the context takes ~0.3 µs, but a jitted call inside it ~5 µs more (JAX's dispatch
     # leaves its fastest path when the configuration is overridden): skipped where x64 is on.
-    return _ALREADY_X64 if jax.config.jax_enable_x64 else jax.enable_x64(True)
+    return _ALREADY_X64 if jax.enable_x64.value else jax.enable_x64(True)
 
 
 _ALREADY_X64 = nullcontext()
