@@ -9,8 +9,10 @@ Two directions, at n = 10 and 100 000, float64, `f(x) = sin(x) * cumsum(x)`:
   and `torch.func.jvp`) and a backward pass on the tape (value and VJP), against `jax.jit(f)` and
   the prepared `ad.pushforward` / `ad.value_and_pullback` of `ad.AutoJAX()` (results awaited).
 
-The overhead is the difference of the fastest samples (calls timed in alternation, one process;
-the fastest sample is the least disturbed on a machine shared with other work) and the ratio.
+The overhead is the difference of the fastest samples (calls timed in alternation, one process)
+and the ratio. The samples are CPU time of the process (`time.process_time`; torch and XLA run
+on one thread here): on a machine shared with other work, wall time also counts the time other
+processes hold the cores, and the fastest sample is the least disturbed.
 The `floor` rows are what each library charges for leaving its own code at all, whoever does
 it: an identity `jax.pure_callback` under `jit` (and one calling torch's `f`, written by hand),
 an identity primitive lowered to XLA's host callback itself (what the bridge lowers to), an
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
@@ -172,7 +175,9 @@ def main() -> None:
         for n in (10, 100_000):
             floor = None
             for operation, (bridged, direct) in routes(n).items():
-                t_direct, t_bridged = interleaved([direct, bridged], repeats=7 if quick else 15, statistic=min)
+                t_direct, t_bridged = interleaved(
+                    [direct, bridged], repeats=7 if quick else 15, statistic=min, clock=time.process_time
+                )
                 overhead, ratio = t_bridged - t_direct, t_bridged / t_direct
                 if operation == "floor: pure_callback":
                     floor = overhead
@@ -218,5 +223,93 @@ def versions():
     }
 
 
+# -- the hosts of issue 20: PyTensor, CasADi and MLX programs calling a torch-differentiated `f` --
+#
+#     python benchmarks/bridge.py --hosts [--quick]     (results in benchmarks/results/bridge_hosts)
+#
+# Each host's compiled program (a `pytensor.function`, a `casadi.Function`; MLX runs eagerly, as
+# it must around a `DifferentiateWith`) for the call and the VJP, against torch computing the same
+# (`f` on tensors, the prepared `ad.pullback`); `floor`: the host's own cost of calling an
+# identity program of its kind, against NumPy's identity.
+
+
+def pytensor_calls_torch(n, torch_f, torch_vjp):
+    import pytensor
+    import pytensor.tensor as pt
+
+    dw = ad.DifferentiateWith(stretch, ad.AutoTorch())
+    x, u = pt.tensor("x", shape=(n,), dtype="float64"), pt.tensor("u", shape=(n,), dtype="float64")
+    y = dw(x)
+    identity, call = pytensor.function([x], x + 0), pytensor.function([x], y)
+    vjp = pytensor.function([x, u], pytensor.grad(pt.sum(y * u), x))
+    x_np, u_np = np.random.default_rng(0).uniform(-1, 1, (2, n))
+    return {
+        "floor: identity function": (lambda: identity(x_np), lambda: x_np + 0),
+        "call": (lambda: call(x_np), torch_f),
+        "vjp": (lambda: vjp(x_np, u_np), torch_vjp),
+    }
+
+
+def casadi_calls_torch(n, torch_f, torch_vjp):
+    import casadi as ca
+
+    dw = ad.DifferentiateWith(stretch, ad.AutoTorch())
+    x, u = ca.MX.sym("x", n), ca.MX.sym("u", n)
+    y = dw(x)
+    identity, call = ca.Function("identity", [x], [x + 0]), ca.Function("call", [x], [y])
+    vjp = ca.Function("vjp", [x, u], [ca.jtimes(y, x, u, True)])
+    x_dm, u_dm = (ca.DM(a) for a in np.random.default_rng(0).uniform(-1, 1, (2, n)))
+    return {
+        "floor: identity function": (lambda: identity(x_dm), lambda: np.asarray(x_dm) + 0),
+        "call": (lambda: call(x_dm), torch_f),
+        "vjp": (lambda: vjp(x_dm, u_dm), torch_vjp),
+    }
+
+
+def mlx_calls_torch(n, torch_f, torch_vjp):
+    import mlx.core as mx
+
+    dw = ad.DifferentiateWith(stretch, ad.AutoTorch())
+    x, u = (mx.array(a, dtype=mx.float64) for a in np.random.default_rng(0).uniform(-1, 1, (2, n)))
+
+    def evaluated(fn):
+        def run():
+            result = fn()
+            mx.eval(result)
+            return result
+
+        return run
+
+    return {
+        "floor: identity function": (evaluated(lambda: x + 0), lambda: np.asarray(x) + 0),
+        "call": (evaluated(lambda: dw(x)), torch_f),
+        "vjp": (evaluated(lambda: mx.vjp(dw, [x], [u])[1][0]), torch_vjp),
+    }
+
+
+def main_hosts() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    quick = "--quick" in sys.argv
+    rows = []
+    for host, routes in (("pytensor", pytensor_calls_torch), ("casadi", casadi_calls_torch), ("mlx", mlx_calls_torch)):
+        for n in (10, 100_000):
+            xt, ut = (torch.from_numpy(a) for a in np.random.default_rng(0).uniform(-1, 1, (2, n)))
+            pull = ad.prepare_pullback(stretch, ad.AutoTorch(), xt, ut)
+            torch_vjp = lambda: ad.pullback(stretch, ad.AutoTorch(), xt, ut, prep=pull)  # noqa: B023, E731
+            for operation, (bridged, direct) in routes(n, lambda: stretch(xt), torch_vjp).items():  # noqa: B023
+                t_direct, t_bridged = interleaved([direct, bridged], repeats=7 if quick else 15, statistic=min)
+                rows.append({
+                    "host": host, "n": n, "operation": operation,
+                    "directly": fmt_time(t_direct), "bridged": fmt_time(t_bridged),
+                    "overhead": fmt_time(t_bridged - t_direct), "ratio": f"{t_bridged / t_direct:.2f}",
+                    "direct_s": t_direct, "bridged_s": t_bridged,
+                })  # fmt: skip
+                print(f"  {host} n={n:<7} {operation:26} {fmt_time(t_bridged - t_direct)}", file=sys.stderr)
+    print(table(rows, ["host", "n", "operation", "directly", "bridged", "overhead", "ratio"]))
+    print(f"\nwritten to {save('bridge_hosts', rows, {'quick': quick, 'load': os.getloadavg()[0]})}")
+
+
 if __name__ == "__main__":
-    main()
+    main_hosts() if "--hosts" in sys.argv else main()
