@@ -7,7 +7,7 @@ simulation inside a JAX loss, a JAX model inside a torch training loop, ...
 What each calling library gets:
 
 - **JAX**: `jvp`, `vjp`, `grad`, `jacfwd`, `jacrev`, `hessian` and any composition of them, under
-  `jit` and `vmap` (a JAX primitive, lowered to `jax.pure_callback` under `jit`).
+  `jit` and `vmap` (a JAX primitive, lowered to XLA's host callback under `jit`).
 - **PyTorch**: a `torch.autograd.Function` with `backward` and `jvp`, so `torch.autograd.grad`
   (double backward included), forward-mode dual numbers and the `torch.func` transforms
   (`grad`, `jacrev`, `jacfwd`, `hessian`, `vmap`) all work.
