@@ -106,10 +106,19 @@ class _Callback(ca.Callback):
     def get_sparsity_out(self, i: int) -> ca.Sparsity:
         return ca.Sparsity.dense(*_matrix(self.out[0]))
 
-    def eval(self, arg: Sequence[ca.DM]) -> list:
-        args = tuple(np.asarray(a, dtype=d).reshape(shape) for a, (shape, d) in zip(arg, self.avals, strict=True))
-        y = np.asarray(evaluate(self.node, args, _NUMPY), dtype=np.float64)
-        return [ca.DM(y.reshape(_matrix(y.shape)))]
+    def has_eval_buffer(self) -> bool:
+        return True
+
+    def eval_buffer(self, arg: Sequence[memoryview], res: Sequence[memoryview]) -> int:
+        # CasADi's own buffers, column-major, without the copies into and out of DMs (which
+        # cost 25 ms at n = 100 000, where torch's `f` takes 0.5 ms)
+        args = tuple(
+            np.frombuffer(a, dtype=np.float64).reshape(shape, order="F").astype(dtype)
+            for a, (shape, dtype) in zip(arg, self.avals, strict=True)
+        )
+        y = np.asarray(evaluate(self.node, args, _NUMPY))
+        np.frombuffer(res[0], dtype=np.float64)[:] = y.ravel(order="F")
+        return 0
 
     def _symbols(self) -> tuple[list, list[_Symbol], Any]:
         """MX symbols for the nominal inputs (also as `_Symbol`s) and the nominal output."""
