@@ -137,6 +137,12 @@ class MLXImpl(BackendImpl):
                 "or `float(...)`, and replace Python branches on array values by `xp.where`; "
                 "`ad.AutoMLX(compile=False)` allows branches outside `vmap`-batched operators."
             )
+        if isinstance(exc, ValueError) and ("Not implemented for" in message or "Cannot calculate VJP" in message):
+            return FunctionNotDifferentiableError(
+                f"{operator}: MLX has no derivative for an operation `f` uses ({message.strip()}). "
+                "Use another backend for `f` (`ad.AutoJAX()`, `ad.AutoTorch()`), or write it with "
+                "operations MLX differentiates."
+            )
         if isinstance(exc, ValueError) and message.startswith("[compile] Function arguments"):
             return UnsupportedError(
                 f"{operator}: `mx.compile` takes only arrays, numbers, strings and None (in "

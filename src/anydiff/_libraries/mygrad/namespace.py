@@ -17,6 +17,8 @@ import array_api_compat.numpy as npx
 import mygrad as mg
 import numpy as np
 
+from anydiff.extend import FunctionNotDifferentiableError
+
 __all__ = ["MyGradNamespace", "mygrad_namespace"]
 
 
@@ -135,8 +137,12 @@ def _diagonal(x: Any, /, *, offset: int = 0) -> Any:
 
 
 class _Linalg:
-    """The array API's `linalg` extension: what MyGrad differentiates, else NumPy's (which raises
-    on a variable tensor, explained by the backend)."""
+    """The array API's `linalg` extension: what MyGrad differentiates, else NumPy's on arrays.
+
+    NumPy's `linalg` functions compute on a tensor's values and return a plain array: `f`'s
+    derivative would lose them silently (a zero Jacobian through `xp.linalg.solve`), so on a
+    variable tensor they raise `FunctionNotDifferentiableError`.
+    """
 
     diagonal = staticmethod(_diagonal)
     matmul = staticmethod(mg.matmul)
@@ -147,7 +153,19 @@ class _Linalg:
     vector_norm = staticmethod(_vector_norm)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(npx.linalg, name)
+        function = getattr(npx.linalg, name)
+
+        def on_arrays_only(*args: Any, **kwargs: Any) -> Any:
+            if any(isinstance(a, mg.Tensor) and not a.constant for a in args):
+                raise FunctionNotDifferentiableError(
+                    f"`xp.linalg.{name}` has no derivative in MyGrad: NumPy would compute it on the "
+                    "tensor's values and the derivative of `f` would silently leave it out. Use "
+                    "`ad.AutoJAX()`, `ad.AutoTorch()` or `ad.AutoAutograd()` for `f`, or write it "
+                    "with the operations MyGrad differentiates."
+                )
+            return function(*args, **kwargs)
+
+        return on_arrays_only
 
 
 class MyGradNamespace:
@@ -155,7 +173,8 @@ class MyGradNamespace:
 
     Every name not defined here is array-api-compat's NumPy function of that name, which MyGrad's
     `__array_function__` and `__array_ufunc__` run on tensors. Functions MyGrad has no derivative
-    for (`linalg.inv`, `linalg.solve`, ...) raise `TypeError` on variable tensors.
+    for (`linalg.inv`, `linalg.solve`, ...) raise `FunctionNotDifferentiableError` on variable
+    tensors.
 
     Example:
         >>> import mygrad as mg, numpy as np, anydiff as ad

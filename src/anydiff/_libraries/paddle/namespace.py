@@ -233,6 +233,9 @@ class _Linalg:
     matmul = staticmethod(paddle.matmul)
     matrix_transpose = staticmethod(_matrix_transpose)
     outer = staticmethod(lambda x1, x2, /: paddle.outer(x1, x2))
+    # Paddle 3.3's `linalg.solve` has a wrong gradient with respect to the matrix (zero for a
+    # vector right-hand side; a matrix one crashes its backward pass): solve through the inverse.
+    solve = staticmethod(lambda x1, x2, /: paddle.linalg.inv(x1) @ x2)
     tensordot = staticmethod(lambda x1, x2, /, *, axes=2: paddle.tensordot(x1, x2, axes))
     trace = staticmethod(lambda x, /, *, offset=0, dtype=None: paddle.sum(_diagonal(x, offset=offset), axis=-1))
     vecdot = staticmethod(_vecdot)

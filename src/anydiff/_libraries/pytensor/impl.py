@@ -248,7 +248,10 @@ class PyTensorImpl(SymbolicImpl):
         with warnings.catch_warnings():
             # Numba cannot keep some compiled graphs on disk (vectorised Jacobians); it says so.
             warnings.simplefilter("ignore", NumbaWarning)
-            function = pytensor.function(inputs, outputs, trust_input=True, on_unused_input="ignore")
+            # Without the greedy distributor: on nested divisions (Newton iterations in `f`) its
+            # rewriting grows exponentially, past two minutes for a Jacobian of eight iterations.
+            mode = pytensor.compile.mode.get_default_mode().excluding("local_greedy_distributor")
+            function = pytensor.function(inputs, outputs, mode=mode, trust_input=True, on_unused_input="ignore")
             # PyTensor's default linker, Numba, compiles on the first call (seconds): make that
             # call now, so that it is part of the preparation
             with np.errstate(all="ignore"):

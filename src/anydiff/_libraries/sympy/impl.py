@@ -83,7 +83,8 @@ def _local_partials(node: sympy.Basic) -> list[tuple[sympy.Expr, sympy.Expr]]:
             for i, pair in enumerate(args)
         ]
     elif isinstance(node, (sympy.Function, sympy.Max, sympy.Min)):
-        pairs = [(a, node.fdiff(i + 1)) for i, a in enumerate(args)]
+        # numeric arguments (`Heaviside(x, 1/2)`'s value at 0) have no partial, and no `fdiff`
+        pairs = [(a, node.fdiff(i + 1)) for i, a in enumerate(args) if not a.is_Number]
     else:  # any other expression type: SymPy's own rule, through a placeholder argument
         pairs = []
         for i, a in enumerate(args):

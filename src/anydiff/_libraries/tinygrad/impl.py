@@ -40,6 +40,7 @@ from anydiff.extend import (
     FunctionNotDifferentiableError,
     Kernels,
     OutputSpec,
+    UnsupportedError,
     array_kind,
     flat_size,
     numpy_operand_error,
@@ -105,6 +106,8 @@ _INPUT_ERRORS = ("JIT inputs", "duplicate inputs", "args mismatch")
 _VALUE_READ = "cannot access tensor data"
 # What tinygrad's operators raise for an operand they cannot make a tensor of: a NumPy array.
 _NOT_A_TENSOR = "Could not infer dtype"
+# The start of the error for an array-API `linalg` function the namespace has no tinygrad version of.
+_MISSING_LINALG = "'_TinygradLinalg' object has no attribute"
 _NUMPY_OPERAND = "numpy.ndarray"
 
 
@@ -257,6 +260,13 @@ class TinygradImpl(BackendImpl):
             isinstance(exc, RuntimeError) and message.startswith(_NOT_A_TENSOR) and _NUMPY_OPERAND in message
         ):
             return numpy_operand_error(operator, "tinygrad", message)  # `x - data`, `data * x`
+        if isinstance(exc, AttributeError) and message.startswith(_MISSING_LINALG):
+            name = message.rpartition(" ")[2].strip("'")
+            return UnsupportedError(
+                f"{operator}: `xp.linalg.{name}` is not available on tinygrad tensors (tinygrad has "
+                f"no {name}). Use a backend with linear algebra (`ad.AutoJAX()`, `ad.AutoTorch()`), "
+                "or write `f` with the operations tinygrad has."
+            )
         return None
 
     # -- native routes --------------------------------------------------------------------------
