@@ -135,7 +135,7 @@ def test_default_limits_are_documented_on_the_backends():
     assert ad.AutoPyTensor().max_program_size == 500
     assert ad.AutoCasADi().max_program_size == 100_000
     assert ad.AutoTensorFlow().max_program_size == 2000
-    assert ad.AutoMLX().max_program_size == 5000
+    assert ad.AutoMLX().max_program_size == 2000
     assert ad.AutoTorch().max_program_size == 2000
     assert ad.AutoTinygrad().max_program_size == 1000
     assert repr(ad.AutoJAX()) == "AutoJAX()"

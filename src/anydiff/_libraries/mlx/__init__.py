@@ -24,7 +24,7 @@ __all__ = ["AutoMLX"]
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class AutoMLX(AbstractBackend):
-    """`AutoMLX(mode=None, compile=True, max_program_size=5000)`: differentiate with MLX (`mx.jvp`, `mx.vjp`,
+    """`AutoMLX(mode=None, compile=True, max_program_size=2000)`: differentiate with MLX (`mx.jvp`, `mx.vjp`,
     `mx.vmap`).
 
     Args:
@@ -39,7 +39,9 @@ class AutoMLX(AbstractBackend):
             larger one runs uncompiled, as with `compile=False`, with an
             `ad.ProgramSizeWarning` and `prep.info["compiled"] = False`. A Python loop is
             unrolled: an RK4 integration of 500 steps has about 19 500 primitives, and
-            `mx.compile` took 18 s on its gradient. `None`: always compile.
+            `mx.compile` took 18 s on its gradient; one of 40 steps has about 3 200, and its
+            Jacobian (batched with `mx.vmap`) took close to a minute to compile on a loaded
+            2-core machine. `None`: always compile.
 
     Precision on the CPU: float64 stays float64, but MLX computes `exp`, `sin`, `cos`, `erf` and
     `erfinv` of float64 arrays in float32 arithmetic (relative error ~1e-7, and `exp` overflows
@@ -49,7 +51,7 @@ class AutoMLX(AbstractBackend):
 
     mode: Mode | None = None
     compile: bool = True
-    max_program_size: int | None = 5000
+    max_program_size: int | None = 2000
     extra: ClassVar[str] = "mlx"
 
     def __post_init__(self) -> None:
