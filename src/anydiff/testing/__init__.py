@@ -21,6 +21,7 @@ from .scenarios import OPERATORS as OPERATORS
 from .scenarios import Scenario as Scenario
 from .scenarios import default_scenarios as default_scenarios
 from .scenarios import sparse_scenarios as sparse_scenarios
+from .scenarios import tree_scenarios as tree_scenarios
 from .scenarios import with_cache as with_cache
 from .scenarios import with_closure as with_closure
 from .scenarios import with_constant as with_constant
@@ -38,6 +39,7 @@ __all__ = [
     "default_scenarios",
     "sparse_scenarios",
     "test_differentiation",
+    "tree_scenarios",
     "with_cache",
     "with_closure",
     "with_constant",

@@ -291,13 +291,28 @@ class _Checker:
                 self.one(stage, name, value, want)
 
     def one(self, stage: str, label: str, got: Any, want: Any) -> None:
-        if isinstance(want, tuple):
-            if not isinstance(got, tuple) or len(got) != len(want):
-                got_kind = _kind_name(got)
-                self.fail(stage, f"{label}: expected a tuple of {len(want)} results (one per tangent); got {got_kind}")
+        """Compare one result; trees (tuples of batched results or of `ad.Args` arguments, lists,
+        dicts, `None` at static leaves) leaf by leaf, each leaf labelled with its path."""
+        if isinstance(want, (tuple, list)):
+            if type(got) is not type(want) or len(got) != len(want):
+                what = f"{type(want).__name__} of {len(want)}"
+                self.fail(stage, f"{label}: expected a {what} (tangents, `ad.Args` or a tree); got {_kind_name(got)}")
                 return
             for i, (g, w) in enumerate(zip(got, want, strict=True)):
                 self.one(stage, f"{label}[{i}]", g, w)
+            return
+        if isinstance(want, dict):
+            if not isinstance(got, dict) or got.keys() != want.keys():
+                keys = sorted(got) if isinstance(got, dict) else _kind_name(got)
+                self.fail(stage, f"{label}: expected a dict with keys {sorted(want)}; got {keys}")
+                return
+            for key, w in want.items():
+                self.one(stage, f"{label}[{key!r}]", got[key], w)
+            return
+        if want is None or got is None:
+            if got is not want:
+                wanted = "None (a static leaf)" if want is None else "an array"
+                self.fail(stage, f"{label}: expected {wanted}; got {_kind_name(got)}")
             return
         want = np.asarray(want)
         expected_kind = "numpy" if type(self.x) is float else _kind_name(self.x)
@@ -329,7 +344,7 @@ class _Checker:
 
 
 def _snapshot(value: Any) -> Any:
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, (tuple, list, ad.Args)):
         return tuple(_snapshot(v) for v in value)
     if isinstance(value, dict):
         return {k: _snapshot(v) for k, v in value.items()}
@@ -354,9 +369,25 @@ def _inputs(s: Scenario) -> dict[str, Any]:
     return {"x": s.x, "tangents": s.tangents, "y": s.y, "constants": constants}
 
 
+def _flat_point(x: Any) -> Any:
+    """`x`, or for a tree its differentiable leaves raveled (of the tree's kind and promoted
+    dtype): what results' kind, dtype and flat size follow."""
+    if type(x) is float or array_kind(x) is not None:
+        return x
+    try:
+        return ad.ravel(x)[0]
+    except Exception:  # not a valid tree: the calls report it
+        return x
+
+
 def _shifted(s: Scenario) -> Scenario:
-    """A second point derived from `x` (`1.1 x + 0.05`), for scenarios that carry none."""
-    return s.replace(x=s.x * 1.1 + 0.05, value=None, first=None, result=None, second_point=None)
+    """A second point derived from `x` (`1.1 x + 0.05`, leaf by leaf), for scenarios that carry none."""
+    if type(s.x) is float or array_kind(s.x) is not None:
+        x = s.x * 1.1 + 0.05
+    else:
+        v, unravel = ad.ravel(s.x)
+        x = unravel(v * 1.1 + 0.05)
+    return s.replace(x=x, value=None, first=None, result=None, second_point=None)
 
 
 def check(backend: AbstractBackend, scenario: Scenario, *, rtol: float = 1e-5, atol: float = 1e-8) -> Outcome:
@@ -375,10 +406,11 @@ def check(backend: AbstractBackend, scenario: Scenario, *, rtol: float = 1e-5, a
     if reason is not None:
         return dataclasses.replace(outcome, message=reason)
 
-    dtype = _value_dtype(scenario.x)
+    point = _flat_point(scenario.x)
+    dtype = _value_dtype(point)
     order_of = {"value": 0, "first": forms.order - 1, "result": forms.order}
     checker = _Checker(
-        scenario.x,
+        point,
         sparse=isinstance(backend, ad.AutoSparse),
         tolerance=lambda name: tolerances(backend, order_of[name], dtype, rtol, atol),
     )

@@ -2,9 +2,9 @@
 
 A `Scenario` is one call to test: an operator, a function, a point (and tangents, contexts, an
 output buffer) and the results expected there, plus the same problem at a second point for
-reusing a prep. `default_scenarios()` and `sparse_scenarios()` build families of them; the
-modifiers (`with_constant`, `with_cache`, `with_closure`, `with_output_buffer`, `with_dtype`,
-`with_kind`) derive variants of any scenario.
+reusing a prep. `default_scenarios()`, `sparse_scenarios()` and `tree_scenarios()` build
+families of them; the modifiers (`with_constant`, `with_cache`, `with_closure`,
+`with_output_buffer`, `with_dtype`, `with_kind`) derive variants of any scenario.
 
 The functions are written once with `xp = ad.namespace(x)`, so they run on every backend, and
 they are instances of module-level classes, so they pickle (the command line sends scenarios to
@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .. import Args
 from ..extend import Cache, Constant, array_kind, array_kinds, converter, namespace
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "comparison_scenarios",
     "default_scenarios",
     "sparse_scenarios",
+    "tree_scenarios",
     "with_cache",
     "with_closure",
     "with_constant",
@@ -94,15 +96,17 @@ class Scenario:
     Attributes:
         operator: the operator's name, a key of `OPERATORS` (`"gradient"`, `"hvp"`, ...).
         f: the function, `f(x, *contexts)` or, with `y`, `f(y, x, *contexts)` writing into `y`.
-        x: the point (NumPy, JAX, torch array or Python float).
-        tangents: for pushforward, pullback and hvp: one array or a tuple of them (batched).
+        x: the point (NumPy, JAX, torch array or Python float), or a tree of them (API.md
+            §10: dicts, lists, tuples, `ad.Args`, static leaves).
+        tangents: for pushforward, pullback and hvp: one array (tree) or a tuple of them (batched).
         contexts: `ad.Constant(...)` / `ad.Cache(...)` arguments passed after `x`.
         y: the output buffer of a two-argument `f`.
         value: the expected `f(x)`, or `None` when unknown.
         first: the expected first-order derivative of a second-order operator (the derivative
             for `second_derivative`, the gradient for `hvp` and `hessian`), or `None`.
         result: the expected result of `ad.<operator>` (a tuple for a tuple of tangents), or
-            `None`. Expected results are NumPy arrays, whatever kind `x` is.
+            `None`. Expected results are NumPy arrays, whatever kind `x` is, or trees of them
+            shaped as anydiff returns them (`None` at static leaves).
         name: a short description of the family (`"vector-to-matrix-batched"`).
         second_point: the same scenario at another point (same function, kinds, shapes and
             dtypes; other values of `x`, tangents and contexts) where a prep built at `x` is
@@ -473,6 +477,99 @@ class StencilEnergy:
         return _grid_laplacian(x.shape) + np.diag(3 * x.reshape(-1) ** 2)
 
 
+# -- tree problems: a dict with a static leaf, several arguments, a tree-valued output ----------
+#
+# Their `jacobian` and `hessian` are flat, in anydiff's leaf order (dict keys sorted); `point`
+# gives the tree `x` at a phase.
+
+
+@dataclass(frozen=True)
+class Coupled:
+    """`f = Σ_ij sin(W_ij) b_j + n Σ b² / 2 + (Σ W)² / 2`, a scalar of a tree.
+
+    `x` is `{"w": W (2×3), "b": b (3,), "n": 3}` with `n` a static int, or with `args=True`,
+    `ad.Args(b, W)` with `n = 2`; either way the leaf order is `b`, then `W`. Gradient
+    `∂b_j = Σ_i sin(W_ij) + n b_j`, `∂W_ij = cos(W_ij) b_j + Σ W`; the Hessian couples `b_j` and
+    `W_ij` through `cos(W_ij)`.
+    """
+
+    args: bool = False
+
+    def __call__(self, *x: Any) -> Any:
+        b, w, n = (x[0], x[1], 2) if self.args else (x[0]["b"], x[0]["w"], x[0]["n"])
+        xp = namespace(w)
+        return xp.sum(xp.sin(w) * b) + n * xp.sum(b**2) / 2 + xp.sum(w) ** 2 / 2
+
+    def point(self, phase: float) -> Any:
+        b, w = _values((3,), phase), _values((2, 3), phase + 0.4)
+        return Args(b, w) if self.args else {"w": w, "b": b, "n": 3}
+
+    def _parts(self, x: Any) -> tuple[np.ndarray, np.ndarray, int]:
+        return (x[0], x[1], 2) if self.args else (x["b"], x["w"], x["n"])
+
+    def value(self, x: Any) -> np.ndarray:
+        b, w, n = self._parts(x)
+        return np.asarray(np.sum(np.sin(w) * b) + n * np.sum(b**2) / 2 + np.sum(w) ** 2 / 2)
+
+    def jacobian(self, x: Any) -> np.ndarray:
+        b, w, n = self._parts(x)
+        return np.concatenate([np.sin(w).sum(axis=0) + n * b, (np.cos(w) * b + w.sum()).reshape(-1)])[None, :]
+
+    def hessian(self, x: Any) -> np.ndarray:
+        b, w, n = self._parts(x)
+        rows, cols = w.shape
+        out = np.zeros((cols + w.size, cols + w.size))
+        out[:cols, :cols] = n * np.eye(cols)
+        for i in range(rows):
+            for j in range(cols):
+                k = cols + i * cols + j  # W_ij in the flat layout
+                out[j, k] = out[k, j] = np.cos(w[i, j])
+        out[cols:, cols:] = 1.0 + np.diag(-(np.sin(w) * b).reshape(-1))
+        return out
+
+
+@dataclass(frozen=True)
+class Branches:
+    """A tree-valued output: `{"r": (v₀v₁, u₀ + v₀²), "s": v₀ Σ u², "t": sin(u) v₁}`.
+
+    `x` is `{"u": u (3,), "v": v (2,)}`, or with `vector=True` one array of 5, `u = x[:3]`,
+    `v = x[3:]`; either way the flat layout is `u`, then `v`. The output's leaf order is
+    `r[0]`, `r[1]`, `s`, `t`.
+    """
+
+    vector: bool = False
+
+    def _split(self, x: Any) -> tuple[Any, Any]:
+        return (x[:3], x[3:]) if self.vector else (x["u"], x["v"])
+
+    def __call__(self, x: Any) -> Any:
+        u, v = self._split(x)
+        xp = namespace(u)
+        return {"s": v[0] * xp.sum(u**2), "t": xp.sin(u) * v[1], "r": (v[0] * v[1], u[0] + v[0] ** 2)}
+
+    def point(self, phase: float) -> Any:
+        x = _values((5,), phase)
+        return x if self.vector else {"u": x[:3], "v": x[3:]}
+
+    def value(self, x: Any) -> Any:
+        u, v = self._split(x)
+        return {
+            "s": np.asarray(v[0] * np.sum(u**2)),
+            "t": np.sin(u) * v[1],
+            "r": (np.asarray(v[0] * v[1]), np.asarray(u[0] + v[0] ** 2)),
+        }
+
+    def jacobian(self, x: Any) -> np.ndarray:
+        u, v = self._split(x)
+        jac = np.zeros((6, 5))
+        jac[0, 3:] = v[1], v[0]  # r[0]
+        jac[1, 0], jac[1, 3] = 1.0, 2 * v[0]  # r[1]
+        jac[2, :3], jac[2, 3] = 2 * v[0] * u, np.sum(u**2)  # s
+        jac[3:, :3] = np.diag(np.cos(u) * v[1])  # t
+        jac[3:, 4] = np.sin(u)
+        return jac
+
+
 # -- building scenarios from problems -----------------------------------------------------------
 
 
@@ -487,48 +584,121 @@ def _point(shape: tuple[int, ...] | None, phase: float) -> Any:
     return float(_values((), phase)) if shape is None else _values(shape, phase)
 
 
-def _expected(problem: Any, operator: str, x: Any, tangents: Any) -> dict[str, Any]:
-    """The closed-form `value`, `first` and `result` of `operator` at `x`, as NumPy float64."""
-    xa = np.asarray(x, dtype=np.float64)
-    value = np.asarray(problem.value(xa), dtype=np.float64)
+def _leaf_paths(tree: Any, path: tuple = ()) -> list[tuple]:
+    """The paths (keys and indices from the root) of the differentiable leaves of a NumPy tree.
+
+    In anydiff's leaf order, written out here as an independent reference: depth first, dict keys
+    sorted; floating arrays and Python floats are differentiable, `None` and other leaves are not.
+    A bare array is the one leaf at path `()`.
+    """
+    if isinstance(tree, dict):
+        return [p for key in sorted(tree) for p in _leaf_paths(tree[key], (*path, key))]
+    if isinstance(tree, (tuple, list, Args)):
+        return [p for i, item in enumerate(tree) for p in _leaf_paths(item, (*path, i))]
+    if isinstance(tree, float) or (isinstance(tree, np.ndarray) and tree.dtype.kind == "f"):
+        return [path]
+    return []
+
+
+def _at(tree: Any, path: tuple) -> Any:
+    for key in path:
+        tree = tree[key]
+    return tree
+
+
+def _rebuild(template: Any, values: dict[tuple, Any], path: tuple = ()) -> Any:
+    """`template`'s structure with `values[path]` at those paths and `None` at every other leaf
+    (an `ad.Args` becomes a tuple, as in results)."""
+    if path in values:
+        return values[path]
+    if isinstance(template, dict):
+        return {key: _rebuild(item, values, (*path, key)) for key, item in template.items()}
+    if isinstance(template, (tuple, list, Args)):
+        items = [_rebuild(item, values, (*path, i)) for i, item in enumerate(template)]
+        return items if isinstance(template, list) else tuple(items)
+    return None
+
+
+class _Leaves:
+    """The flat layout of a NumPy tree (or array): its differentiable leaves one after the other,
+    each in C order; what a closed-form flat Jacobian or Hessian is written in."""
+
+    def __init__(self, template: Any) -> None:
+        self.template = template
+        self.paths = _leaf_paths(template)
+        self.shapes = [np.shape(_at(template, p)) for p in self.paths]
+        ends = np.cumsum([0] + [math.prod(shape) for shape in self.shapes]).tolist()
+        self.slices = [slice(a, b) for a, b in zip(ends[:-1], ends[1:], strict=True)]
+
+    def flat(self, tree: Any) -> np.ndarray:
+        """The leaves of `tree` (shaped like the template) as one float64 vector."""
+        return np.concatenate([np.asarray(_at(tree, p), dtype=np.float64).reshape(-1) for p in self.paths])
+
+    def build(self, values: list) -> Any:
+        """A result shaped like the template: `values` at its leaves, `None` at static ones."""
+        return _rebuild(self.template, dict(zip(self.paths, values, strict=True)))
+
+    def cut(self, v: np.ndarray) -> Any:
+        """The flat vector `v` cut back into a result shaped like the template."""
+        return self.build([v[s].reshape(shape) for s, shape in zip(self.slices, self.shapes, strict=True)])
+
+    def blocks(self, m: np.ndarray, cols: _Leaves) -> Any:
+        """A flat matrix as nested blocks `m[p][q]` (outer level this tree, inner level `cols`)."""
+        return self.build([
+            cols.build([m[r, c].reshape(rs + cs) for c, cs in zip(cols.slices, cols.shapes, strict=True)])
+            for r, rs in zip(self.slices, self.shapes, strict=True)
+        ])
+
+
+def _expected(problem: Any, operator: str, x: Any, tangents: Any, batched: bool) -> dict[str, Any]:
+    """The closed-form `value`, `first` and `result` of `operator` at `x`, as NumPy float64.
+
+    `x` and `f`'s value may be trees (problems with a `point` method): the problem's Jacobian
+    and Hessian are flat, in the leaf order of `_leaf_paths`, and are cut into trees here.
+    """
+    tree = hasattr(problem, "point")
+    xa = x if tree else np.asarray(x, dtype=np.float64)
+    value = problem.value(xa) if tree else np.asarray(problem.value(xa), dtype=np.float64)
+    xs, ys = _Leaves(xa), _Leaves(value)
     jac = problem.jacobian(xa)
-    y_shape, x_shape = value.shape, xa.shape
 
-    def each(product: Callable[[np.ndarray], np.ndarray]) -> Any:
-        if isinstance(tangents, tuple):
-            return tuple(product(np.asarray(t, dtype=np.float64)) for t in tangents)
-        return product(np.asarray(tangents, dtype=np.float64))
+    def each(product: Callable[[Any], Any]) -> Any:
+        return tuple(product(t) for t in tangents) if batched else product(tangents)
 
-    gradient = jac[0].reshape(x_shape) if value.shape == () else None
-    derivative = jac[:, 0].reshape(y_shape) if xa.shape == () else None
+    gradient = xs.cut(jac[0]) if ys.shapes == [()] and ys.paths == [()] else None
+    derivative = ys.cut(jac[:, 0]) if xs.shapes == [()] and xs.paths == [()] else None
     first = None
     if operator == "pushforward":
-        result = each(lambda t: (jac @ t.reshape(-1)).reshape(y_shape))
+        result = each(lambda t: ys.cut(jac @ xs.flat(t)))
     elif operator == "pullback":
-        result = each(lambda u: (u.reshape(-1) @ jac).reshape(x_shape))
+        result = each(lambda u: xs.cut(ys.flat(u) @ jac))
     elif operator == "derivative":
         result = derivative
     elif operator == "gradient":
         result = gradient
     elif operator == "jacobian":
-        result = jac.reshape(y_shape + x_shape)
+        result = ys.blocks(jac, xs)
     elif operator == "second_derivative":
-        first, result = derivative, np.asarray(problem.second_derivative(xa)).reshape(y_shape)
+        first, result = derivative, np.asarray(problem.second_derivative(xa)).reshape(value.shape)
     else:
         hessian = problem.hessian(xa)
         first = gradient
         if operator == "hvp":
-            result = each(lambda t: (hessian @ t.reshape(-1)).reshape(x_shape))
+            result = each(lambda t: xs.cut(hessian @ xs.flat(t)))
         else:
-            result = hessian.reshape(x_shape + x_shape)
+            result = xs.blocks(hessian, xs)
     return {"value": value, "first": first, "result": result}
 
 
-def _tangents(shape: tuple[int, ...] | None, phase: float, batch: int) -> Any:
-    """One tangent (`batch=0`) or a tuple of `batch` of them, of the point's kind."""
-    if batch == 0:
-        return _point(shape, phase) if shape is None else np.cos(_values(shape, phase) * 3.0)
-    return tuple(_tangents(shape, phase + 0.9 * i, 0) for i in range(batch))
+def _tangents(template: Any, phase: float, batch: int) -> Any:
+    """One tangent shaped like `template` (`batch=0`; a Python float for a float), or a tuple of
+    `batch` of them. At static leaves of a tree: `None`."""
+    if batch:
+        return tuple(_tangents(template, phase + 0.9 * i, 0) for i in range(batch))
+    if type(template) is float:
+        return _point(None, phase)
+    leaves = _Leaves(template)
+    return leaves.build([np.cos(_values(shape, phase + 0.37 * i) * 3.0) for i, shape in enumerate(leaves.shapes)])
 
 
 def _make(
@@ -541,18 +711,18 @@ def _make(
 ) -> Scenario:
     """A scenario at `x` whose `second_point` is the same problem at another point.
 
-    `shape=None` means a Python float `x`.
+    `shape=None` means a Python float `x`, or for a tree problem the tree of `problem.point`.
     """
     forms = OPERATORS[operator]
     built = None
     for phase in reversed(phases):
-        x = _point(shape, phase)
+        x = problem.point(phase) if hasattr(problem, "point") else _point(shape, phase)
         tangents = None
         if forms.tangents == "x":
-            tangents = _tangents(shape, phase + 0.5, batch)
+            tangents = _tangents(x, phase + 0.5, batch)
         elif forms.tangents == "y":
-            y_shape = np.shape(problem.value(np.asarray(x, dtype=np.float64)))
-            tangents = _tangents(y_shape, phase + 0.5, batch)
+            value = problem.value(x if hasattr(problem, "point") else np.asarray(x, dtype=np.float64))
+            tangents = _tangents(value, phase + 0.5, batch)
         built = Scenario(
             operator,
             problem,
@@ -560,7 +730,7 @@ def _make(
             tangents,
             name=name,
             second_point=built,
-            **_expected(problem, operator, x, tangents),
+            **_expected(problem, operator, x, tangents, batch > 0),
         )
     assert built is not None
     return built
@@ -624,12 +794,21 @@ class Writer:
         y[...] = self.f(x, *contexts)
 
 
-
 def _map_tree(fn: Callable[[Any], Any], value: Any) -> Any:
-    """`fn` applied to every array of a result (a tuple for batched tangents); `None` stays."""
+    """`fn` applied to every array and float of a point, tangent or result: through tuples (a
+    batch of tangents, `ad.Args` results), lists, dicts and `ad.Args`; `None` and other leaves
+    (a tree's static ints and strings) stay."""
+    if isinstance(value, Args):
+        return Args(*(_map_tree(fn, v) for v in value))
+    if isinstance(value, list):
+        return [_map_tree(fn, v) for v in value]
     if isinstance(value, tuple):
         return tuple(_map_tree(fn, v) for v in value)
-    return None if value is None else fn(value)
+    if isinstance(value, dict):
+        return {key: _map_tree(fn, v) for key, v in value.items()}
+    if isinstance(value, (float, np.generic)) or array_kind(value) is not None:
+        return fn(value)
+    return value
 
 
 def _apply(scenario: Scenario, at: Callable[[Scenario, bool], Scenario]) -> Scenario:
@@ -757,7 +936,7 @@ def with_dtype(scenario: Scenario, dtype: Any) -> Scenario:
                 f"with_dtype: scenarios must hold NumPy arrays; got {type(v).__name__}. Apply "
                 "`with_dtype` before `with_kind`."
             )
-        return np.asarray(v).astype(dt)
+        return np.asarray(v).astype(dt) if np.asarray(v).dtype.kind == "f" else v  # static leaves stay
 
     def cast_context(c: Any) -> Any:
         v = c.value
@@ -767,7 +946,7 @@ def with_dtype(scenario: Scenario, dtype: Any) -> Scenario:
 
     def at(s: Scenario, second: bool) -> Scenario:
         return s.replace(
-            x=cast(s.x),
+            x=_map_tree(cast, s.x),
             tangents=_map_tree(cast, s.tangents),
             y=_map_tree(cast, s.y),
             contexts=tuple(cast_context(c) for c in s.contexts),
@@ -795,14 +974,13 @@ def with_kind(scenario: Scenario, kind: str) -> Scenario:
     to_kind = converter(kinds["numpy"], kinds[kind]) or (lambda v: v)
 
     def convert(v: Any) -> Any:
-        array = np.asarray(v)
         if not isinstance(v, (float, np.ndarray, np.generic)):
             raise TypeError(f"with_kind: scenarios must hold NumPy arrays; got {type(v).__name__}.")
-        return to_kind(array)
+        return to_kind(np.asarray(v))
 
     def at(s: Scenario, second: bool) -> Scenario:
         return s.replace(
-            x=convert(s.x),
+            x=_map_tree(convert, s.x),
             tangents=_map_tree(convert, s.tangents),
             y=_map_tree(convert, s.y),
             name=f"{s.name}-{kind}",
@@ -926,6 +1104,40 @@ def default_scenarios() -> list[Scenario]:
         )
     ]
     return base + batched + two_argument + with_constants + with_caches + closures + float32
+
+
+def tree_scenarios() -> list[Scenario]:
+    """`tree_scenarios() -> list[Scenario]`: trees of arrays as inputs and outputs (API.md §10).
+
+    `x` a dict with a static int leaf (`{"w": 2×3, "b": 3, "n": 3}`: gradient, hvp, hessian,
+    and the gradient in float32), `ad.Args` of two arrays (gradient, hvp with one and with a
+    batch of tangents, hessian), and a dict-valued `f` (`{"r": (·, ·), "s": ·, "t": 3}`) of a
+    dict `x` (jacobian, pushforward, pullback) and of a vector `x` (jacobian, pullback). The
+    expected results are trees: `None` at static leaves, tuples for `ad.Args`, nested
+    `J[p][q]` / `H[p][q]`. All NumPy; `with_kind` gives the others.
+
+    Example:
+        >>> from anydiff.testing import tree_scenarios
+        >>> s = next(s for s in tree_scenarios() if s.label == "gradient-dict-static")
+        >>> sorted(s.x), s.result["n"], s.result["w"].shape
+        (['b', 'n', 'w'], None, (2, 3))
+    """
+    static, args = Coupled(), Coupled(args=True)
+    return [
+        _make("gradient", static, None, "dict-static"),
+        _make("hvp", static, None, "dict-static"),
+        _make("hessian", static, None, "dict-static"),
+        with_dtype(_make("gradient", static, None, "dict-static"), "float32"),
+        _make("gradient", args, None, "args"),
+        _make("hvp", args, None, "args"),
+        _make("hvp", args, None, "args-batched", 2),
+        _make("hessian", args, None, "args"),
+        _make("jacobian", Branches(), None, "dict-to-dict"),
+        _make("pushforward", Branches(), None, "dict-to-dict"),
+        _make("pullback", Branches(), None, "dict-to-dict"),
+        _make("jacobian", Branches(vector=True), None, "vector-to-dict"),
+        _make("pullback", Branches(vector=True), None, "vector-to-dict-batched", 2),
+    ]
 
 
 def comparison_scenarios(size: int = 10) -> list[Scenario]:
