@@ -258,9 +258,10 @@ def casadi_calls_torch(n, torch_f, torch_vjp):
     y = dw(x)
     identity, call = ca.Function("identity", [x], [x + 0]), ca.Function("call", [x], [y])
     vjp = ca.Function("vjp", [x, u], [ca.jtimes(y, x, u, True)])
-    x_dm, u_dm = (ca.DM(a) for a in np.random.default_rng(0).uniform(-1, 1, (2, n)))
+    x_np, u_np = np.random.default_rng(0).uniform(-1, 1, (2, n))
+    x_dm, u_dm = ca.DM(x_np), ca.DM(u_np)
     return {
-        "floor: identity function": (lambda: identity(x_dm), lambda: np.asarray(x_dm) + 0),
+        "floor: identity function": (lambda: identity(x_dm), lambda: x_np + 0),
         "call": (lambda: call(x_dm), torch_f),
         "vjp": (lambda: vjp(x_dm, u_dm), torch_vjp),
     }
@@ -287,6 +288,15 @@ def mlx_calls_torch(n, torch_f, torch_vjp):
     }
 
 
+def torch_directly(n):
+    """`(f, vjp)`: torch computing what the hosts ask of it, `f` and its prepared pullback."""
+    import torch
+
+    xt, ut = (torch.from_numpy(a) for a in np.random.default_rng(0).uniform(-1, 1, (2, n)))
+    pull = ad.prepare_pullback(stretch, ad.AutoTorch(), xt, ut)
+    return (lambda: stretch(xt)), (lambda: ad.pullback(stretch, ad.AutoTorch(), xt, ut, prep=pull))
+
+
 def main_hosts() -> None:
     import torch
 
@@ -295,10 +305,7 @@ def main_hosts() -> None:
     rows = []
     for host, routes in (("pytensor", pytensor_calls_torch), ("casadi", casadi_calls_torch), ("mlx", mlx_calls_torch)):
         for n in (10, 100_000):
-            xt, ut = (torch.from_numpy(a) for a in np.random.default_rng(0).uniform(-1, 1, (2, n)))
-            pull = ad.prepare_pullback(stretch, ad.AutoTorch(), xt, ut)
-            torch_vjp = lambda: ad.pullback(stretch, ad.AutoTorch(), xt, ut, prep=pull)  # noqa: B023, E731
-            for operation, (bridged, direct) in routes(n, lambda: stretch(xt), torch_vjp).items():  # noqa: B023
+            for operation, (bridged, direct) in routes(n, *torch_directly(n)).items():
                 t_direct, t_bridged = interleaved([direct, bridged], repeats=7 if quick else 15, statistic=min)
                 rows.append({
                     "host": host, "n": n, "operation": operation,
