@@ -19,6 +19,7 @@ What a host cannot do (MLX under `mx.compile`, PyTensor without static shapes, C
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 from pathlib import Path
@@ -352,6 +353,28 @@ def test_pytensor_contexts_have_no_gradient():
     np.testing.assert_allclose(compiled(X, U), jacobian(X).T @ U, rtol=1e-12)
     with pytest.raises(pytensor.gradient.NullTypeGradError, match="not differentiated"):
         pytensor.grad(loss, c)
+
+
+def test_pytensor_forward_over_reverse_uses_the_ops_pushforward():
+    """`pushforward` with the `Op`s' own rule (not PyTensor's double pullback) of a gradient:
+    the pushforward of the pullback `Op`, a Hessian-vector product."""
+    pytensor = pytest.importorskip("pytensor")
+    pt = pytest.importorskip("pytensor.tensor")
+    dw = ad.DifferentiateWith(g, ad.AutoTorch())
+    x, t = pt.tensor("x", shape=(3,), dtype="float64"), pt.tensor("t", shape=(3,), dtype="float64")
+    gradient = pytensor.grad(pt.sum(dw(x) ** 2), x)
+    hvp = pytensor.gradient.pushforward(gradient, x, t, use_op_pushforward=True)
+    np.testing.assert_allclose(pytensor.function([x, t], hvp)(X, T), EXPECTED["hvp"], rtol=1e-10)
+
+
+def test_casadi_callbacks_outlive_their_differentiate_with():
+    """CasADi's expressions hold no Python reference: a dropped `DifferentiateWith` still runs."""
+    ca = pytest.importorskip("casadi")
+    x = ca.MX.sym("x", 3)
+    loss = ca.sumsqr(ad.DifferentiateWith(g, ad.AutoTorch())(x))  # the wrapper is dropped at once
+    gc.collect()
+    hessian = ca.Function("hessian", [x], [ca.hessian(loss, x)[0]])
+    np.testing.assert_allclose(np.asarray(hessian(X)), hessian_of_loss(X), rtol=1e-10)
 
 
 def test_casadi_refuses_sx_naming_mx():
