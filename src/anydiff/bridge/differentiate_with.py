@@ -16,6 +16,13 @@ What each calling library gets:
 - **TensorFlow**: an op recorded with its gradient and forward functions (as `tf.custom_gradient`
   records one), so tapes (nested: second order),
   `tf.autodiff.ForwardAccumulator` and `tf.function` graphs work.
+- **PyTensor**: an `Op` whose pullback and pushforward are `Op`s again: `pytensor.grad` (to any
+  order), `hessian`, `pushforward`, in compiled `pytensor.function`s (static shapes needed).
+- **CasADi**: a `casadi.Callback` with forward and reverse sensitivities and a Jacobian, nested:
+  `ca.hessian`, `ca.jtimes`, `nlpsol` with exact Hessians (MX symbols or DM values).
+- **MLX**: an `mx.custom_function` with VJP and JVP rules: `mx.grad`, `mx.vjp`, `mx.jvp` and
+  their compositions, eagerly (not under `mx.compile` or `mx.vmap`: MLX has no host callback).
+- **PaddlePaddle** and **MyGrad**: see their `bridge.py`.
 - **NumPy** (or a Python float): the plain value of `f`.
 
 A caller whose library is the substitute's own (JAX calling `DifferentiateWith(f, ad.AutoJAX())`)
