@@ -196,6 +196,8 @@ def test_mixed_mode_and_sparse_pass_the_guard_on():
 
 @pytest.mark.skipif(os.environ.get("ANYDIFF_FULL_MATRIX") != "1", reason="ANYDIFF_FULL_MATRIX=1: minutes")
 @pytest.mark.parametrize("backend", ad.available_backends(), ids=repr)
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # numdifftools' large steps
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_five_hundred_steps_right_or_refused(backend):
     def rk4_500(p, u0):
         return lotka_volterra(p, u0, 500)
