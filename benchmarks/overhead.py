@@ -7,9 +7,17 @@ routes for the same work (for torch: the autograd tape, `torch.func`, forward-mo
 including, for NumPy inputs, the conversions a user would write. Calls are timed in alternation
 in one process and the ratio of medians reported: these machines are too noisy for anything else.
 
-    python benchmarks/overhead.py [--quick]
+A second case (issue 16) takes a tree `x`: the 50 parameters (a weight matrix and a bias per
+layer) of a 25-layer tanh MLP, as a dict of dicts, about 500 numbers in all (width 4) and about
+1e5 (width 63). The prepared `ad.gradient` is timed against `jax.jit(jax.grad(f))` and against
+torch's `torch.func.grad` and tape (`torch.autograd.grad` over the leaves) on the same dict, for
+inputs of the library's own kind and NumPy inputs (converted leaf by leaf on the native side).
 
-Targets (issue 2): ratio <= 1.10 at n = 10 and <= 1.02 at n >= 1 000.
+    python benchmarks/overhead.py [--quick] [--case arrays|trees]
+
+Targets: one array (issue 2), ratio <= 1.10 at n = 10 and <= 1.02 at n >= 1 000; a tree of 50
+leaves (issue 16), <= 1.3 at about 500 parameters and <= 1.05 at about 1e5. The two cases are
+written to `results/overhead.json` and `results/overhead_trees.json`.
 """
 
 from __future__ import annotations
@@ -132,8 +140,90 @@ def ours(op, b, x, t, sync):
     return lambda: sync(call(f, b, x, prep=prep))
 
 
-def main() -> None:
-    quick = "--quick" in sys.argv
+def tree_mlp(params):
+    """`Σ h²` after the tanh layers of `params` (keys in order), from the first layer's bias."""
+    names = sorted(params)
+    h = params[names[0]]["b"]
+    xp = ad.namespace(h)
+    for name in names:
+        h = xp.tanh(xp.matmul(h, params[name]["w"]) + params[name]["b"])
+    return xp.sum(h**2)
+
+
+TREE_LAYERS = 25  # 50 leaves
+TREE_WIDTHS = {4: 1.3, 63: 1.05}  # width -> target: 500 and 100 800 parameters
+
+
+def tree_params(width):
+    rng = np.random.default_rng(0)
+    return {
+        f"layer{i:02d}": {"w": rng.normal(size=(width, width)) / np.sqrt(width), "b": rng.uniform(-1, 1, width)}
+        for i in range(TREE_LAYERS)
+    }
+
+
+def leafwise(fn, params):
+    """`fn` applied to every leaf of a dict of dicts, as a user converting a model's parameters would."""
+    return {name: {k: fn(a) for k, a in layer.items()} for name, layer in params.items()}
+
+
+def jax_tree_routes(params_np, kind):
+    import jax
+    import jax.numpy as jnp
+
+    with jax.enable_x64(True):
+        params = leafwise(jnp.asarray, params_np) if kind == "jax" else params_np
+    grad = jax.jit(jax.grad(tree_mlp))
+
+    def native():
+        with jax.enable_x64(True):
+            g = jax.block_until_ready(grad(params))  # jit takes NumPy leaves as they are
+        return g if kind == "jax" else leafwise(np.asarray, g)
+
+    return ad.AutoJAX(), params, {"jit(grad)": native}, jax.block_until_ready
+
+
+def torch_tree_routes(params_np, kind):
+    import torch
+
+    torch.set_num_threads(1)
+    if kind == "torch":
+        params = leafwise(torch.from_numpy, params_np)
+        inp, out = (lambda p: p), (lambda g: g)
+    else:
+        params = params_np
+        inp = lambda p: leafwise(torch.from_numpy, p)  # noqa: E731
+        out = lambda g: leafwise(lambda a: a.detach().numpy(), g)  # noqa: E731
+
+    def tape():
+        p = leafwise(lambda a: a.detach().requires_grad_(), inp(params))
+        leaves = [a for layer in p.values() for a in layer.values()]
+        grads = iter(torch.autograd.grad(tree_mlp(p), leaves))
+        return out(leafwise(lambda _: next(grads), p))
+
+    natives = {"autograd.grad": tape, "func.grad": lambda: out(torch.func.grad(tree_mlp)(inp(params)))}
+    return ad.AutoTorch(), params, natives, (lambda r: r)
+
+
+def prepared_gradient(b, params, sync):
+    prep = ad.prepare_gradient(tree_mlp, b, params)
+    return lambda: sync(ad.gradient(tree_mlp, b, params, prep=prep))
+
+
+def measure(rows, fields, candidates, mine, target, repeats):
+    """Time the fastest native route against ours, in alternation; append one row."""
+    route, native = fastest(candidates)
+    t_native, t_ours = interleaved([native, mine], repeats=repeats)
+    ratio = t_ours / t_native
+    rows.append({
+        **fields, "native route": route, "native": fmt_time(t_native), "anydiff": fmt_time(t_ours),
+        "ratio": f"{ratio:.3f}", "target": f"<= {target}", "met": "yes" if ratio <= target else "no",
+        "native_s": t_native, "anydiff_s": t_ours,
+    })
+    print("  " + "  ".join(str(v) for v in fields.values()) + f"  {ratio:.3f}", file=sys.stderr)
+
+
+def array_rows(quick):
     sizes = (10, 1000) if quick else (10, 1000, 100_000)
     rows = []
     for library, routes, kinds in (("jax", jax_routes, ("jax", "numpy")), ("torch", torch_routes, ("torch", "numpy"))):
@@ -143,21 +233,40 @@ def main() -> None:
                 for op, candidates in natives.items():
                     if op == "jacobian" and n > 1000:
                         continue
-                    route, native = fastest(candidates)
-                    mine = ours(op, b, x, t, sync)
-                    t_native, t_ours = interleaved([native, mine], repeats=7 if quick else 15)
+                    fields = {"library": library, "input": kind, "n": n, "operator": op}
                     target = 1.10 if n <= 10 else 1.02
-                    ratio = t_ours / t_native
-                    rows.append({
-                        "library": library, "input": kind, "n": n, "operator": op, "native route": route,
-                        "native": fmt_time(t_native), "anydiff": fmt_time(t_ours), "ratio": f"{ratio:.3f}",
-                        "target": f"<= {target}", "met": "yes" if ratio <= target else "no",
-                        "native_s": t_native, "anydiff_s": t_ours,
-                    })
-                    print(f"  {library:5} {kind:6} n={n:<7} {op:19} {ratio:.3f}", file=sys.stderr)
-    columns = ["library", "input", "n", "operator", "native route", "native", "anydiff", "ratio", "target", "met"]
-    print(table(rows, columns))
-    print(f"\nwritten to {save('overhead', rows, {'quick': quick})}")
+                    measure(rows, fields, candidates, ours(op, b, x, t, sync), target, 7 if quick else 15)
+    return rows
+
+
+def tree_rows(quick):
+    rows = []
+    for library, routes, kinds in (
+        ("jax", jax_tree_routes, ("jax", "numpy")),
+        ("torch", torch_tree_routes, ("torch", "numpy")),
+    ):
+        for kind in kinds:
+            for width, target in TREE_WIDTHS.items():
+                b, params, natives, sync = routes(tree_params(width), kind)
+                size = TREE_LAYERS * (width * width + width)
+                fields = {"library": library, "input": kind, "leaves": 2 * TREE_LAYERS, "parameters": size}
+                measure(rows, fields, natives, prepared_gradient(b, params, sync), target, 7 if quick else 15)
+    return rows
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    case = sys.argv[sys.argv.index("--case") + 1] if "--case" in sys.argv else "all"
+    timing = ["native route", "native", "anydiff", "ratio", "target", "met"]
+    if case in ("arrays", "all"):
+        rows = array_rows(quick)
+        print(table(rows, ["library", "input", "n", "operator", *timing]))
+        print(f"\nwritten to {save('overhead', rows, {'quick': quick, 'load': os.getloadavg()})}\n")
+    if case in ("trees", "all"):
+        rows = tree_rows(quick)
+        print("gradient of a 25-layer MLP's parameters, a dict of 50 leaves:")
+        print(table(rows, ["library", "input", "leaves", "parameters", *timing]))
+        print(f"\nwritten to {save('overhead_trees', rows, {'quick': quick, 'load': os.getloadavg()})}")
 
 
 if __name__ == "__main__":
