@@ -240,3 +240,24 @@ def test_tree_scenarios_keep_static_leaves_through_kinds_and_dtypes() -> None:
         converted = with_kind(scenario, kind)
         assert converted.x["n"] == 3 and array_kind(converted.x["w"]).name == kind
         assert converted.tangents["n"] is None and isinstance(converted.result["w"], np.ndarray)
+
+
+@pytest.mark.xfail(
+    raises=TypeError,
+    strict=True,
+    reason="core bug (_core/trees.py, `_match`): a batch of as many tangents as the tuple has entries is "
+    "taken for one tangent whose leaves are tuples",
+)
+@pytest.mark.parametrize("args", [False, True], ids=["tuple", "Args"])
+def test_a_batch_as_long_as_a_tuple_x_is_a_batch(args: bool) -> None:
+    a, b = np.array([1.0, 2.0]), np.array([0.5, -1.0, 3.0])
+    tangent = (np.ones(2), np.zeros(3))
+
+    def f(*x):
+        first, second = x if args else x[0]
+        return ad.namespace(first).sum(first**2) + ad.namespace(second).sum(second**3)
+
+    x = ad.Args(a, b) if args else (a, b)
+    # f's derivative along (1, 1, 0, 0, 0) is 2 (a₀ + a₁) = 6, once per tangent of the batch
+    results = ad.pushforward(f, ad.AutoFiniteDiff(), x, (tangent, tangent))
+    np.testing.assert_allclose(np.asarray(results, dtype=float), [6.0, 6.0], rtol=1e-6)
