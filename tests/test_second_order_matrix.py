@@ -48,7 +48,8 @@ SO = ad.SecondOrder
 
 #: what the test expects of the pairs of the backends it knows
 SYMBOLIC = {"AutoSymPy", "AutoCasADi", "AutoPyTensor"}  # trace and compile: no outer part of others
-NO_BRIDGE_CALLER = {"AutoMLX", "AutoTinygrad", "AutoNumdifftools"}  # cannot call a DifferentiateWith
+#: cannot call a DifferentiateWith (MLX's caller serves no `mx.compile`d program, which its operators are)
+NO_BRIDGE_CALLER = {"AutoMLX", "AutoTinygrad", "AutoNumdifftools"}
 FIRST_ORDER_ONLY = {"AutoMyGrad"}  # calls one, but cannot differentiate the derivatives it computes
 BRIDGE_CALLERS = {"AutoJAX", "AutoTorch", "AutoTensorFlow", "AutoAutograd", "AutoPaddle"}
 NUMERICAL = {"AutoFiniteDiff", "AutoNumdifftools"}  # differentiate by differences, either part
@@ -507,7 +508,8 @@ def test_refusals_are_typed_and_teach():
     assert str(caught.value) == (
         "hvp: SecondOrder(outer=AutoMLX(), inner=AutoTorch()) pairs two AD libraries, so its outer part would "
         "differentiate `ad.DifferentiateWith(f, AutoTorch())`, but AutoMLX()'s transforms cannot call a "
-        "`DifferentiateWith` (mlx has no bridge caller). Use `ad.SecondOrder(ad.AutoTorch(), ad.AutoMLX())`, "
+        "`DifferentiateWith` (no bridge caller of mlx serves its compiled programs). Use "
+        "`ad.SecondOrder(ad.AutoTorch(), ad.AutoMLX())`, "
         "`ad.SecondOrder(ad.AutoFiniteDiff(), ad.AutoTorch())` or `ad.AutoMLX()` alone."
     )
     with pytest.raises(ad.UnsupportedError, match=r"whose backend must be a first-order one, not a combinator"):

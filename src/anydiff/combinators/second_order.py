@@ -19,10 +19,11 @@ compute on NumPy arrays, yet autograd cannot trace SymPy's compiled functions.
 
 Some pairs cannot work, and `parts` refuses them with `ad.UnsupportedError` when the operator is
 prepared, naming pairs that work: an outer library that cannot call a `DifferentiateWith` (one
-without a registered bridge caller, such as tinygrad) or cannot differentiate its own derivatives
-(MyGrad) over another library, and a symbolic outer part (SymPy, CasADi, PyTensor, whose
-primitives trace and compile at every call) over any other backend. `prep.info["route"]` says how
-the parts of a pair meet: directly, or for two AD libraries through `DifferentiateWith`.
+without a bridge caller that serves its compiled programs: tinygrad, MLX) or cannot
+differentiate its own derivatives (MyGrad) over another library, and a symbolic outer part
+(SymPy, CasADi, PyTensor, whose primitives trace and compile at every call) over any other
+backend. `prep.info["route"]` says how the parts of a pair meet: directly, or for two AD
+libraries through `DifferentiateWith`.
 """
 
 from __future__ import annotations
@@ -128,8 +129,8 @@ class SecondOrderImpl(BackendImpl):
         return (
             f"{operator}: {pair} pairs two AD libraries, so its outer part would differentiate "
             f"`ad.DifferentiateWith(f, {inner!r})`, but {outer!r}'s transforms cannot call a "
-            f"`DifferentiateWith` ({library(self.outer)} has no bridge caller). Use "
-            f"{_alternatives(self.backend)}."
+            f"`DifferentiateWith` (no bridge caller of {library(self.outer)} serves its compiled "
+            f"programs). Use {_alternatives(self.backend)}."
         )
 
     def translate_error(self, exc: Exception, operator: str) -> Exception | None:
