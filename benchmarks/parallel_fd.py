@@ -7,7 +7,9 @@ Dask `LocalCluster` given as its `Client` (the points' specs in chunks, `f`, con
 scattered once) and given as `Client.get_executor()` (a plain `concurrent.futures` executor:
 chunks, no scattering). Speedup = serial / parallel wall time (median of the alternations);
 serial fraction = Amdahl's `s` in `speedup = 1 / (s + (1 - s) / workers)`; overhead per point:
-a trivial function's Jacobian (65 points) through the engine, per point.
+a trivial function's Jacobian (65 points) through the engine, per point. The row "by hand, no
+anydiff" splits the same 17 simulations into one chunk per process of a pool: what the machine
+gives at that moment, whatever the engine.
 
 Simulated larger cluster: this machine has 2 cores, so the scaling curve past 2 workers uses a
 simulation that waits 50 ms without the CPU (`_simulated.waiting_simulation`), as if each
@@ -20,6 +22,7 @@ points shared out evenly (33 points on 8 workers take 5 rounds: 6.6).
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import platform
@@ -129,7 +132,27 @@ def measured(steps, repeats: int) -> list[dict]:
                 "serial_s": t_serial, "parallel_s": t,
             })
             print(f"  {name} x{workers}: {speedup:.2f}", file=sys.stderr)
+        rows.append(by_hand(workers, steps, run_serial, repeats))
     return rows
+
+
+def by_hand(workers: int, steps, run_serial, repeats: int) -> dict:
+    """What the machine gives at the moment: the same 17 simulations split by hand into one
+    chunk per process of a pool, without anydiff, in alternation with the serial Jacobian."""
+    points = [X * (1 + 1e-6 * i) for i in range(2 * X.size + 1)]
+    simulate = functools.partial(heat_rod, steps=steps.value)
+    with process_pool(workers) as pool:
+        list(pool.map(simulate, points[:workers]))  # warms the workers
+        chunk = -(-len(points) // workers)
+        t_serial, t = alternated(run_serial, lambda: list(pool.map(simulate, points, chunksize=chunk)), repeats)
+    speedup = t_serial / t
+    print(f"  by hand x{workers}: {speedup:.2f}", file=sys.stderr)
+    return {
+        "engine": "by hand, no anydiff", "workers": workers, "serial": fmt_time(t_serial), "parallel": fmt_time(t),
+        "speedup": f"{speedup:.2f}", "efficiency": f"{speedup / workers:.2f}",
+        "serial fraction": serial_fraction(speedup, workers), "overhead/point": "-", "target": "-", "met": "-",
+        "serial_s": t_serial, "parallel_s": t,
+    }
 
 
 def simulated(repeats: int) -> list[dict]:
