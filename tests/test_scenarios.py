@@ -87,14 +87,6 @@ KNOWN_FAILURES = {
         "torch.func.jacfwd/jacrev refuse an `f` that writes into a captured tensor (the Cache); "
         "the torch backend would need its tape route for such functions"
     ),
-    **{
-        (repr(b), "hvp-args-batched"): (
-            "core bug (_core/trees.py, `_match`): a batch of as many tangents as `ad.Args` has arguments "
-            "matches the structure of one tangent (a container at a differentiable leaf is not rejected), "
-            "so `tangent_leaves` never tries the batch and raises TypeError"
-        )
-        for b in BACKENDS
-    },
 }
 
 
@@ -242,12 +234,6 @@ def test_tree_scenarios_keep_static_leaves_through_kinds_and_dtypes() -> None:
         assert converted.tangents["n"] is None and isinstance(converted.result["w"], np.ndarray)
 
 
-@pytest.mark.xfail(
-    raises=TypeError,
-    strict=True,
-    reason="core bug (_core/trees.py, `_match`): a batch of as many tangents as the tuple has entries is "
-    "taken for one tangent whose leaves are tuples",
-)
 @pytest.mark.parametrize("args", [False, True], ids=["tuple", "Args"])
 def test_a_batch_as_long_as_a_tuple_x_is_a_batch(args: bool) -> None:
     a, b = np.array([1.0, 2.0]), np.array([0.5, -1.0, 3.0])

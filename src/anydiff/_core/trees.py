@@ -104,7 +104,13 @@ def _engine() -> Any:
         import optree
 
         register: Any = optree.register_pytree_node  # its stubs want a Collection
-        register(Args, lambda a: (a.values, None), lambda _, children: Args(*children), namespace=NAMESPACE)
+        register(
+            Args,
+            lambda a: (a.values, None, range(len(a.values))),  # entries: paths read `x[0]`, `x[1]`
+            lambda _, children: Args(*children),
+            path_entry_type=optree.GetItemEntry,
+            namespace=NAMESPACE,
+        )
         _optree = optree
     return _optree
 
@@ -495,9 +501,9 @@ def _match(lay: TreeLayout, t: Any) -> list | None:
         leaves = lay.spec.flatten_up_to(t)
     except (ValueError, TypeError):
         return None
-    vary = set(lay.vary)
-    for i, leaf in enumerate(leaves):
-        if i not in vary and leaf is not None and not flatten(leaf)[1].is_leaf():
+    # A container where `x` has a leaf makes `t` no tangent of `x` (a batch as long as a tuple `x`)
+    for leaf in leaves:
+        if leaf is not None and type(leaf) not in (float, int) and array_kind(leaf) is None and is_tree(leaf):
             return None
     return leaves
 
