@@ -145,6 +145,30 @@ def test_jax_float32_and_eager_call_give_jax_arrays():
     np.testing.assert_allclose(y, g(x), rtol=1e-6)
 
 
+def positive_only(x):
+    """A simulation that refuses a zero, as at the zeros `jit` evaluates `f` at for its shape."""
+    if bool((x == 0).any()):
+        raise ValueError("x must be nonzero")
+    return x * x
+
+
+def test_repeated_eager_jax_calls_run_compiled_without_evaluating_at_zeros():
+    # From the second eager call with the same shapes on, the call runs as a compiled program;
+    # its result's shape comes from the first call, not from `f` at zeros (which raises here).
+    dw = ad.DifferentiateWith(positive_only, TORCH)
+    with jax.enable_x64(True):
+        for dtype in (jnp.float32, jnp.float64):
+            x = jnp.linspace(0.5, 1.5, 3, dtype=dtype)
+            for _ in range(3):
+                y, pull = jax.vjp(dw, x)
+                (grad,) = pull(jnp.ones(3, dtype=dtype))
+                assert y.dtype == dtype and grad.dtype == dtype
+                np.testing.assert_allclose(y, x * x, rtol=1e-6)
+                np.testing.assert_allclose(grad, 2 * x, rtol=1e-6)
+            with pytest.raises(ValueError, match="nonzero"):
+                jax.jit(dw)(jnp.ones(4, dtype=dtype))  # a new shape under `jit`: f at zeros
+
+
 # -- torch transforms --------------------------------------------------------------------------------
 
 TORCH_TRANSFORMS = {
