@@ -25,6 +25,7 @@ __all__ = [
     "OutputTree",
     "TreeLayout",
     "Unravel",
+    "aval",
     "blocks",
     "concat",
     "fingerprint",
@@ -300,10 +301,12 @@ class TreeLayout:
         "fingerprint",
     )
 
-    def __init__(self, spec: Any, paths: list[str], leaves: list, vary: list[int]) -> None:
+    def __init__(
+        self, spec: Any, paths: list[str], leaves: list, vary: list[int], avals: list[tuple[tuple[int, ...], str]]
+    ) -> None:
         self.spec, self.paths, self.leaves, self.vary = spec, paths, leaves, tuple(vary)
-        self.shapes = tuple(() if type(leaves[i]) is float else tuple(leaves[i].shape) for i in vary)
-        self.dtypes = tuple("float64" if type(leaves[i]) is float else dtype_name(leaves[i].dtype) for i in vary)
+        self.shapes = tuple(shape for shape, _ in avals)
+        self.dtypes = tuple(dtype for _, dtype in avals)
         self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
         ends = np.cumsum([0, *self.sizes]).tolist()
         self.slices = tuple(slice(a, b) for a, b in zip(ends[:-1], ends[1:], strict=True))
@@ -556,19 +559,35 @@ def _skeleton(spec: Any) -> str:
     return str(_engine().tree_unflatten(spec, ["*"] * spec.num_leaves)).replace("'*'", "*")
 
 
-def layout(tree: Any, operator: str, root: str = "x", owner: Callable[[Any], Any] = array_kind) -> TreeLayout:
+def aval(leaf: Any) -> tuple[tuple[int, ...], str]:
+    """The shape and dtype name of a leaf: `((), "float64")` for a Python float."""
+    if type(leaf) is float:
+        return (), "float64"
+    return tuple(leaf.shape), dtype_name(leaf.dtype)
+
+
+def layout(
+    tree: Any,
+    operator: str,
+    root: str = "x",
+    owner: Callable[[Any], Any] = array_kind,
+    describe: Callable[[Any], tuple[tuple[int, ...], str]] = aval,
+) -> TreeLayout:
     """The layout of the input tree `tree`, after checking its leaves (TypeError names the path).
 
     `owner(leaf)` is the kind of an array leaf (by default its `ArrayKind`; `DifferentiateWith`
-    passes the library whose program calls it, whose tracers are no array kind), `None` for others.
+    passes the library whose program calls it, whose tracers are no array kind), `None` for others;
+    `describe(leaf)` its shape and dtype name (symbolic variables know them otherwise).
     """
     leaves, spec = flatten(tree)
     paths = _paths(spec, root)
     vary: list[int] = []
+    avals: list[tuple[tuple[int, ...], str]] = []
     kinds: dict[str, tuple[Any, str]] = {}
     for i, leaf in enumerate(leaves):
         if type(leaf) is float:
             vary.append(i)
+            avals.append(aval(leaf))
             continue
         kind = owner(leaf)
         if kind is None:
@@ -577,9 +596,10 @@ def layout(tree: Any, operator: str, root: str = "x", owner: Callable[[Any], Any
                 raise TypeError(f"{operator}: {paths[i]} is {lesson}")
             continue
         kinds.setdefault(str(getattr(kind, "name", None) or getattr(kind, "__name__", kind)), (kind, paths[i]))
-        dtype = dtype_name(leaf.dtype)
+        shape, dtype = describe(leaf)
         if dtype in _DIFFERENTIABLE:
             vary.append(i)
+            avals.append((shape, dtype))
         elif dtype in _REFUSED:
             raise TypeError(
                 f"{operator}: {paths[i]} has dtype {dtype}; differentiable leaves are float32 or float64 "
@@ -602,7 +622,7 @@ def layout(tree: Any, operator: str, root: str = "x", owner: Callable[[Any], Any
             f"{operator}: `{root}` has no differentiable leaf (float32 or float64 arrays, or Python "
             f"floats); its leaves are {listing}."
         )
-    return TreeLayout(spec, paths, leaves, vary)
+    return TreeLayout(spec, paths, leaves, vary, avals)
 
 
 def output_layout(y: Any, operator: str) -> TreeLayout | None:
@@ -625,7 +645,7 @@ def output_layout(y: Any, operator: str) -> TreeLayout | None:
                 f"{operator}: the leaves of `f`'s output must be float32 or float64 arrays or Python "
                 f"floats; {path} is {_short(leaf)}. Return auxiliary values separately."
             )
-    return TreeLayout(spec, paths, leaves, list(range(len(leaves))))
+    return TreeLayout(spec, paths, leaves, list(range(len(leaves))), [aval(leaf) for leaf in leaves])
 
 
 class OutputTree:

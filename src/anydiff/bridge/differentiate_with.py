@@ -48,8 +48,9 @@ import numpy as np
 from .._core.arrays import ArrayLike, array_kind
 from .._core.backend import AbstractBackend
 from .._core.contexts import Cache, Constant
+from .._core.errors import UnsupportedError
 from .._core.registry import bridge_callers
-from .._core.trees import OutputTree, TreeLayout, flat_function, flatten, is_tree, layout
+from .._core.trees import OutputTree, TreeLayout, aval, flat_function, flatten, is_tree, layout
 from .nodes import Base, Substitute, evaluate, fill_contexts, numpy_dtype, skeleton_key, split_contexts
 
 __all__ = ["DifferentiateWith", "callable_from"]
@@ -111,10 +112,10 @@ def _owner(leaf: Any) -> Any:
     return None if type(leaf) in (float, int, bool, str) else _caller(leaf)
 
 
-def _leaf_signature(leaf: Any) -> Any:
+def _leaf_signature(leaf: Any, describe: Callable[[Any], Any]) -> Any:
     """What a leaf contributes to the signature of a tree: shape and dtype, or the static value."""
     if _owner(leaf) is not None:
-        return (type(leaf), tuple(leaf.shape), str(leaf.dtype))
+        return (type(leaf), *describe(leaf))
     return (type(leaf), leaf if type(leaf) in (float, int, bool, str) else id(leaf))
 
 
@@ -217,13 +218,20 @@ class DifferentiateWith:
             return main if found is _NumPyCaller else found
 
         leaves = [main.asarray(leaf) if _owner(leaf) is _NumPyCaller else leaf for leaf in leaves]
-        key = (spec, tuple(_leaf_signature(leaf) for leaf in leaves))
+        if not getattr(main, "trees", True):
+            raise UnsupportedError(
+                f"{self!r}: the programs of {main.__name__} call a `DifferentiateWith` with one array, "
+                "not a tree: pass the leaves as one vector (see `ad.ravel`). JAX, torch, TensorFlow, "
+                "autograd, MLX, PyTensor, MyGrad and Paddle programs pass trees."
+            )
+        describe = getattr(main, "leaf_aval", aval)
+        key = (spec, tuple(_leaf_signature(leaf, describe) for leaf in leaves))
         entry = self._trees.get(key)
         if entry is None:
             with self._lock:
                 entry = self._trees.get(key)
                 if entry is None:
-                    lay = layout(x, repr(self), owner=owner)
+                    lay = layout(x, repr(self), owner=owner, describe=describe)
                     out = OutputTree(repr(self))
                     entry = self._trees[key] = (
                         DifferentiateWith(flat_function(self.f, lay, out), self.backend),

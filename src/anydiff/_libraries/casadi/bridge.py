@@ -27,7 +27,7 @@ import numpy as np
 from anydiff.bridge.nodes import Aval, Node, cotangents, evaluate, tangent
 from anydiff.extend import UnsupportedError, array_kind, array_kinds
 
-__all__ = ["asarray", "call", "owns", "transparent"]
+__all__ = ["asarray", "call", "owns", "transparent", "trees"]
 
 _NUMPY = array_kinds()["numpy"]
 _FLOAT64 = np.dtype(np.float64)
@@ -36,6 +36,10 @@ _FLOAT64 = np.dtype(np.float64)
 transparent = ()
 
 _names = itertools.count()
+
+
+#: CasADi's matrices are 2-D and reshape in column order: a tree `x` is refused (`ad.ravel` it)
+trees = False
 
 
 def owns(x: Any) -> bool:

@@ -34,8 +34,9 @@ from anydiff.bridge.nodes import Aval, Node, cotangents, evaluate, numpy_dtype, 
 from anydiff.extend import UnsupportedError, array_kind, array_kinds
 
 from . import AutoPyTensor
+from . import impl as _impl  # noqa: F401  (`ad.namespace` of PyTensor variables, to ravel trees)
 
-__all__ = ["asarray", "call", "owns", "transparent"]
+__all__ = ["asarray", "call", "leaf_aval", "owns", "transparent"]
 
 _NUMPY = array_kinds()["numpy"]
 
@@ -52,6 +53,11 @@ def asarray(a: Any) -> Any:
     """A context array as the `Op` takes it: PyTensor variables as they are, others as NumPy."""
     kind = array_kind(a)
     return a if kind is None or kind is _NUMPY else kind.to_numpy(a)
+
+
+def leaf_aval(v: Variable) -> tuple[tuple[int, ...], str]:
+    """The static shape and dtype of a leaf of a tree `x` (whose `shape` is symbolic)."""
+    return tuple(v.type.shape), str(v.type.dtype)
 
 
 def _aval(v: Variable, node: Node) -> Aval:
