@@ -165,8 +165,15 @@ def render(recorded: dict[tuple[str, str], dict[str, str]]) -> str:
             cells.append(f"{'partly' if refused < len(outcome) else 'refused'} ({', '.join(marks)})")
         lines.append(f"| {entry.name} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines += [f"{n}. " + text.replace("|", "\\|") for n, text in enumerate(reasons, 1)]
+    lines += [f"{n}. " + markdown_text(text) for n, text in enumerate(reasons, 1)]
     return "\n".join(lines)
+
+
+def markdown_text(text: str) -> str:
+    """`text` with the characters Markdown would read as table cells, links or HTML escaped."""
+    for character in "\\|[]<>":
+        text = text.replace(character, "\\" + character)
+    return text
 
 
 def test_generated_table_matches_the_run():
