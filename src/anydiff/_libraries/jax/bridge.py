@@ -6,8 +6,9 @@ callback (jax#30401), nor a `custom_vjp` call made inside a `custom_jvp` rule, a
 `custom_derivatives.linear_call` cannot be differentiated in its residuals (jax#16650).
 So the bridge is a primitive of its own, whose JVP, transpose and batching rules bind the
 primitive again on derived nodes (`nodes.py`): every composition of `jvp`, `vjp`, `grad`,
-`jacfwd`, `jacrev`, `hessian`, `vmap` and `jit` works. Called eagerly the primitive runs the
-substitute at once; under `jit` it lowers to a host callback (XLA's custom call into Python, as
+`jacfwd`, `jacrev`, `hessian`, `vmap` and `jit` works. Called on values the primitive runs the
+substitute at once the first time, and as a compiled program of itself from then on (`call`);
+under `jit` it lowers to a host callback (XLA's custom call into Python, as
 `jax.pure_callback` does, without the copy of every argument into a JAX array that
 `pure_callback` makes), and the substitute's preps are built while lowering, so that an `f` the
 substitute cannot run fails there with a clear error.
