@@ -276,9 +276,13 @@ class Node:
             explained = isinstance(exc, AnyDiffError)
             if self is self.base or (explained and not isinstance(exc, FunctionNotDifferentiableError)):
                 raise
-            detail = str(exc) if explained else (
-                f"{type(exc).__name__}: {exc}. `f` must compute with the arrays of "
-                f"{self.sub.backend!r} (`xp = ad.namespace(x)`), which it differentiates."
+            detail = (
+                str(exc)
+                if explained
+                else (
+                    f"{type(exc).__name__}: {exc}. `f` must compute with the arrays of "
+                    f"{self.sub.backend!r} (`xp = ad.namespace(x)`), which it differentiates."
+                )
             )
             raise FunctionNotDifferentiableError(
                 f"{self.base!r} could not differentiate `f` with {self.sub.backend!r}. {detail}"

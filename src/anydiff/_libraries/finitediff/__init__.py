@@ -48,7 +48,7 @@ class AutoFiniteDiff(AbstractBackend):
             raise ValueError(f"AutoFiniteDiff: `method` must be one of {_FD_METHODS}; got {self.method!r}.")
         if self.step is not None and not (isinstance(self.step, (int, float)) and self.step > 0):
             raise ValueError(f"AutoFiniteDiff: `step` must be a positive number; got {self.step!r}.")
-        if self.executor is not None and not (_is_executor(self.executor) or _is_dask_client(self.executor)):
+        if self.executor is not None and not (_is_executor(self.executor) or is_dask_client(self.executor)):
             raise TypeError(
                 "AutoFiniteDiff: `executor` must be a `concurrent.futures.Executor` (e.g. a "
                 f"ProcessPoolExecutor) or a Dask `distributed.Client`; got {type(self.executor).__name__}."
@@ -62,7 +62,7 @@ def _is_executor(value: object) -> bool:
     return isinstance(value, Executor)
 
 
-def _is_dask_client(value: object) -> bool:
+def is_dask_client(value: object) -> bool:
     """Whether `value` is a `distributed.Client` (told by its class, without importing Dask)."""
     return any(c.__name__ == "Client" and c.__module__.startswith("distributed.") for c in type(value).__mro__)
 

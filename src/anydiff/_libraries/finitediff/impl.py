@@ -27,7 +27,7 @@ from anydiff.extend import (
     unstack,
 )
 
-from . import AutoFiniteDiff, _is_dask_client
+from . import AutoFiniteDiff, is_dask_client
 
 __all__ = ["FiniteDiffImpl"]
 
@@ -138,7 +138,7 @@ class FiniteDiffImpl(BackendImpl):
         total = len(specs)
         if self.executor is None:
             return points((0, total, specs))
-        client: Any = self.executor if _is_dask_client(self.executor) else None
+        client: Any = self.executor if is_dask_client(self.executor) else None
         workers = sum(client.nthreads().values()) if client is not None else _pool_size(self.executor)
         count = min(total, 2 * max(1, workers))  # two chunks per worker, sizes within one
         bounds = [total * c // count for c in range(count + 1)]
