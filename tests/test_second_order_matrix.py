@@ -53,6 +53,8 @@ NO_BRIDGE_CALLER = {"AutoMLX", "AutoTinygrad", "AutoNumdifftools"}
 FIRST_ORDER_ONLY = {"AutoMyGrad"}  # calls one, but cannot differentiate the derivatives it computes
 BRIDGE_CALLERS = {"AutoJAX", "AutoTorch", "AutoTensorFlow", "AutoAutograd", "AutoPaddle"}
 NUMERICAL = {"AutoFiniteDiff", "AutoNumdifftools"}  # differentiate by differences, either part
+#: JAX runs a DifferentiateWith's computations on XLA's callback threads, where MLX's arrays abort the process
+CALLBACK_THREADS, THREAD_BOUND = {"AutoJAX"}, {"AutoMLX"}
 KNOWN = SYMBOLIC | NO_BRIDGE_CALLER | FIRST_ORDER_ONLY | BRIDGE_CALLERS | NUMERICAL
 
 #: The built-in backends installed here, in `available_backends` order. A backend added to
@@ -191,7 +193,7 @@ def expected_refusal(backend):
         return library(outer) not in BRIDGE_CALLERS and library(outer) != library(inner)
     if name(outer) not in KNOWN or name(inner) not in KNOWN:
         return None
-    if name(outer) in SYMBOLIC:
+    if name(outer) in SYMBOLIC or (name(outer) in CALLBACK_THREADS and name(inner) in THREAD_BOUND):
         return True
     alone = NO_BRIDGE_CALLER | FIRST_ORDER_ONLY  # over finite differences and themselves only
     return name(outer) in alone and name(inner) not in ("AutoFiniteDiff", name(outer))

@@ -51,6 +51,11 @@ class BackendImpl:
         higher_order: whether it can differentiate derivatives that it computes in turn (its
             backward pass is itself recorded); without it (MyGrad) it cannot be the outer part of
             a `SecondOrder` over another library, whose derivatives it would see as constants.
+        callback_threads: whether it may run the computations of a `DifferentiateWith` it calls on
+            threads of its own (JAX: XLA's host callbacks).
+        thread_bound: whether its arrays must not be made on such threads: MLX aborts the process
+            when it frees them. A `SecondOrder` of a `callback_threads` outer part over a
+            `thread_bound` inner part of another library is refused.
         native: the library's own routes, `{operator: route}` with
             `route(impl, f, x, tangents, contexts, spec) -> Kernels` (usually a method); an
             operator missing here takes its generic route.
@@ -64,6 +69,8 @@ class BackendImpl:
     traceable: bool = True
     complex_step: bool = False
     higher_order: ClassVar[bool] = True
+    callback_threads: ClassVar[bool] = False
+    thread_bound: ClassVar[bool] = False
     native: ClassVar[Mapping[Operator, Route]] = MappingProxyType({})
 
     def __init__(self, backend: AbstractBackend) -> None:

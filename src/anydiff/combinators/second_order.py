@@ -96,6 +96,8 @@ class SecondOrderImpl(BackendImpl):
             return True
         if outer.prepares_per_call or (self.libraries and not outer.higher_order):
             return False
+        if self.libraries and outer.callback_threads and self.inner.thread_bound:
+            return False
         return not self.libraries or (callable_from(library(outer)) and not self.inner.backend.combinator)
 
     def refusal(self, operator: str) -> str | None:
@@ -117,6 +119,12 @@ class SecondOrderImpl(BackendImpl):
                 "own backward pass (it has no higher-order derivatives), so it would see the "
                 f"derivatives of {inner!r} as constants, and give a zero Hessian. Use "
                 f"{_alternatives(self.backend)}."
+            )
+        if self.libraries and self.outer.callback_threads and self.inner.thread_bound:
+            return (
+                f"{operator}: {outer!r} runs the computations of the `ad.DifferentiateWith(f, {inner!r})` "
+                f"it differentiates in {pair} on threads of its own, where {inner!r}'s arrays cannot "
+                f"live (the process aborts when they are freed). Use {_alternatives(self.backend)}."
             )
         if inner.combinator:
             part = self.inner.owner.backend if isinstance(self.inner, MixedModeImpl) else None

@@ -16,6 +16,7 @@ substitute cannot run fails there with a clear error.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -113,7 +114,11 @@ def _lowering(ctx: Any, *args: Any, node: Node) -> Any:
     if tuple((a.shape, a.dtype) for a in ctx.avals_in) not in _called.get(node, ()):
         node.prepare(tuple(map(_aval, ctx.avals_in)))  # (a node called on values is prepared)
 
+    wide = any(np.dtype(a.dtype).itemsize == 8 for a in ctx.avals_out)
+
     def host(*arrays: np.ndarray) -> tuple[np.ndarray]:
+        if wide:
+            _x64_in_this_thread()
         return (_host(node, *arrays),)
 
     # XLA's host callback itself (~6 µs), which hands NumPy arrays over as they are;
@@ -122,6 +127,22 @@ def _lowering(ctx: Any, *args: Any, node: Node) -> Any:
         ctx, host, None, list(args), ctx.avals_in, ctx.avals_out, has_side_effect=False, returns_token=False
     )
     return results
+
+
+_THREAD = threading.local()
+
+
+def _x64_in_this_thread() -> None:
+    """Keep float64 results float64 in a thread of XLA's that runs host callbacks.
+
+    JAX checks a callback's results after it returns, casting them to the types of the thread's
+    configuration: a float64 program (x64 enabled by a context manager in the calling thread, as
+    anydiff does) whose callback XLA runs on another thread got float32 results there, and failed
+    with "Incorrect output dtype". x64 is enabled for good in such a thread, once.
+    """
+    if not getattr(_THREAD, "x64", False) and not jax.enable_x64.value:
+        jax.enable_x64(True).__enter__()
+    _THREAD.x64 = True
 
 
 def _jvp(primals: tuple, tangents: tuple, *, node: Node) -> tuple[Any, Any]:

@@ -42,6 +42,7 @@ _TRACER_ERRORS = (
 class JAXImpl(BackendImpl):
     kind = array_kind(jnp.zeros(()))
     accepts = frozenset({"numpy"})  # jitted functions take NumPy arrays as they are
+    callback_threads = True  # XLA runs host callbacks (a DifferentiateWith's) on its own threads
 
     def __init__(self, backend: AutoJAX) -> None:
         super().__init__(backend)

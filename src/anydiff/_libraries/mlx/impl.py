@@ -54,6 +54,7 @@ _NUMPY_ARGUMENT = "Invoked with types: ndarray"
 class MLXImpl(BackendImpl):
     kind = array_kind(mx.zeros(()))
     mutation = True  # item assignment on MLX arrays is recorded and differentiable
+    thread_bound = True  # MLX aborts the process when arrays made on XLA's callback threads are freed
 
     def __init__(self, backend: AutoMLX) -> None:
         super().__init__(backend)
