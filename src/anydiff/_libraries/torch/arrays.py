@@ -17,16 +17,19 @@ def _torch_is_array(tp: type) -> bool:
 
 
 def _torch_to_numpy(a: Any) -> np.ndarray:
-    return a.detach().numpy()
+    return a.detach().numpy() if a.requires_grad else a.numpy()  # (`detach` costs ~0.4 µs)
 
 
 def _torch_from_numpy(a: np.ndarray) -> Any:
     import torch
 
-    # `torch.from_numpy` warns on read-only arrays (e.g. NumPy views of JAX results); DLPack
-    # shares the memory without the warning, and anydiff never writes into an input.
+    # `torch.from_numpy` (~0.5 µs) warns on read-only arrays (e.g. NumPy views of JAX results);
+    # DLPack (~1.5 µs) shares their memory without the warning: anydiff never writes into an input.
     a = np.asarray(a)
-    return torch.from_dlpack(a if a.flags.c_contiguous else a.copy())
+    flags = a.flags
+    if not flags.c_contiguous:
+        return torch.from_numpy(a.copy())
+    return torch.from_numpy(a) if flags.writeable else torch.from_dlpack(a)
 
 
 def _torch_from_foreign(a: Any) -> Any:
