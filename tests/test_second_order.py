@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import anydiff as ad
+from closed_forms import coupled, coupled_gradient, coupled_hessian, scaled_curve, scaled_curve_derivatives
 
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
@@ -94,41 +95,6 @@ def quartic_hessian(x, a):
     return np.diag(2 * a * np.cos(2 * x)) + (x @ x) * np.eye(x.size) + 2 * np.outer(x, x)
 
 
-def coupled(x, b):
-    """Σ bᵢⱼ exp(xᵢⱼ) + Σⱼ x₀ⱼ x₁ⱼ: matrix input."""
-    xp = ad.namespace(x)
-    return xp.sum(b * xp.exp(x)) + xp.sum(x[0, :] * x[1, :])
-
-
-def coupled_gradient(x, b):
-    g = b * np.exp(x)
-    return g + x[::-1]
-
-
-def coupled_hessian(x, b):
-    rows, cols = x.shape
-    h = np.zeros(x.shape + x.shape)
-    for i in range(rows):
-        for j in range(cols):
-            h[i, j, i, j] = b[i, j] * np.exp(x[i, j])
-            h[i, j, 1 - i, j] = 1.0
-    return h
-
-
-def curve(t, c):
-    """(t³, c sin t, e^{2t}): scalar input, vector output."""
-    xp = ad.namespace(t)
-    return xp.stack([t**3, c * xp.sin(t), xp.exp(2 * t)])
-
-
-def curve_derivatives(t, c):
-    return (
-        np.array([t**3, c * np.sin(t), np.exp(2 * t)]),
-        np.array([3 * t**2, c * np.cos(t), 2 * np.exp(2 * t)]),
-        np.array([6 * t, -c * np.sin(t), 4 * np.exp(2 * t)]),
-    )
-
-
 X = np.array([0.3, -0.7, 1.1, 0.5])
 A = np.array([1.0, 2.0, -0.5, 1.5])
 V = np.array([1.0, -2.0, 0.5, 0.25])
@@ -171,10 +137,10 @@ def test_hvp_batched_agrees_with_hessian(backend):
 
 @pytest.mark.parametrize("backend", ALL, ids=repr)
 def test_second_derivative_vector_output(backend):
-    prep = ad.prepare_second_derivative(curve, backend, 0.0, ad.Constant(2.0))
-    y, dy, d2y = curve_derivatives(0.4, 2.0)
-    close(ad.second_derivative(curve, backend, 0.4, ad.Constant(2.0), prep=prep), d2y, backend)
-    values = ad.value_derivative_and_second_derivative(curve, backend, 0.4, ad.Constant(2.0), prep=prep)
+    prep = ad.prepare_second_derivative(scaled_curve, backend, 0.0, ad.Constant(2.0))
+    y, dy, d2y = scaled_curve_derivatives(0.4, 2.0)
+    close(ad.second_derivative(scaled_curve, backend, 0.4, ad.Constant(2.0), prep=prep), d2y, backend)
+    values = ad.value_derivative_and_second_derivative(scaled_curve, backend, 0.4, ad.Constant(2.0), prep=prep)
     for actual, expected in zip(values, (y, dy, d2y), strict=True):
         close(actual, expected, backend)
         assert isinstance(actual, np.ndarray) and actual.dtype == np.float64
@@ -243,9 +209,9 @@ def test_finite_differences_run_on_jax_arrays():
 
 @pytest.mark.parametrize("kind", ["jax", "torch"])
 def test_second_derivative_of_a_0d_array_keeps_its_kind(kind):
-    d2 = ad.second_derivative(curve, ad.AutoJAX(), to_kind(0.4, kind), ad.Constant(2.0))
+    d2 = ad.second_derivative(scaled_curve, ad.AutoJAX(), to_kind(0.4, kind), ad.Constant(2.0))
     assert isinstance(d2, KIND_TYPES[kind]) and str(d2.dtype).endswith("float64")
-    close(np.asarray(d2), curve_derivatives(0.4, 2.0)[2], ad.AutoJAX())
+    close(np.asarray(d2), scaled_curve_derivatives(0.4, 2.0)[2], ad.AutoJAX())
 
 
 @pytest.mark.parametrize("backend", [ad.AutoJAX(), ad.AutoTorch()], ids=repr)
@@ -296,7 +262,7 @@ def test_prep_misuse_raises_preparation_mismatch():
         ad.hessian(quartic, backend, np.ones(5), ad.Constant(np.ones(5)), prep=prep)
     with pytest.raises(ad.PreparationMismatchError, match=r"backend .*AutoJAX\(\).*AutoTorch\(\)"):
         ad.hessian(quartic, ad.AutoTorch(), X, ad.Constant(A), prep=prep)
-    second = ad.prepare_second_derivative(curve, backend, 0.0, ad.Constant(2.0))
+    second = ad.prepare_second_derivative(scaled_curve, backend, 0.0, ad.Constant(2.0))
     with pytest.raises(ad.PreparationMismatchError, match=r"function"):
         ad.second_derivative(lambda t, c: t, backend, 1.0, ad.Constant(2.0), prep=second)
 
