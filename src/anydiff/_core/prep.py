@@ -117,7 +117,7 @@ class Prep:
             ("contexts", str(self.ncontexts), str(len(contexts)), None),
             ("y buffer", str(self.buffer), str(None if y is None else tuple(y.shape)), None),
         ]
-        if self.tree is not None:  # its leaves are compared by `_check_tree`
+        if self.tree is not None:  # its leaves are compared by `TreeLayout.accept`
             del rows[4:6]
         rows = [(name, a, b, a == b if same is None else same) for name, a, b, same in rows]
         if all(same for *_, same in rows):

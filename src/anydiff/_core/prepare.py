@@ -45,7 +45,7 @@ def _contexts_converter(target: ArrayKind, accepts: frozenset[str]) -> Callable[
         """An array, or the arrays of a tree (API.md section 10), converted leaf by leaf."""
         if array_kind(value) is not None or type(value) in (float, int, bool, str):
             return leaf(value)
-        leaves, spec = flatten(value)
+        leaves, spec = flatten(value)  # once: a leaf that is no array comes back as it is
         return value if spec.is_leaf() else spec.unflatten([leaf(v) for v in leaves])
 
     return lambda contexts: tuple(convert(c.value) for c in contexts)
@@ -80,7 +80,7 @@ def _check_call(operator: Operator, f: Any, backend: Any, contexts: tuple) -> No
     check_contexts(operator.name, contexts)
 
 
-def _setup(operator: Operator, f: Any, backend: Any, x: Any, contexts: tuple) -> tuple:
+def _setup(operator: Operator, backend: Any, x: Any) -> tuple:
     """Check `x`; pick the backend and the converters in and out."""
     x_array, kind = float_input(operator, x)
     impl = implementation(backend)
@@ -107,7 +107,7 @@ def evaluate(f: Callable[..., Any], backend: AbstractBackend, x: ArrayLike, *con
     kind of `x`.
     """
     _check_call(_EVALUATE, f, backend, contexts)
-    x_array, kind, impl, native, to_native, from_native, convert_contexts = _setup(_EVALUATE, f, backend, x, contexts)
+    x_array, kind, impl, native, to_native, from_native, convert_contexts = _setup(_EVALUATE, backend, x)
     xn = x_array if to_native is None else to_native(x_array)
     context = native.context(xn) if native.context is not None else None
     with context() if context is not None else contextlib.nullcontext():
@@ -172,7 +172,7 @@ def _prepare_array(
     owner: Callable[..., Any] | None = None,
 ) -> Prep:
     """`prepare` for one array `x` (`probe`: look out for a tree output; `owner`: the user's `f`)."""
-    x_array, kind, impl, native, to_native, from_native, convert_contexts = _setup(operator, f, backend, x, contexts)
+    x_array, kind, impl, native, to_native, from_native, convert_contexts = _setup(operator, backend, x)
     translate = impl.translate_error
     xn = x_array if to_native is None else to_native(x_array)
     cn = convert_contexts(contexts)
@@ -301,7 +301,7 @@ def _prepare_tree(
     yl = out.layout
     if operator.output == "scalar" and yl is not None:
         raise ValueError(
-            f"{operator.name}: `f` must return one scalar; it returned a {type(yl.spec.unflatten(yl.leaves)).__name__} "
+            f"{operator.name}: `f` must return one scalar; it returned a {yl.spec.type.__name__} "
             f"tree with leaves {', '.join(yl.paths)}. Use `ad.jacobian` or `ad.pullback` for tree outputs."
         )
     like = {"x": xl, "y": yl}
