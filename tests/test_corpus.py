@@ -21,7 +21,6 @@ differences of its exact gradients, 1e-5.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -33,11 +32,7 @@ from anydiff.testing.correctness import to_numpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import CORPUS, Entry  # noqa: E402
-
-FULL = os.environ.get("ANYDIFF_FULL_MATRIX") == "1"
-WRITE = os.environ.get("ANYDIFF_WRITE_MATRIX") == "1"
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "backends.md"
-BEGIN, END = "<!-- corpus table: begin (generated) -->", "<!-- corpus table: end -->"
+from generated import FULL, check_or_write
 
 # ProgramSizeWarning is the guard at work (the RK4 loop runs uncompiled on JAX): tested elsewhere.
 # numdifftools evaluates `f` at large steps too, where the RK4 loop overflows; it discards those.
@@ -185,12 +180,4 @@ def test_generated_table_matches_the_run():
     missing = [(e.name, repr(b)) for e in CORPUS for b in BACKENDS if (e.name, repr(b)) not in RECORDED]
     if missing:
         pytest.skip(f"{len(missing)} pairs were not run in this session (e.g. {missing[0]})")
-    table = render(RECORDED)
-    text = DOCS.read_text()
-    start, stop = text.index(BEGIN) + len(BEGIN), text.index(END)
-    if WRITE:
-        DOCS.write_text(text[:start] + "\n" + table + "\n" + text[stop:])
-        return
-    assert text[start:stop].strip() == table, (
-        "docs/backends.md: the corpus table is out of date (ANYDIFF_WRITE_MATRIX=1)"
-    )
+    check_or_write("backends.md", "corpus table", render(RECORDED))

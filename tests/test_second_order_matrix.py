@@ -28,9 +28,7 @@ over MLX (or MLX over finite differences) divide that error by the step (about 1
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,11 +36,7 @@ import pytest
 import anydiff as ad
 from anydiff.extend import implementation
 from closed_forms import coupled, coupled_gradient, coupled_hessian, scaled_curve, scaled_curve_derivatives
-
-FULL = os.environ.get("ANYDIFF_FULL_MATRIX") == "1"
-WRITE = os.environ.get("ANYDIFF_WRITE_MATRIX") == "1"
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "second-order.md"
-BEGIN, END = "<!-- second-order matrix: begin (generated) -->", "<!-- second-order matrix: end -->"
+from generated import FULL, check_or_write, section
 
 FD = ad.AutoFiniteDiff
 SO = ad.SecondOrder
@@ -535,19 +529,12 @@ def test_generated_table_matches_the_run():
     missing = [repr(SO(o, i)) for o in BACKENDS for i in BACKENDS if repr(SO(o, i)) not in RECORDED]
     if missing:
         pytest.skip(f"{len(missing)} pairs were not run in this session (e.g. {missing[0]})")
-    table = render(RECORDED)
-    text = DOCS.read_text()
-    start, stop = text.index(BEGIN) + len(BEGIN), text.index(END)
-    if WRITE:
-        DOCS.write_text(text[:start] + "\n" + table + "\n" + text[stop:])
-        return
-    assert text[start:stop].strip() == table, "docs/second-order.md: the matrix is out of date (ANYDIFF_WRITE_MATRIX=1)"
+    check_or_write("second-order.md", "second-order matrix", render(RECORDED))
 
 
 def test_committed_table_agrees_with_the_rules():
     """Without running the matrix: each committed cell says works or refused as the rules say."""
-    text = DOCS.read_text()
-    rows = text[text.index(BEGIN) + len(BEGIN) : text.index(END)].strip().splitlines()
+    rows = section("second-order.md", "second-order matrix").splitlines()
     inner_names = ["Auto" + c.strip() for c in rows[0].split("|")[2:-1]]
     for row in rows[2:]:
         cells = [c.strip() for c in row.split("|")[1:-1]]
