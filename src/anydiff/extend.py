@@ -3,7 +3,8 @@
 Every built-in library folder (`anydiff/_libraries/<lib>/`) is written with these names alone,
 exactly as an outside package would be. A backend is
 
-- a backend object: a frozen, keyword-only dataclass subclassing `AbstractBackend`;
+- a backend object: a frozen, keyword-only dataclass subclassing `AbstractBackend`, made with
+  `@backend_dataclass` (or `dataclasses.dataclass`);
 - an implementation: a `BackendImpl` subclass with the primitives `jvp` and/or `vjp` (each is
   derived from the other when missing) and, optionally, a `native` table of faster routes of its
   library keyed by the operator records (`GRADIENT`, `HESSIAN`, ...); every operator without a
@@ -31,6 +32,7 @@ from ._core.arrays import register_namespace as register_namespace
 from ._core.arrays import sparse_builder as sparse_builder
 from ._core.backend import AbstractBackend as AbstractBackend
 from ._core.backend import Mode as Mode
+from ._core.backend import backend_dataclass as backend_dataclass
 from ._core.backend import check_mode as check_mode
 from ._core.backend_impl import BackendImpl as BackendImpl
 from ._core.contexts import Cache as Cache
@@ -101,6 +103,7 @@ __all__ = [
     "UnsupportedError",
     "array_kind",
     "array_kinds",
+    "backend_dataclass",
     "basis",
     "basis_rows",
     "check_contexts",

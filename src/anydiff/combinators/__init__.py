@@ -9,15 +9,14 @@ only; importing this package imports neither SciPy nor an AD library.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, ClassVar
 
-from anydiff.extend import AbstractBackend, register_backend
+from anydiff.extend import AbstractBackend, backend_dataclass, register_backend
 
 __all__ = ["AutoSparse", "MixedMode", "SecondOrder"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+@backend_dataclass(kw_only=False)
 class SecondOrder(AbstractBackend):
     """`SecondOrder(outer, inner)`: `inner` differentiates `f`, `outer` differentiates that.
 
@@ -38,7 +37,7 @@ class SecondOrder(AbstractBackend):
                 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+@backend_dataclass(kw_only=False)
 class AutoSparse(AbstractBackend):
     """`AutoSparse(dense, sparsity_detector=None, coloring_algorithm=None)`: sparse Jacobians/Hessians.
 
@@ -99,7 +98,7 @@ class AutoSparse(AbstractBackend):
             )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+@backend_dataclass(kw_only=False)
 class MixedMode(AbstractBackend):
     """`MixedMode(forward, reverse)`: pushforwards by `forward`, pullbacks by `reverse`.
 

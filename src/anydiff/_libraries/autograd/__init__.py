@@ -5,15 +5,14 @@ Imports no HIPS autograd library: `impl.py` does, on the backend's first use.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
-from anydiff.extend import AbstractBackend, register_backend, register_bridge_caller
+from anydiff.extend import AbstractBackend, backend_dataclass, register_backend, register_bridge_caller
 
 __all__ = ["AutoAutograd"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+@backend_dataclass
 class AutoAutograd(AbstractBackend):
     """`AutoAutograd()`: differentiate with HIPS autograd (`make_vjp`; `make_jvp` for forward mode).
 

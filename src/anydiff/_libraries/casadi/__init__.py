@@ -5,15 +5,14 @@ Imports no CasADi library: `impl.py` does, on the backend's first use.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
-from anydiff.extend import AbstractBackend, register_backend, register_bridge_caller
+from anydiff.extend import AbstractBackend, backend_dataclass, register_backend, register_bridge_caller
 
 __all__ = ["AutoCasADi"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+@backend_dataclass
 class AutoCasADi(AbstractBackend):
     """`AutoCasADi(max_program_size=100_000)`: trace `f` onto CasADi expressions, compile them.
 

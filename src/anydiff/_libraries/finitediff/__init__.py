@@ -5,10 +5,9 @@ Needs no AD library: `impl.py`, loaded on the backend's first use, computes on a
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Literal
 
-from anydiff.extend import AbstractBackend, register_backend
+from anydiff.extend import AbstractBackend, backend_dataclass, register_backend
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -19,7 +18,7 @@ __all__ = ["AutoFiniteDiff"]
 _FD_METHODS = ("forward", "central", "complex")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+@backend_dataclass
 class AutoFiniteDiff(AbstractBackend):
     """`AutoFiniteDiff(method="central", step=None, executor=None)`: finite differences.
 

@@ -5,12 +5,12 @@ Imports no JAX library: `impl.py` does, on the backend's first use.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
 from anydiff.extend import (
     AbstractBackend,
     Mode,
+    backend_dataclass,
     check_mode,
     register_array_kind,
     register_backend,
@@ -25,7 +25,7 @@ from .trees import jax_jit, jax_nodes, jax_split
 __all__ = ["AutoJAX"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+@backend_dataclass
 class AutoJAX(AbstractBackend):
     """`AutoJAX(mode=None, jit=True, max_program_size=1000)`: differentiate with JAX.
 

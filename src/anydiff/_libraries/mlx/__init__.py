@@ -5,12 +5,12 @@ Imports no MLX library: `impl.py` does, on the backend's first use.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
 from anydiff.extend import (
     AbstractBackend,
     Mode,
+    backend_dataclass,
     check_mode,
     register_array_kind,
     register_backend,
@@ -22,7 +22,7 @@ from .arrays import MLX
 __all__ = ["AutoMLX"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+@backend_dataclass
 class AutoMLX(AbstractBackend):
     """`AutoMLX(mode=None, compile=True, max_program_size=2000)`: differentiate with MLX (`mx.jvp`, `mx.vjp`,
     `mx.vmap`).

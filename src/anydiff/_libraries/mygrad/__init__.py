@@ -5,17 +5,22 @@ Imports no MyGrad: `arrays.py` does inside its functions, `impl.py` on the backe
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
-from anydiff.extend import AbstractBackend, register_array_kind, register_backend, register_bridge_caller
+from anydiff.extend import (
+    AbstractBackend,
+    backend_dataclass,
+    register_array_kind,
+    register_backend,
+    register_bridge_caller,
+)
 
 from .arrays import MYGRAD
 
 __all__ = ["AutoMyGrad"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+@backend_dataclass
 class AutoMyGrad(AbstractBackend):
     """`AutoMyGrad()`: differentiate with MyGrad (reverse mode over NumPy).
 

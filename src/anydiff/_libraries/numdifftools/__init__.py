@@ -5,17 +5,16 @@ Imports no numdifftools: `impl.py` does, on the backend's first use.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar, Literal
 
-from anydiff.extend import AbstractBackend, register_backend
+from anydiff.extend import AbstractBackend, backend_dataclass, register_backend
 
 __all__ = ["AutoNumdifftools"]
 
 _METHODS = ("central", "forward", "backward", "complex")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+@backend_dataclass
 class AutoNumdifftools(AbstractBackend):
     """`AutoNumdifftools(method="central", order=2, step=None)`: adaptive finite differences.
 

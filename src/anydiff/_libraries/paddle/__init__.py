@@ -5,17 +5,22 @@ Imports no Paddle: `arrays.py` does inside its functions, `impl.py` on the backe
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
-from anydiff.extend import AbstractBackend, register_array_kind, register_backend, register_bridge_caller
+from anydiff.extend import (
+    AbstractBackend,
+    backend_dataclass,
+    register_array_kind,
+    register_backend,
+    register_bridge_caller,
+)
 
 from .arrays import PADDLE
 
 __all__ = ["AutoPaddle"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+@backend_dataclass
 class AutoPaddle(AbstractBackend):
     """`AutoPaddle()`: differentiate with PaddlePaddle's dynamic graph (`paddle.grad`), on CPU.
 

@@ -5,15 +5,14 @@ Imports no PyTensor library: `impl.py` does, on the backend's first use.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
-from anydiff.extend import AbstractBackend, register_backend, register_bridge_caller
+from anydiff.extend import AbstractBackend, backend_dataclass, register_backend, register_bridge_caller
 
 __all__ = ["AutoPyTensor"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+@backend_dataclass
 class AutoPyTensor(AbstractBackend):
     """`AutoPyTensor(max_program_size=500)`: trace `f` onto PyTensor variables, compile graphs.
 

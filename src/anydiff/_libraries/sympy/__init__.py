@@ -5,15 +5,14 @@ Imports no SymPy library: `impl.py` does, on the backend's first use.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
-from anydiff.extend import AbstractBackend, register_backend
+from anydiff.extend import AbstractBackend, backend_dataclass, register_backend
 
 __all__ = ["AutoSymPy"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+@backend_dataclass
 class AutoSymPy(AbstractBackend):
     """`AutoSymPy(max_program_size=50_000)`: trace `f` on SymPy symbols, differentiate, `lambdify`.
 

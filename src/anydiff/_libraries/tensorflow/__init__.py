@@ -5,12 +5,12 @@ Imports no TensorFlow library: `impl.py` does, on the backend's first use.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
 from anydiff.extend import (
     AbstractBackend,
     Mode,
+    backend_dataclass,
     check_mode,
     register_array_kind,
     register_backend,
@@ -22,7 +22,7 @@ from .arrays import TENSORFLOW
 __all__ = ["AutoTensorFlow"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+@backend_dataclass
 class AutoTensorFlow(AbstractBackend):
     """`AutoTensorFlow(mode=None, function=True, max_program_size=2000)`: differentiate with TensorFlow.
 

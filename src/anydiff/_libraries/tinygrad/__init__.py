@@ -5,17 +5,16 @@ Imports no tinygrad library: `impl.py` does, on the backend's first use.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
-from anydiff.extend import AbstractBackend, register_array_kind, register_backend
+from anydiff.extend import AbstractBackend, backend_dataclass, register_array_kind, register_backend
 
 from .arrays import TINYGRAD
 
 __all__ = ["AutoTinygrad"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+@backend_dataclass
 class AutoTinygrad(AbstractBackend):
     """`AutoTinygrad(max_program_size=1000)`: differentiate with tinygrad (`Tensor.gradient`, reverse mode).
 

@@ -5,12 +5,12 @@ Imports no PyTorch library: `impl.py` does, on the backend's first use.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
 from anydiff.extend import (
     AbstractBackend,
     Mode,
+    backend_dataclass,
     check_mode,
     register_array_kind,
     register_backend,
@@ -26,7 +26,7 @@ from .trees import module_lesson, torch_nodes, torch_split
 __all__ = ["AutoTorch"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+@backend_dataclass
 class AutoTorch(AbstractBackend):
     """`AutoTorch(mode=None, compile=False, max_program_size=2000)`: differentiate with PyTorch.
 
