@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .arrays import ArrayKind, array_kind, dtype_name
@@ -42,9 +43,13 @@ class Prep:
         "sparse",
     )
 
-    def __init__(self, **fields: Any) -> None:
+    def __init__(self, *, plain: Callable[..., Any], with_value: Callable[..., Any], **fields: Any) -> None:
+        """`plain` and `with_value` are the bound calls, `(x, contexts)` or `(x, tangents, contexts)`;
+        the prep keeps them behind its signature guard (`_guarded`)."""
         for name, value in fields.items():
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "plain", self._guarded(plain))
+        object.__setattr__(self, "with_value", self._guarded(with_value))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("a Prep is immutable")
@@ -68,39 +73,53 @@ class Prep:
             f"{dtype_name(self.dtype)} {self.shape}{chosen}>"
         )
 
-    def check(self, operator: Operator, f: Any, backend: Any, x: Any, contexts: tuple, y: Any = None) -> None:
-        """Raise `PreparationMismatchError` unless the call matches the prep.
+    def _guarded(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        """`call` behind the per-call signature check: `(f, backend, x, contexts, y=None)`, with
+        `tangents` after `x` for the operators that take them.
 
-        Identity comparisons first: a prepared call in a loop pays about 0.2 µs here. (MLX makes a
-        new dtype object on each access: equal, not identical.)
+        The check compares identities first, on closure variables: a prepared call in a loop pays
+        about 0.2 µs for it. What differs is then compared in full by `check`, which raises
+        `PreparationMismatchError` unless only identities differed (an equal backend, a bound
+        method).
         """
-        if self.tree is not None:
-            self._check_tree(operator, f, backend, x, contexts, y)
-            return
-        if (
-            operator is not self.operator
-            or f is not self.f
-            or backend is not self.backend
-            or type(x) is not self.xtype
-            or len(contexts) != self.ncontexts
-            or (
-                self.xtype is not float
-                # `tuple(...)`: TensorFlow's shapes take 2 µs to compare with a tuple, 0.3 µs to convert
-                and (tuple(x.shape) != self.shape or (x.dtype is not self.dtype and x.dtype != self.dtype))
+        operator, f, backend, xtype = self.operator, self.f, self.backend, self.xtype
+        ncontexts, unbuffered, shape, dtype = self.ncontexts, self.buffer is None, self.shape, self.dtype
+        any_shape = xtype is float or self.tree is not None  # a tree's leaves: `TreeLayout.accept`
+
+        def fits(f_: Any, backend_: Any, x: Any, contexts: tuple, y: Any) -> bool:
+            return (
+                f_ is f
+                and backend_ is backend
+                and type(x) is xtype
+                and len(contexts) == ncontexts
+                and (y is None) is unbuffered
+                # `tuple(...)`: TensorFlow's shapes take 2 µs to compare with a tuple, 0.3 µs to convert;
+                # MLX makes a new dtype object on each access (equal, not identical)
+                and (any_shape or (tuple(x.shape) == shape and (x.dtype is dtype or x.dtype == dtype)))
             )
-            or (y is None) is not (self.buffer is None)
-        ):
-            self._check_slowly(operator, f, backend, x, contexts, y)
 
-    def _check_tree(self, operator: Operator, f: Any, backend: Any, x: Any, contexts: tuple, y: Any) -> None:
-        """`check` for a prep of a tree; its leaves are checked as the call flattens `x`
-        (`TreeLayout.accept`)."""
-        same = operator is self.operator and f is self.f and backend is self.backend
-        if not same or len(contexts) != self.ncontexts or type(x) is not self.xtype:
-            self._check_slowly(operator, f, backend, x, contexts, y)
+        # Positional parameters only (no `*args`): Python calls such functions without a C frame.
+        check = self.check
+        if operator.tangents is None:
 
-    def _check_slowly(self, operator: Operator, f: Any, backend: Any, x: Any, contexts: tuple, y: Any) -> None:
-        """The full comparison, by equality (an equal backend or bound method is fine)."""
+            def guarded(f_: Any, backend_: Any, x: Any, contexts: tuple, y: Any = None) -> Any:
+                if not fits(f_, backend_, x, contexts, y):
+                    check(operator, f_, backend_, x, contexts, y)
+                return call(x, contexts)
+
+            return guarded
+
+        def guarded_tangents(f_: Any, backend_: Any, x: Any, tangents: Any, contexts: tuple, y: Any = None) -> Any:
+            if not fits(f_, backend_, x, contexts, y):
+                check(operator, f_, backend_, x, contexts, y)
+            return call(x, tangents, contexts)
+
+        return guarded_tangents
+
+    def check(self, operator: Operator, f: Any, backend: Any, x: Any, contexts: tuple, y: Any = None) -> None:
+        """Raise `PreparationMismatchError` unless the call matches the prep, compared by equality
+        (an equal backend or bound method is fine; a tree's leaves are compared by
+        `TreeLayout.accept`)."""
         is_float = type(x) is float
         rows = [
             ("operator", self.operator.name, operator.name, operator is self.operator),

@@ -318,19 +318,21 @@ def _prepare_tree(
     if ravel_tangents is None:
 
         def plain(x: Any, contexts: tuple) -> Any:
-            return plain_rebuild(inner.plain(ravel(xl.accept(x, name)), contexts))
+            return plain_rebuild(inner.plain(f, backend, ravel(xl.accept(x, name)), contexts))
 
         def with_value(x: Any, contexts: tuple) -> Any:
-            return rebuilt(inner.with_value(ravel(xl.accept(x, name)), contexts))
+            return rebuilt(inner.with_value(f, backend, ravel(xl.accept(x, name)), contexts))
 
     else:
 
         def plain(x: Any, tangents: Any, contexts: tuple) -> Any:  # type: ignore[misc]
-            result, single = inner.plain(ravel(xl.accept(x, name)), ravel_tangents(tangents), contexts)
+            result, single = inner.plain(f, backend, ravel(xl.accept(x, name)), ravel_tangents(tangents), contexts)
             return plain_rebuild(result), single
 
         def with_value(x: Any, tangents: Any, contexts: tuple) -> Any:  # type: ignore[misc]
-            results, single = inner.with_value(ravel(xl.accept(x, name)), ravel_tangents(tangents), contexts)
+            results, single = inner.with_value(
+                f, backend, ravel(xl.accept(x, name)), ravel_tangents(tangents), contexts
+            )
             return rebuilt(results), single
 
     return Prep(
@@ -494,7 +496,13 @@ def reuse(
     batch_size: int | None = None,
     flat: bool = False,
 ) -> Prep:
-    """The prep to use for a call: the one given after checking it, or a recent or new one."""
+    """The prep to use for a call: the one given, or a recent or new one.
+
+    A prep of `operator` comes back at once: its calls check the rest of the signature (`Prep`'s
+    guard). Another `prep` raises here, `None` finds or makes one (`_recent`).
+    """
+    if type(prep) is Prep and prep.operator is operator and batch_size is None and flat is prep.flat:
+        return prep
     if prep is None:
         return _recent(operator, f, backend, x, tangents, contexts, y, batch_size, flat)
     if type(prep) is not Prep:

@@ -54,14 +54,14 @@ def gradient(
         >>> ad.gradient(lambda x: (x**2).sum(), ad.AutoFiniteDiff(), np.array([1.0, 2.0])).round(6)
         array([2., 4.])
     """
-    return reuse(prep, GRADIENT, f, backend, x, None, contexts).plain(x, contexts)
+    return reuse(prep, GRADIENT, f, backend, x, None, contexts).plain(f, backend, x, contexts)
 
 
 def value_and_gradient(
     f: Callable[..., Any], backend: AbstractBackend, x: ArrayLike, *contexts: Context, prep: Prep | None = None
 ) -> tuple[ArrayLike, ArrayLike]:
     """`value_and_gradient(f, backend, x, *contexts) -> (y, g)`; see `gradient`."""
-    return reuse(prep, GRADIENT, f, backend, x, None, contexts).with_value(x, contexts)
+    return reuse(prep, GRADIENT, f, backend, x, None, contexts).with_value(f, backend, x, contexts)
 
 
 def generic_gradient(

@@ -81,7 +81,7 @@ def jacobian(
         array([[2., 0.],
                [0., 4.]])
     """
-    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat).plain(x, contexts)
+    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat).plain(f, backend, x, contexts, y=y)
 
 
 def value_and_jacobian(
@@ -95,7 +95,9 @@ def value_and_jacobian(
     flat: bool = False,
 ) -> tuple[ArrayLike, ArrayLike]:
     """`value_and_jacobian(f, backend, x, *contexts) -> (y, J)`; see `jacobian`."""
-    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat).with_value(x, contexts)
+    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat).with_value(
+        f, backend, x, contexts, y=y
+    )
 
 
 def generic_jacobian(
