@@ -165,7 +165,6 @@ class SparseImpl(BackendImpl):
                     x.dtype,
                     x,
                     m,
-                    columns=True,
                     primitive=pushforwards if inline else None,
                     prepare=lambda seeds: dense.kernels(PUSHFORWARD, f, x, seeds, contexts, spec),
                 )
@@ -180,27 +179,25 @@ class SparseImpl(BackendImpl):
                     spec.dtype,
                     x,
                     n,
-                    columns=False,
                     primitive=pullbacks if inline and not dense.tape_pullbacks else None,
                     prepare=lambda seeds: dense.kernels(PULLBACK, f, x, seeds, contexts, spec),
                 )
             )
-        both = kind == "bidirectional"
+        read = _reader(decompression)
 
         # The kernels take the namespace of the `x` they see (at prepare, `x` may be a NumPy
         # array that JAX's compiled functions accept; inside them, a tracer).
         def jacobian(x: Any, *contexts: Any) -> Any:
             xp = namespace(x)
-            compressed = tuple(side(xp, x, contexts) for side in sides)
-            return decompression.values(compressed if both else compressed[0], xp)
+            return read(xp, [side(xp, x, contexts) for side in sides])
 
         def value_and_jacobian(x: Any, *contexts: Any) -> tuple[Any, Any]:
             xp = namespace(x)
             y, first = sides[0].with_value(xp, x, contexts)
-            compressed = (first, *(side(xp, x, contexts) for side in sides[1:]))
+            stacked = [first, *(side(xp, x, contexts) for side in sides[1:])]
             if y is None:  # no products: `f` depends on no input
                 y = f(x, *contexts)
-            return y, decompression.values(compressed if both else compressed[0], xp)
+            return y, read(xp, stacked)
 
         info = _info(sides, decompression, colors, pattern, source, mode=_MODES[kind], coloring=kind)
         return self._kernels(jacobian, value_and_jacobian, x, info, decompression)
@@ -244,7 +241,6 @@ class SparseImpl(BackendImpl):
             x.dtype,
             x,
             n,
-            columns=True,
             primitive=primitive,
             plain_primitive=plain_primitive,
             prepare=lambda seeds: dense.kernels(HVP, f, x, seeds, contexts, spec),
@@ -252,16 +248,18 @@ class SparseImpl(BackendImpl):
         # Without products (no second derivatives at all) the gradient needs a kernel of its own.
         gradient = dense.kernels(GRADIENT, f, x, None, contexts, spec).plain if products.k == 0 else None
 
+        read = _reader(decompression)
+
         def hessian(x: Any, *contexts: Any) -> Any:
             xp = namespace(x)
-            return decompression.values(products(xp, x, contexts), xp)
+            return read(xp, [products(xp, x, contexts)])
 
         def value_gradient_and_hessian(x: Any, *contexts: Any) -> tuple[Any, Any, Any]:
             xp = namespace(x)
-            g, compressed = products.with_value(xp, x, contexts)
+            g, stacked = products.with_value(xp, x, contexts)
             if g is None:
                 g = gradient(x, *contexts)  # type: ignore[misc]
-            return f(x, *contexts), g, decompression.values(compressed, xp)
+            return f(x, *contexts), g, read(xp, [stacked])
 
         kind = "acyclic" if substitution else "star"
         info.update(_info([products], decompression, colors, pattern, source, coloring=kind))
@@ -287,6 +285,21 @@ def _inlines_primitives(impl: BackendImpl) -> bool:
     return own and not impl.prepares_per_call
 
 
+def _reader(decompression: Decompression) -> Callable[[Any, list], Any]:
+    """`read(xp, stacked) -> CSR data`, from the products of each side stacked one per row.
+
+    The gather reads the stacked products where they are (`Decompression.stacked_source`,
+    computed once here): no transpose into the compressed matrix's layout in the kernel.
+    """
+    source = decompression.stacked_source()
+
+    def read(xp: Any, stacked: list) -> Any:
+        flats = [xp.reshape(products, (-1,)) for products in stacked]
+        return decompression.read(flats[0] if len(flats) == 1 else xp.concat(flats), source, xp)
+
+    return read
+
+
 def _generic_route(impl: BackendImpl, operator: Operator) -> bool:
     """Whether `impl` prepares `operator` by the generic route on its own primitives."""
     return type(impl).kernels is BackendImpl.kernels and operator not in impl.native
@@ -295,9 +308,10 @@ def _generic_route(impl: BackendImpl, operator: Operator) -> bool:
 class _Products:
     """The dense backend's batched products over the seeds of one side of a coloring.
 
-    `products(xp, x, contexts)` is the compressed matrix (`xp` the namespace of `x`): `(size, k)`
-    for column products (pushforwards, Hessian-vector products), `(k, size)` for row products
-    (pullbacks). `products.with_value(xp, x, contexts)` is `(first, matrix)`, `first` being what
+    `products(xp, x, contexts)` is the products stacked one per row (`xp` the namespace of `x`),
+    `(k, size)`: the compressed matrix for row products (pullbacks), its transpose for column
+    products (pushforwards, Hessian-vector products); `Decompression.stacked_source` reads
+    either as it is. `products.with_value(xp, x, contexts)` is `(first, matrix)`, `first` being what
     the dense backend returns with the products (`f(x)`, or the gradient with Hessian-vector
     products), or `None` when there are no seeds.
 
@@ -314,7 +328,6 @@ class _Products:
         shape, dtype: of one seed (a tangent shaped like `x`, or a cotangent shaped like `f(x)`).
         x: the input, whose library and device the seeds take.
         size: length of one product, flattened.
-        columns: whether the products are the columns of the compressed matrix.
         primitive: `(x, stacked seeds, contexts) -> (first, stacked products)`, for the traced
             route; `None` for the other.
         plain_primitive: the same without `first`, when that saves work.
@@ -329,14 +342,13 @@ class _Products:
         x: Any,
         size: int,
         *,
-        columns: bool,
         primitive: Callable[[Any, Any, tuple], tuple[Any, Any]] | None,
         prepare: Callable[[tuple], Kernels],
         plain_primitive: Callable[[Any, Any, tuple], Any] | None = None,
     ) -> None:
         xp, k = namespace(x), seeds.shape[1]
-        self.k, self.size, self.columns, self.info = k, size, columns, {}
-        self.empty = xp.zeros((size, 0) if columns else (0, size), dtype=dtype, device=device(x))
+        self.k, self.size, self.info = k, size, {}
+        self.empty = xp.zeros((0, size), dtype=dtype, device=device(x))
         stacked = xp.asarray(np.ascontiguousarray(seeds.T).reshape(k, *shape), dtype=dtype, device=device(x))
         if k == 0:
             return
@@ -368,8 +380,7 @@ class _Products:
     def matrix(self, xp: Any, products: Any) -> Any:
         # prepared kernels return a tuple of products, primitives a stacked array
         stacked = xp.stack(products) if isinstance(products, tuple) else products
-        stacked = xp.reshape(stacked, (self.k, self.size))
-        return xp.matrix_transpose(stacked) if self.columns else stacked
+        return xp.reshape(stacked, (self.k, self.size))
 
 
 def _info(

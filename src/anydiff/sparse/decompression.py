@@ -223,9 +223,28 @@ class Decompression:
         if xp is None:
             xp = array_api_compat.array_namespace(*parts)
         flats = [xp.reshape(array, (-1,)) for array in parts]
-        flat = flats[0] if len(flats) == 1 else xp.concat(flats)
+        return self.read(flats[0] if len(flats) == 1 else xp.concat(flats), self.source, xp)
+
+    def stacked_source(self) -> np.ndarray:
+        """`source` for the products stacked one per row, as AD backends batch them.
+
+        The compressed arrays of the kinds that multiply `A @ seeds` (`"column"`,
+        `"symmetric"`, the forward part of `"bidirectional"`) hold one product per column; a
+        batched product gives their transpose, `(k, m)`. Reading that directly (with `read`)
+        saves transposing it in every call.
+        """
+        source = self.source
+        if self.kind == "row":
+            return source
+        (m, k), *_ = self.compressed_shapes
+        forward = source < m * k  # bidirectional: the reverse part comes after, as it is
+        return np.where(forward, (source % max(k, 1)) * m + source // max(k, 1), source)
+
+    def read(self, flat: Any, source: np.ndarray, xp: Any) -> Any:
+        """The CSR data from `flat`, the compressed product(s) flattened, read at `source`
+        (`self.source`, or `self.stacked_source()` for stacked products)."""
         device = array_device(flat)  # also for arrays without a `.device` (MLX)
-        gathered = xp.take(flat, xp.asarray(self.source, device=device))
+        gathered = xp.take(flat, xp.asarray(source, device=device))
         if self.sign is None:
             return gathered
         sign = xp.asarray(self.sign, dtype=flat.dtype, device=device)
