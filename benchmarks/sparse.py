@@ -11,7 +11,11 @@ Side by side in one run (CPU, float64), the targets of the sparse issue:
    Jacobian), torch (against `torch.func.jacfwd`; target: prepare and first call < 0.3 s,
    reported apart from the first preparation in the process, which pays torch's lazy imports)
    and finite differences (anydiff's dense central differences, and SciPy's
-   `approx_derivative` with the same pattern and groups);
+   `approx_derivative` with the same pattern and groups). JAX's own floor is timed alongside:
+   one jitted `u + 1` at the same n, which JAX's CPU client, like every kernel of 1 000 flops
+   or more, runs on its worker thread (the dispatch a sparse call cannot avoid). The JAX rows
+   are then measured again in a second process with `jax_cpu_enable_async_dispatch` off, where
+   every kernel runs inline in the calling thread;
 4. sparse Hessians at n = 2 000 (chained Rosenbrock, arrowhead, 2-D stencil energy) against the
    dense `jit(jax.hessian)` and torch's dense Hessian (target ≥ 50×).
 
@@ -47,6 +51,9 @@ import anydiff as ad  # noqa: E402
 from anydiff.extend import implementation  # noqa: E402
 
 QUICK = "--quick" in sys.argv
+# The JAX Jacobians alone, with JAX's asynchronous CPU dispatch off (rows printed as JSON): the
+# second process `jacobians` starts. The flag is read once, when JAX makes its CPU client.
+INLINE = "--jax-inline" in sys.argv
 ROWS: list[dict[str, Any]] = []
 
 
@@ -211,6 +218,9 @@ def jacobians() -> None:
     x_np = np.random.default_rng(0).uniform(-1, 1, n)
     expected = ad.jacobian(f, ad.AutoSparse(ad.AutoFiniteDiff()), x_np).toarray()
     jax_jacobian(f, x_np, n, expected)
+    if INLINE:
+        return
+    jax_inline_jacobian()
     torch_jacobian(f, x_np, n, expected)
     finite_difference_jacobian(f, x_np, n, expected)
 
@@ -260,9 +270,20 @@ def compare(
         record(section, problem, n, name, seconds, **row)
 
 
+def jax_inline_jacobian() -> None:
+    """The JAX Jacobian rows again, from a process with JAX's asynchronous CPU dispatch off."""
+    import json
+    import subprocess
+
+    command = [sys.executable, __file__, "--jax-inline", *(["--quick"] if QUICK else [])]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    ROWS.extend(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 def jax_jacobian(f: Callable[[Any], Any], x_np: np.ndarray, n: int, expected: np.ndarray) -> None:
     import jax
 
+    section = "jacobian (JAX, inline dispatch)" if INLINE else "jacobian (JAX)"
     with jax.enable_x64(True):
         x = jax.numpy.asarray(x_np)
         backend = ad.AutoSparse(ad.AutoJAX())
@@ -272,6 +293,7 @@ def jax_jacobian(f: Callable[[Any], Any], x_np: np.ndarray, n: int, expected: np
         best_backend = ad.AutoSparse(ad.AutoJAX(), coloring_algorithm=ad.GreedyColoring("best"))
         best_prep, best_prepare_time = sparse_prep("jacobian", f, best_backend, x)
         dense = jax.jit(jax.jacfwd(f))
+        plus_one = jax.jit(lambda u: u + 1)
         name, best_name = (
             "anydiff AutoSparse(AutoJAX()), prepared",
             "anydiff AutoSparse(AutoJAX(), GreedyColoring('best'))",
@@ -280,6 +302,7 @@ def jax_jacobian(f: Callable[[Any], Any], x_np: np.ndarray, n: int, expected: np
             "dense jit(jax.jacfwd)": lambda: dense(x).block_until_ready(),
             name: lambda: ad.jacobian(f, backend, x, prep=prep).data.block_until_ready(),
             best_name: lambda: ad.jacobian(f, best_backend, x, prep=best_prep).data.block_until_ready(),
+            "JAX's floor: jit(lambda u: u + 1)": lambda: plus_one(x).block_until_ready(),
         }
         extra = {
             name: {"colors": prep.ncolors, "prepare": fmt_time(prepare_time)},
@@ -304,7 +327,7 @@ def jax_jacobian(f: Callable[[Any], Any], x_np: np.ndarray, n: int, expected: np
             }
             for sparse_name in (name, best_name):
                 targets[sparse_name].append(("≤ 1.2× asdex's time", -1.2, "asdex jit(asdex.jacobian), prepared"))
-        compare("jacobian (JAX)", "L u + u³", n, runs, "dense jit(jax.jacfwd)", targets, extra)
+        compare(section, "L u + u³", n, runs, "dense jit(jax.jacfwd)", targets, extra)
 
 
 def torch_jacobian(f: Callable[[Any], Any], x_np: np.ndarray, n: int, expected: np.ndarray) -> None:
@@ -430,6 +453,15 @@ def torch_hessian(problem: str, f: Callable[[Any], Any], x_np: np.ndarray, n: in
 
 
 def main() -> None:
+    if INLINE:
+        import json
+
+        import jax
+
+        jax.config.update("jax_cpu_enable_async_dispatch", False)
+        jacobians()
+        print(json.dumps(ROWS, default=str))
+        return
     if installed("torch"):
         import torch
 
