@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from .frozen import frozen_dataclass
 
 __all__ = ["Cache", "Constant", "Context", "check_contexts"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_dataclass
 class Constant:
     """`Constant(value)`: an argument of `f` whose value matters and which is never mutated.
 
@@ -23,7 +24,7 @@ class Constant:
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_dataclass
 class Cache:
     """`Cache(buffer)`: scratch space `f` may overwrite; its value does not matter.
 
