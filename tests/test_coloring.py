@@ -535,6 +535,7 @@ def test_jacobian_decompression_round_trip(name, postprocessing):
             compressed = (J @ plan.seeds, plan.reverse_seeds.T @ J)
         assert_same_sparse(plan(compressed), J, pattern)
         np.testing.assert_array_equal(plan.values(compressed, np), plan(compressed).data)
+        assert_stacked_read(plan, compressed)
 
 
 SYMMETRIC_PATTERNS = {
@@ -568,6 +569,16 @@ def test_hessian_decompression_round_trip(name, algorithm):
     assert plan.substitution is substitution
     assert plan.ncolors == ncolors(colors)
     assert_same_sparse(plan(H @ plan.seeds), H, pattern)
+    assert_stacked_read(plan, H @ plan.seeds)
+
+
+def assert_stacked_read(plan, compressed) -> None:
+    """`read` at `stacked_source` from the products stacked one per row (as AD backends batch
+    them: the compressed matrix transposed where its products are columns) gives `values`."""
+    parts = compressed if plan.kind == "bidirectional" else (compressed,)
+    stacked = [part if plan.kind == "row" or index else part.T for index, part in enumerate(parts)]
+    flat = np.concatenate([np.ascontiguousarray(part).reshape(-1) for part in stacked])
+    np.testing.assert_array_equal(plan.read(flat, plan.stacked_source(), np), plan.values(compressed, np))
 
 
 def test_substitution_on_a_large_grid_is_accurate():
