@@ -11,10 +11,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager as ContextManager
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, TypeAlias
 
 import numpy as np
+
+from .frozen import frozen_dataclass
 
 __all__ = [
     "ArrayKind",
@@ -38,7 +40,11 @@ __all__ = [
 ArrayLike: TypeAlias = Any
 
 
-@dataclass(frozen=True, slots=True)
+#: The default `ArrayKind.dtype_names`: none (read-only, shared by every kind).
+_NO_NAMES: Mapping[str, str] = MappingProxyType({})
+
+
+@frozen_dataclass
 class ArrayKind:
     """How anydiff recognises and converts the arrays of one library.
 
@@ -74,7 +80,38 @@ class ArrayKind:
     namespace: Callable[[Any], Any] | None = None
     dlpack: bool = True
     sparse: Callable[[np.ndarray, np.ndarray, tuple[int, int]], Callable[[Any], Any]] | None = None
-    dtype_names: Mapping[str, str] = field(default_factory=dict)
+    dtype_names: Mapping[str, str] = _NO_NAMES
+
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        is_array: Callable[[type], bool],
+        to_numpy: Callable[[Any], np.ndarray],
+        from_numpy: Callable[[np.ndarray], Any],
+        from_foreign: Callable[[Any], Any] | None = None,
+        context: Callable[[Any], Callable[[], ContextManager[Any]] | None] | None = None,
+        namespace: Callable[[Any], Any] | None = None,
+        dlpack: bool = True,
+        sparse: Callable[[np.ndarray, np.ndarray, tuple[int, int]], Callable[[Any], Any]] | None = None,
+        dtype_names: Mapping[str, str] = _NO_NAMES,
+    ) -> None:
+        # Written out: every library's kind is made at import, where a generated `__init__` would
+        # cost the dataclass machinery (0.5 ms) and the import of `dataclasses`.
+        for field, value in (
+            ("name", name),
+            ("module", module),
+            ("is_array", is_array),
+            ("to_numpy", to_numpy),
+            ("from_numpy", from_numpy),
+            ("from_foreign", from_foreign),
+            ("context", context),
+            ("namespace", namespace),
+            ("dlpack", dlpack),
+            ("sparse", sparse),
+            ("dtype_names", dtype_names),
+        ):
+            object.__setattr__(self, field, value)
 
 
 _KINDS: dict[str, ArrayKind] = {}

@@ -41,7 +41,8 @@ def frozen_dataclass(cls: Any = None, /, *, kw_only: bool = False, repr: bool = 
     The same class (`kw_only` and `repr` as for `dataclasses.dataclass`): fields are the annotated
     names of the class body (`ClassVar`s excepted), with their defaults or `dataclasses.field(...)`
     (whose `default`, `default_factory` and `kw_only` are honoured; `compare`, `hash` and `repr`
-    are not); a `__post_init__` runs after `__init__`. Fields of a base class made this way are
+    are not); a `__post_init__` runs after `__init__`, and an `__init__` of the class's own is kept
+    (it sets the fields with `object.__setattr__`). Fields of a base class made this way are
     inherited.
     """
     if cls is None:
@@ -109,19 +110,22 @@ def _make(cls: type, kw_only: bool, repr: bool) -> type:
         _frozen_spec=(annotations, defaults, kw_only),
         _frozen_fields=names,
         _frozen_values=staticmethod(attrgetter(*names) if names else _no_values),
-        __eq__=_eq,
-        __hash__=_hash,
         __setattr__=_setattr,
         __delattr__=_delattr,
         __getstate__=_getstate,
         __setstate__=_setstate,
-        **({"__repr__": _repr} if repr and "__repr__" not in namespace else {}),
         # generated on first use (the dataclass machinery is most of a dataclass's import cost)
-        __init__=_first_init,
+        __init__=namespace.get("__init__", _first_init),  # a class's own is kept, as by `dataclass`
         __dataclass_fields__=_Generated("__dataclass_fields__"),
         __dataclass_params__=_Generated("__dataclass_params__"),
         __signature__=_Generated("__signature__"),
     )
+    # A class's own `__eq__`, `__hash__` and `__repr__` are kept, as by `dataclass`.
+    if "__eq__" not in namespace:
+        namespace["__eq__"] = _eq
+        namespace.setdefault("__hash__", _hash)
+    if repr:
+        namespace.setdefault("__repr__", _repr)
     made = type(cls)(cls.__name__, cls.__bases__, namespace)
     made.__qualname__ = cls.__qualname__
     return made
@@ -157,6 +161,8 @@ def _generate(cls: type) -> None:
     import dataclasses
 
     annotations, defaults, kw_only = cls.__dict__["_frozen_spec"]
+    if cls.__dict__["__init__"] is not _first_init:  # the class's own `__init__` takes any default
+        defaults = {name: _as_field(dataclasses, value) for name, value in defaults.items()}
     namespace = {
         "__annotations__": annotations,
         **defaults,
@@ -166,10 +172,18 @@ def _generate(cls: type) -> None:
     if hasattr(cls, "__post_init__"):
         namespace["__post_init__"] = cls.__post_init__  # the generated `__init__` calls self's
     model: Any = dataclasses.dataclass(frozen=True, kw_only=kw_only, repr=False)(type(cls.__name__, (), namespace))
-    cls.__init__ = model.__init__  # type: ignore[misc]
+    if cls.__dict__["__init__"] is _first_init:
+        cls.__init__ = model.__init__  # type: ignore[misc]
     cls.__dataclass_params__ = model.__dataclass_params__  # type: ignore[attr-defined]
     cls.__signature__ = None  # type: ignore[attr-defined]  # `inspect.signature` reads `__init__`
     cls.__dataclass_fields__ = model.__dataclass_fields__  # type: ignore[attr-defined]
+
+
+def _as_field(dataclasses: Any, default: Any) -> Any:
+    """`default` as `dataclass` accepts it: a read-only mapping, say, behind a `default_factory`."""
+    if isinstance(default, dataclasses.Field) or type(default).__hash__ is not None:
+        return default
+    return dataclasses.field(default_factory=lambda: default)
 
 
 def _no_values(backend: object) -> tuple[()]:

@@ -16,7 +16,6 @@ is JAX runs that part without `jax.jit`), or refuses as it would alone.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import threading
 import warnings
@@ -93,6 +92,8 @@ def _combinator_guard(
     operator: Operator, impl: BackendImpl, f: Callable[..., Any], x: Any, contexts: tuple
 ) -> tuple[BackendImpl, dict[str, Any] | None]:
     """`size_guard` for a combinator: each of its parts that computes on the combinator's arrays."""
+    import dataclasses  # not imported by `import anydiff`
+
     backend = impl.backend
     replaced: dict[str, Any] = {}
     added: dict[str, Any] = {}

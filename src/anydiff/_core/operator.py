@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Literal
 
+from .frozen import frozen_dataclass
 from .kernels import Kernels
 
 __all__ = ["Operator", "Route"]
@@ -17,7 +17,7 @@ __all__ = ["Operator", "Route"]
 Route = Callable[..., Kernels]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@frozen_dataclass
 class Operator:
     """What the shared pipeline needs to know about one operator, and its generic route.
 
@@ -41,13 +41,43 @@ class Operator:
     """
 
     name: str
+    generic: Route  # keyword-only in `__init__`
     tangents: Literal["x", "y"] | None = None
     output: Literal["any", "scalar", "array"] = "any"
     input: Literal["any", "scalar"] = "any"
     two_argument: bool = False
     order: Literal[1, 2] = 1
     results: tuple[Literal["y", "x", "ys", "xs", "J", "H"], ...] = ()
-    generic: Route = field(kw_only=True, repr=False)
+
+    def __init__(
+        self,
+        name: str,
+        tangents: Literal["x", "y"] | None = None,
+        output: Literal["any", "scalar", "array"] = "any",
+        input: Literal["any", "scalar"] = "any",
+        two_argument: bool = False,
+        order: Literal[1, 2] = 1,
+        results: tuple[Literal["y", "x", "ys", "xs", "J", "H"], ...] = (),
+        *,
+        generic: Route,
+    ) -> None:
+        # Written out: every operator record is made at import, where a generated `__init__`
+        # would cost the dataclass machinery (0.5 ms) and the import of `dataclasses`.
+        for field, value in (
+            ("name", name),
+            ("tangents", tangents),
+            ("output", output),
+            ("input", input),
+            ("two_argument", two_argument),
+            ("order", order),
+            ("results", results),
+            ("generic", generic),
+        ):
+            object.__setattr__(self, field, value)
+
+    # Compared by identity (a record per operator), as `dataclass(eq=False)` does.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
     def __repr__(self) -> str:
         return self.name.upper()

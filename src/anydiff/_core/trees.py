@@ -9,7 +9,6 @@ is the tree engine (imported on the first tree); libraries with tree registries 
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -237,6 +236,8 @@ def _static_lesson(leaf: Any) -> str | None:
             lesson = advise(leaf)
             if lesson is not None:
                 return lesson
+    import dataclasses  # not imported by `import anydiff`
+
     fields: list[str] = []
     if dataclasses.is_dataclass(leaf) and not isinstance(leaf, type):
         fields = [f.name for f in dataclasses.fields(leaf)]
