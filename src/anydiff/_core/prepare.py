@@ -326,12 +326,14 @@ def _prepare_tree(
     else:
 
         def plain(x: Any, tangents: Any, contexts: tuple) -> Any:  # type: ignore[misc]
-            result, single = inner.plain(f, backend, ravel(xl.accept(x, name)), ravel_tangents(tangents), contexts)
+            result, single = inner.plain(
+                f, backend, ravel(xl.accept(x, name)), contexts, None, ravel_tangents(tangents)
+            )
             return plain_rebuild(result), single
 
         def with_value(x: Any, tangents: Any, contexts: tuple) -> Any:  # type: ignore[misc]
             results, single = inner.with_value(
-                f, backend, ravel(xl.accept(x, name)), ravel_tangents(tangents), contexts
+                f, backend, ravel(xl.accept(x, name)), contexts, None, ravel_tangents(tangents)
             )
             return rebuilt(results), single
 
@@ -422,13 +424,16 @@ def _bind(
 
     Returns `call(x, contexts)` for operators without tangents and
     `call(x, tangents, contexts) -> (result, single)` for the others. The common case (the
-    backend's own arrays, no contexts) costs one Python frame on top of the kernel.
+    backend's own arrays, no contexts) costs one Python frame on top of the kernel. A kernel with
+    `enters_context = True` enters the array kind's context itself, when it needs it.
     """
+    if getattr(kernel, "enters_context", False):
+        context = None
 
     def explained(exc: Exception) -> Exception | None:
         return None if isinstance(exc, AnyDiffError) else translate(exc, name)
 
-    def run(*args: Any) -> Any:
+    def run(args: tuple) -> Any:  # one tuple: a `*args` function is slower to call
         if context is None:
             return kernel(*args)
         with context():
@@ -440,7 +445,7 @@ def _bind(
             def call(x: Any, contexts: tuple) -> Any:
                 try:
                     if contexts:
-                        return run(x, *convert_contexts(contexts))
+                        return run((x, *convert_contexts(contexts)))
                     if context is None:
                         return kernel(x)
                     with context():
@@ -457,7 +462,7 @@ def _bind(
             if to_native is not None:
                 x = to_native(x)
             try:
-                r = run(x, *convert_contexts(contexts)) if contexts else run(x)
+                r = run((x, *convert_contexts(contexts)) if contexts else (x,))
             except Exception as exc:
                 better = explained(exc)
                 if better is None:
@@ -473,7 +478,7 @@ def _bind(
             x = to_native(x)
             batch = tuple(to_native(t) for t in batch)
         try:
-            r = run(x, batch, *convert_contexts(contexts)) if contexts else run(x, batch)
+            r = run((x, batch, *convert_contexts(contexts)) if contexts else (x, batch))
         except Exception as exc:
             better = explained(exc)
             if better is None:

@@ -50,7 +50,7 @@ def derivative(
         >>> ad.derivative(lambda t: np.stack([t, t**2]), ad.AutoFiniteDiff(), 3.0).round(6)
         array([1., 6.])
     """
-    return reuse(prep, DERIVATIVE, f, backend, x, None, contexts, y).plain(f, backend, x, contexts, y=y)
+    return reuse(prep, DERIVATIVE, f, backend, x, None, contexts, y).plain(f, backend, x, contexts, y)
 
 
 def value_and_derivative(
@@ -62,7 +62,7 @@ def value_and_derivative(
     prep: Prep | None = None,
 ) -> tuple[ArrayLike, ArrayLike]:
     """`value_and_derivative(f, backend, x, *contexts) -> (y, dy)`; see `derivative`."""
-    return reuse(prep, DERIVATIVE, f, backend, x, None, contexts, y).with_value(f, backend, x, contexts, y=y)
+    return reuse(prep, DERIVATIVE, f, backend, x, None, contexts, y).with_value(f, backend, x, contexts, y)
 
 
 def generic_derivative(

@@ -81,7 +81,7 @@ def jacobian(
         array([[2., 0.],
                [0., 4.]])
     """
-    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat).plain(f, backend, x, contexts, y=y)
+    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat).plain(f, backend, x, contexts, y)
 
 
 def value_and_jacobian(

@@ -84,7 +84,7 @@ def pullback(
         >>> ad.pullback(lambda x: x**2, ad.AutoFiniteDiff(), np.array([1.0, 2.0]), np.ones(2)).round(6)
         array([2., 4.])
     """
-    result, single = reuse(prep, PULLBACK, f, backend, x, ty, contexts, y).plain(f, backend, x, ty, contexts, y=y)
+    result, single = reuse(prep, PULLBACK, f, backend, x, ty, contexts, y).plain(f, backend, x, contexts, y, ty)
     return result[0] if single else result
 
 
@@ -123,7 +123,7 @@ def value_and_pullback(
 ) -> tuple[ArrayLike, ArrayLike | tuple[ArrayLike, ...]]:
     """`value_and_pullback(f, backend, x, ty, *contexts) -> (y, tx)`; see `pullback`."""
     (value, result), single = reuse(prep, PULLBACK, f, backend, x, ty, contexts, y).with_value(
-        f, backend, x, ty, contexts, y=y
+        f, backend, x, contexts, y, ty
     )
     return value, (result[0] if single else result)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import nullcontext
 from typing import Any
 
 import jax
@@ -39,6 +41,45 @@ _TRACER_ERRORS = (
 )
 
 
+class _Compiled:
+    """`jax.jit(fn)`, called through its compiled executable once called with concrete arrays.
+
+    A jitted call inside `jax.enable_x64` leaves JAX's fastest dispatch path; the executable
+    compiled at the first call (inside the context) keeps its float64 types and is called
+    without it, 0.5-0.8 µs faster than the jitted call in the context and 10-20 % of a small
+    prepared call. Arguments the executable was not compiled for (JAX tracers under a
+    transformation, NumPy or Python values, which need the context) raise `TypeError` before
+    anything runs; the kernel then falls back to the jitted function for good.
+    """
+
+    __slots__ = ("context", "executable", "jitted")
+    enters_context = True  # `_bind` leaves the array kind's context to the kernel
+
+    def __init__(self, fn: Callable[..., Any], context: Callable[[], ContextManager[Any]] | None) -> None:
+        self.jitted = jax.jit(fn)
+        self.context = context or nullcontext
+        self.executable: Any = None  # compiled at the first call; `_JITTED` when not to be used
+
+    def __call__(self, *args: Any) -> Any:
+        executable = self.executable
+        if executable is not None and executable is not _JITTED:
+            try:
+                return executable(*args)
+            except TypeError:  # other types than at the first call: JAX checks before running
+                self.executable = _JITTED
+        with self.context():
+            if executable is None:
+                concrete = all(type(leaf) is _ARRAY for leaf in jax.tree.leaves(args))
+                self.executable = self.jitted.lower(*args).compile() if concrete else _JITTED
+                if concrete:
+                    return self.executable(*args)
+            return self.jitted(*args)
+
+
+_JITTED = object()
+_ARRAY = type(jnp.zeros(()))  # a concrete JAX array (tracers are of other types)
+
+
 class JAXImpl(BackendImpl):
     kind = array_kind(jnp.zeros(()))
     accepts = frozenset({"numpy"})  # jitted functions take NumPy arrays as they are
@@ -64,7 +105,10 @@ class JAXImpl(BackendImpl):
         return y, jax.vmap(lambda u: pull(u)[0])
 
     def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
-        return jax.jit(fn) if self.jit else fn
+        if not self.jit:
+            return fn
+        assert self.kind is not None and self.kind.context is not None
+        return _Compiled(fn, self.kind.context(x))
 
     program_unit = "jaxpr equations"
 
