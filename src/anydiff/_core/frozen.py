@@ -72,8 +72,9 @@ class _Generated:
 
 
 # What `frozen_dataclass` records on a class: the annotation and default (or `field(...)`) of each
-# field, inherited ones first; fields without a default are absent from `defaults`.
-_Spec = tuple[dict[str, Any], dict[str, Any], bool]
+# field, inherited ones first (fields without a default are absent from `defaults`), `kw_only`,
+# and whether `__eq__` and `__hash__` are this module's rather than the class's own.
+_Spec = tuple[dict[str, Any], dict[str, Any], bool, bool]
 
 
 def _make(cls: type, kw_only: bool, repr: bool) -> type:
@@ -107,9 +108,8 @@ def _make(cls: type, kw_only: bool, repr: bool) -> type:
     namespace.update(
         __slots__=tuple(name for name in own if name not in inherited_slots),
         __match_args__=() if kw_only else names,
-        _frozen_spec=(annotations, defaults, kw_only),
+        _frozen_spec=(annotations, defaults, kw_only, "__eq__" not in namespace),
         _frozen_fields=names,
-        _frozen_values=staticmethod(attrgetter(*names) if names else _no_values),
         __setattr__=_setattr,
         __delattr__=_delattr,
         __getstate__=_getstate,
@@ -122,8 +122,9 @@ def _make(cls: type, kw_only: bool, repr: bool) -> type:
     )
     # A class's own `__eq__`, `__hash__` and `__repr__` are kept, as by `dataclass`.
     if "__eq__" not in namespace:
-        namespace["__eq__"] = _eq
-        namespace.setdefault("__hash__", _hash)
+        eq, hash_ = _eq_and_hash(_values(names))
+        namespace["__eq__"] = eq
+        namespace.setdefault("__hash__", hash_)
     if repr:
         namespace.setdefault("__repr__", _repr)
     made = type(cls)(cls.__name__, cls.__bases__, namespace)
@@ -160,7 +161,7 @@ def _generate(cls: type) -> None:
         return
     import dataclasses
 
-    annotations, defaults, kw_only = cls.__dict__["_frozen_spec"]
+    annotations, defaults, kw_only, eq_here = cls.__dict__["_frozen_spec"]
     if cls.__dict__["__init__"] is not _first_init:  # the class's own `__init__` takes any default
         defaults = {name: _as_field(dataclasses, value) for name, value in defaults.items()}
     namespace = {
@@ -174,6 +175,9 @@ def _generate(cls: type) -> None:
     model: Any = dataclasses.dataclass(frozen=True, kw_only=kw_only, repr=False)(type(cls.__name__, (), namespace))
     if cls.__dict__["__init__"] is _first_init:
         cls.__init__ = model.__init__  # type: ignore[misc]
+    if eq_here:  # the dataclass's, 100 ns faster than closures on `attrgetter`
+        cls.__eq__ = model.__eq__  # type: ignore[method-assign]
+        cls.__hash__ = model.__hash__  # type: ignore[method-assign]
     cls.__dataclass_params__ = model.__dataclass_params__  # type: ignore[attr-defined]
     cls.__signature__ = None  # type: ignore[attr-defined]  # `inspect.signature` reads `__init__`
     cls.__dataclass_fields__ = model.__dataclass_fields__  # type: ignore[attr-defined]
@@ -186,18 +190,28 @@ def _as_field(dataclasses: Any, default: Any) -> Any:
     return dataclasses.field(default_factory=lambda: default)
 
 
-def _no_values(backend: object) -> tuple[()]:
-    return ()
+def _values(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """`obj -> tuple of its field values`, hashed as the dataclass's `__hash__` hashes them."""
+    if len(names) > 1:
+        return attrgetter(*names)
+    if names:
+        get = attrgetter(names[0])
+        return lambda obj: (get(obj),)
+    return lambda obj: ()
 
 
-def _eq(self: Any, other: Any) -> Any:
-    if other.__class__ is self.__class__:
-        return self._frozen_values(self) == other._frozen_values(other)
-    return NotImplemented
+def _eq_and_hash(values: Callable[[Any], Any]) -> tuple[Callable[..., Any], Callable[..., int]]:
+    """`__eq__` and `__hash__` on the field values, until `_generate` puts the dataclass's."""
 
+    def __eq__(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return values(self) == values(other)
+        return NotImplemented
 
-def _hash(self: Any) -> int:
-    return hash(self._frozen_values(self))
+    def __hash__(self: Any) -> int:
+        return hash(values(self))
+
+    return __eq__, __hash__
 
 
 def _frozen(self: Any, name: str) -> bool:
