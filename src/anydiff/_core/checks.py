@@ -146,11 +146,11 @@ def tangent_checker(name: str, expected: tuple[int, ...], dtype: Any, x: Any) ->
         )
 
     def check(tangents: Any) -> tuple[tuple, bool]:
-        if type(tangents) is tuple:
-            if tangents and all(usual(t) for t in tangents):
-                return tangents, False
-        elif usual(tangents):
-            return (tangents,), True
+        if type(tangents) is not tuple:
+            if usual(tangents):
+                return (tangents,), True
+        elif tangents and all([usual(t) for t in tangents]):  # a list: faster than a generator
+            return tangents, False
         return _tangent_tuple(name, tangents, expected, expected_dtype, x)
 
     return check
