@@ -260,6 +260,23 @@ def test_tensorflow_tapes_forward_accumulator_and_graphs():
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10)
 
 
+def test_tensorflow_variables_alone_and_in_trees_get_their_gradient():
+    tf = pytest.importorskip("tensorflow")
+    a, b = np.linspace(0.1, 1.0, 3), np.arange(1.0, 4.0)
+    product = ad.DifferentiateWith(lambda p: p["a"] * p["b"], JAX)
+    params = {"a": tf.Variable(a), "b": tf.constant(b)}
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(product(params))
+    grads = tape.gradient(loss, params)
+    np.testing.assert_allclose(grads["a"].numpy(), b, rtol=1e-12)  # d(a·b)/da, on the variable
+    assert grads["b"] is None  # a constant the tape does not watch
+    sine = ad.DifferentiateWith(lambda x: ad.namespace(x).sin(x), JAX)
+    v = tf.Variable(a)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(sine(v))
+    np.testing.assert_allclose(tape.gradient(loss, v).numpy(), np.cos(a), rtol=1e-12)
+
+
 # -- NumPy callers -----------------------------------------------------------------------------------
 
 

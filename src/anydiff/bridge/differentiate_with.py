@@ -217,7 +217,11 @@ class DifferentiateWith:
             found = _owner(leaf)
             return main if found is _NumPyCaller else found
 
-        leaves = [main.asarray(leaf) if _owner(leaf) is _NumPyCaller else leaf for leaf in leaves]
+        own = getattr(main, "leaf_value", None)  # the array a leaf of the program's own stands for
+        leaves = [
+            main.asarray(leaf) if _owner(leaf) is _NumPyCaller else leaf if own is None else own(leaf)
+            for leaf in leaves
+        ]
         if not getattr(main, "trees", True):
             raise UnsupportedError(
                 f"{self!r}: the programs of {main.__name__} call a `DifferentiateWith` with one array, "

@@ -33,7 +33,7 @@ from anydiff.extend import array_kind, array_kinds
 
 from . import AutoTensorFlow
 
-__all__ = ["asarray", "call", "owns", "transparent"]
+__all__ = ["asarray", "call", "leaf_value", "owns", "transparent"]
 
 _NUMPY = array_kinds()["numpy"]
 
@@ -43,6 +43,11 @@ transparent = AutoTensorFlow
 
 def owns(x: Any) -> bool:
     return isinstance(x, (tf.Tensor, tf.Variable))
+
+
+def leaf_value(a: Any) -> Any:
+    """A leaf of a tree `x`: a `tf.Variable` is read (on the tape, so its gradient flows to it)."""
+    return tf.convert_to_tensor(a) if isinstance(a, tf.Variable) else a
 
 
 def asarray(a: Any) -> Any:
