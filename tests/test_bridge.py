@@ -277,6 +277,27 @@ def test_tensorflow_variables_alone_and_in_trees_get_their_gradient():
     np.testing.assert_allclose(tape.gradient(loss, v).numpy(), np.cos(a), rtol=1e-12)
 
 
+@pytest.mark.parametrize("substitute", [JAX, TORCH], ids=repr)
+def test_array_x_with_a_tree_output_in_jax_and_torch_programs(substitute):
+    def f(x):
+        return {"double": 2 * x, "energy": ad.namespace(x).sum(x**2)}
+
+    dw = ad.DifferentiateWith(f, substitute)
+    x = np.linspace(0.1, 1.0, 3)
+    want = 2 + 2 * x  # the gradient of sum(double) + energy
+    with jax.enable_x64(True):
+        for program in (lambda v: dw(v), jax.jit(lambda v: dw(v))):
+            y = program(jnp.asarray(x))
+            np.testing.assert_allclose(np.asarray(y["double"]), 2 * x, rtol=1e-12)
+            loss = lambda v, program=program: jnp.sum(program(v)["double"]) + program(v)["energy"]  # noqa: E731
+            np.testing.assert_allclose(np.asarray(jax.grad(loss)(jnp.asarray(x))), want, rtol=1e-12)
+    t = torch.tensor(x, requires_grad=True)
+    y = dw(t)
+    (torch.sum(y["double"]) + y["energy"]).backward()
+    np.testing.assert_allclose(t.grad.numpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(dw(x)["energy"], np.sum(x**2), rtol=1e-12)  # NumPy in, NumPy leaves out
+
+
 # -- NumPy callers -----------------------------------------------------------------------------------
 
 
@@ -455,7 +476,7 @@ def test_bad_arguments():
         dw("1.0")  # (a list is a tree: tests/test_trees.py)
     with pytest.raises(TypeError, match=r"`x` must have a real floating-point dtype .* got int64"):
         dw(np.arange(3))
-    with pytest.raises(TypeError, match=r"`f` must return one array; it returned tuple"):
-        ad.DifferentiateWith(lambda x: (x, x), FD)(torch.ones(2))
+    with pytest.raises(TypeError, match=r"`f` must return one array; it returned str"):
+        ad.DifferentiateWith(lambda x: "x", FD)(torch.ones(2))  # (a tuple is a tree: see above)
     with pytest.raises(TypeError, match=r"`f` must return a real floating-point array; it returned dtype bool"):
         ad.DifferentiateWith(lambda x: x > 0, FD)(np.ones(2))

@@ -640,7 +640,8 @@ def output_layout(y: Any, operator: str) -> TreeLayout | None:
     for path, leaf in zip(paths, leaves, strict=True):
         if type(leaf) is float:
             continue
-        dtype = None if array_kind(leaf) is None else dtype_name(leaf.dtype)
+        # arrays, and the tracers of a library tracing `f` (a `DifferentiateWith` substitute's jit)
+        dtype = dtype_name(leaf.dtype) if hasattr(leaf, "shape") and hasattr(leaf, "dtype") else None
         if dtype not in _DIFFERENTIABLE:
             raise TypeError(
                 f"{operator}: the leaves of `f`'s output must be float32 or float64 arrays or Python "

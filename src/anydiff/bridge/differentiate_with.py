@@ -51,7 +51,7 @@ from .._core.contexts import Cache, Constant
 from .._core.errors import UnsupportedError
 from .._core.registry import bridge_callers
 from .._core.trees import OutputTree, TreeLayout, aval, flat_function, flatten, is_tree, layout
-from .nodes import Base, Substitute, evaluate, fill_contexts, numpy_dtype, skeleton_key, split_contexts
+from .nodes import Base, ReturnsTree, Substitute, evaluate, fill_contexts, numpy_dtype, skeleton_key, split_contexts
 
 __all__ = ["DifferentiateWith", "callable_from"]
 
@@ -158,7 +158,7 @@ class DifferentiateWith:
         In JAX: `jax.grad(lambda p: jnp.sum(step(p) ** 2))(p0)` (also `jacfwd`, `hessian`, `jit`).
     """
 
-    __slots__ = ("__weakref__", "_bases", "_lock", "_substitute", "_trees", "backend", "f")
+    __slots__ = ("__weakref__", "_bases", "_lock", "_returns_tree", "_substitute", "_trees", "backend", "f")
 
     def __init__(self, f: Callable[..., Any], backend: AbstractBackend) -> None:
         if not callable(f):
@@ -174,13 +174,14 @@ class DifferentiateWith:
         self._substitute: Substitute | None = None
         self._bases: dict[Any, Base] = {}
         self._trees: dict[tuple, tuple[DifferentiateWith, TreeLayout, OutputTree]] = {}
+        self._returns_tree = False  # an array `x` is then taken as a one-leaf tree
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"DifferentiateWith({getattr(self.f, '__qualname__', self.f)}, {self.backend!r})"
 
     def __call__(self, x: ArrayLike, *contexts: Any) -> ArrayLike:
-        if type(x) is not float and _caller(x) is None and is_tree(x):
+        if self._returns_tree or (type(x) is not float and _caller(x) is None and is_tree(x)):
             return self._call_tree(x, contexts)
         if type(x) is float:
             x = np.asarray(x, dtype=np.float64)
@@ -203,7 +204,11 @@ class DifferentiateWith:
             leaves = [caller.asarray(a) for a in leaves]
         if isinstance(self.backend, caller.transparent):
             return self.f(x, *(c.value for c in fill_contexts(skeleton, leaves)))
-        return caller.call(self._base(skeleton), (x, *leaves))
+        try:
+            return caller.call(self._base(skeleton), (x, *leaves))
+        except ReturnsTree:  # found while tracing or on the first call, before any result
+            self._returns_tree = True
+            return self._call_tree(x, contexts)
 
     def _call_tree(self, x: Any, contexts: tuple) -> Any:
         """A tree `x` (API.md section 10): its differentiable leaves raveled into one vector for a

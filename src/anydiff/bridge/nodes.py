@@ -41,6 +41,7 @@ from .._core.contexts import Constant
 from .._core.errors import AnyDiffError, FunctionNotDifferentiableError, UnsupportedError
 from .._core.kernels import device
 from .._core.registry import implementation
+from .._core.trees import is_tree
 from ..first_order.pullback import prepare_pullback, pullback
 from ..first_order.pushforward import prepare_pushforward, pushforward
 from ..second_order.hvp import hvp, prepare_hvp
@@ -52,6 +53,7 @@ __all__ = [
     "BatchingOps",
     "CallerOps",
     "Node",
+    "ReturnsTree",
     "Substitute",
     "cotangents",
     "evaluate",
@@ -297,6 +299,11 @@ class Node:
         return None
 
 
+class ReturnsTree(Exception):
+    """Raised by a base node whose `f` returns a tree for an array `x`: `DifferentiateWith` then
+    takes `x` as a one-leaf tree (its tree route ravels and cuts the output)."""
+
+
 class Base(Node):
     """The wrapped `f` itself: `(x, *leaves) -> f(x, *contexts)`."""
 
@@ -342,6 +349,8 @@ class Base(Node):
             raise better from exc
         kind = array_kind(y)
         if kind is not self.sub.operand:
+            if kind is None and is_tree(y):
+                raise ReturnsTree
             if kind is None:
                 raise TypeError(
                     f"{self!r}: `f` must return one array; it returned {type(y).__name__}. "
