@@ -97,7 +97,10 @@ def test_the_site_builds_without_warnings(tmp_path):
             pytest.skip(f"{module} is not installed: pip install '.[docs]'")
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},  # Material's notice about MkDocs 2
     )
     assert result.returncode == 0, result.stderr[-4000:]
@@ -115,3 +118,10 @@ def test_support_table_is_up_to_date(capsys):
     except ad.BackendNotInstalledError as exc:
         pytest.skip(f"the table is generated from every backend's code: {exc}")
     assert status == 0, capsys.readouterr().err
+
+
+def test_benchmark_page_is_the_committed_results():
+    spec = importlib.util.spec_from_file_location("report", ROOT / "benchmarks" / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    assert report.PAGE.read_text() == report.render(), "docs/benchmarks.md: run python benchmarks/report.py"

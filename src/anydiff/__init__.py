@@ -35,6 +35,7 @@ from ._libraries.autograd import AutoAutograd as AutoAutograd
 from ._libraries.casadi import AutoCasADi as AutoCasADi
 from ._libraries.finitediff import AutoFiniteDiff as AutoFiniteDiff
 from ._libraries.jax import AutoJAX as AutoJAX
+from ._libraries.mindspore import AutoMindSpore as AutoMindSpore
 from ._libraries.mlx import AutoMLX as AutoMLX
 from ._libraries.mygrad import AutoMyGrad as AutoMyGrad
 from ._libraries.numdifftools import AutoNumdifftools as AutoNumdifftools
@@ -138,6 +139,7 @@ __all__ = [
     "AutoFiniteDiff",
     "AutoJAX",
     "AutoMLX",
+    "AutoMindSpore",
     "AutoMyGrad",
     "AutoNumdifftools",
     "AutoPaddle",

@@ -17,4 +17,5 @@ from . import tensorflow as tensorflow
 from . import autograd as autograd
 from . import numdifftools as numdifftools
 from . import mygrad as mygrad
+from . import mindspore as mindspore  # before Paddle: see mindspore/load.py (libdnnl)
 from . import paddle as paddle

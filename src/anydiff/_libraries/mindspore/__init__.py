@@ -1,0 +1,36 @@
+"""MindSpore: `AutoMindSpore`, its array kind and their registration.
+
+Imports no MindSpore: `arrays.py` does inside its functions, `impl.py` on the backend's first use.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from anydiff.extend import AbstractBackend, backend_dataclass, register_array_kind, register_backend
+
+from .arrays import MINDSPORE
+
+__all__ = ["AutoMindSpore"]
+
+
+@backend_dataclass
+class AutoMindSpore(AbstractBackend):
+    """`AutoMindSpore()`: differentiate with MindSpore in PyNative mode (`mindspore.grad`), on CPU.
+
+    Reverse mode: `mindspore.grad` for gradients, `mindspore.vjp` for pullbacks; a pushforward is
+    the derivative of a pullback in its cotangent (reverse over reverse), and second order is
+    reverse over reverse. MindSpore's forward mode (`mindspore.jvp`) and graph mode
+    (`mindspore.jit`) compile `f` from its Python source, which fails for lambdas, closures and
+    most functions written with `ad.namespace(x)`: they are not used.
+
+    `f` receives `mindspore.Tensor`s; `ad.namespace(x)` gives it an array-API namespace over
+    MindSpore. MindSpore 2.10 under NumPy 2 takes no NumPy array or NumPy integer as an operand:
+    convert them with `xp.asarray`, or pass them as contexts (`ad.Constant(data)`).
+    """
+
+    extra: ClassVar[str] = "mindspore"
+
+
+register_array_kind(MINDSPORE)
+register_backend(AutoMindSpore, "anydiff._libraries.mindspore.impl:MindSporeImpl", library="mindspore")
