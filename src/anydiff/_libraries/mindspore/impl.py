@@ -100,7 +100,9 @@ def _step(x: Any, directions: Any) -> float:
     eps = float(np.finfo(np.float32 if x.dtype == ms.float32 else np.float64).eps)
     size = max(1.0, float(ops.amax(ops.abs(x)))) if x.size else 1.0
     largest = float(ops.amax(ops.abs(directions))) if directions.size else 1.0
-    return eps**0.2 * size / max(largest, 1e-300)
+    # A float32 number: MindSpore rounds Python float operands to float32, so the step taken and
+    # the step divided by are then the same number.
+    return float(np.float32(eps**0.2 * size / max(largest, 1e-300)))
 
 
 def _differences(g: Callable[[Any], Any], x: Any, directions: Any) -> Any:
@@ -128,7 +130,7 @@ class MindSporeImpl(BackendImpl):
             k = cotangents.shape[0]
             if k == 0:
                 return ops.zeros((0, *x.shape), x.dtype)
-            return ops.stack([pull(cotangents[i]) for i in range(k)])
+            return ops.stack([pull(cotangents[(i,)]) for i in range(k)])
 
         return y, pullback
 

@@ -14,7 +14,7 @@ from anydiff.extend import UnsupportedError
 __all__ = ["load_mindspore"]
 
 
-_READY: list[Any] = []  # MindSpore, once the first operator call has been made
+_READY: list[Any] = []  # the module, once its first operator call has been made
 
 
 def load_mindspore() -> Any:
@@ -34,9 +34,9 @@ def load_mindspore() -> Any:
       MindSpore's CPU kernels cannot load (`undefined symbol: dnnl_...`), while Paddle loads
       after MindSpore. That case raises `ad.UnsupportedError` naming the fix.
     """
-    if _READY:
-        return _READY[0]
     mindspore: Any = sys.modules.get("mindspore")
+    if _READY and mindspore is _READY[0]:
+        return mindspore
     if mindspore is None or not hasattr(mindspore, "Tensor"):
         os.environ.setdefault("GLOG_v", "3")
         try:
