@@ -20,6 +20,7 @@ cleared, which would leave them locked after a forward pass that is never back-p
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +72,31 @@ def _backward(xt: Any, y: Any, cotangent: Any) -> np.ndarray:
     return np.zeros(xt.shape, dtype=xt.dtype) if grad is None else grad
 
 
+# The module whose global `MEM_GUARD` `mg.mem_guard_off` sets, if this MyGrad has it: the kernels
+# clear and restore the flag themselves, 0.5-1 µs less per call than entering the context twice.
+_locks: Any = sys.modules.get(type(mg.mem_guard_off).__module__)
+if not isinstance(getattr(_locks, "MEM_GUARD", None), bool):
+    _locks = None
+
+
+def _pass(f: Callable[..., Any], x: np.ndarray, contexts: tuple, cotangent: Any) -> tuple[Any, np.ndarray]:
+    """`(f(x), uᵀ J)`: one recording and backward pass, the memory guard off (the kernels' path)."""
+    if _locks is None:
+        xt, y = _record(f, x, contexts)
+        return y, _backward(xt, y, cotangent)
+    saved = _locks.MEM_GUARD
+    _locks.MEM_GUARD = False
+    try:
+        xt = mg.Tensor(x, copy=False)
+        y = f(xt, *contexts)
+        if isinstance(y, mg.Tensor) and not y.constant:
+            y.backward(cotangent)
+        grad = xt.grad
+    finally:
+        _locks.MEM_GUARD = saved
+    return y, np.zeros(xt.shape, dtype=xt.dtype) if grad is None else grad
+
+
 def _data(y: Any, dtype: Any = None) -> np.ndarray:
     """`y`'s values as NumPy, in `dtype` if given (see `_dtype`)."""
     data = y.data if isinstance(y, mg.Tensor) else np.asarray(y)
@@ -109,8 +135,7 @@ class MyGradImpl(BackendImpl):
 
     def gradient_function(self, f: Callable[..., Any]) -> Callable[..., Any]:
         def gradient(x: Any, *contexts: Any) -> Any:
-            xt, y = _record(f, x, contexts)
-            return _backward(xt, y, None)
+            return _pass(f, x, contexts, None)[1]
 
         return gradient
 
@@ -148,44 +173,45 @@ class MyGradImpl(BackendImpl):
         dtype = _dtype(x, spec.dtype)
 
         def value_and_gradient(x: Any, *contexts: Any) -> tuple[Any, Any]:
-            xt, y = _record(f, x, contexts)
-            return _data(y, dtype), _backward(xt, y, None).astype(dtype, copy=False)
+            y, grad = _pass(f, x, contexts, None)
+            return _data(y, dtype), grad.astype(dtype, copy=False)
 
         def gradient(x: Any, *contexts: Any) -> Any:
-            xt, y = _record(f, x, contexts)
-            return _backward(xt, y, None).astype(dtype, copy=False)
+            return _pass(f, x, contexts, None)[1].astype(dtype, copy=False)
 
         return Kernels(gradient, value_and_gradient, {"mode": "reverse", "route": "Tensor.backward"})
 
     def native_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         dtype = _dtype(x, spec.dtype)
 
+        # One recording per cotangent: MyGrad clears the graph after each backward pass.
         def value_and_pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
-            xt, y = _record(f, x, contexts)
-            value, products = _data(y, dtype), []
-            for i, u in enumerate(cotangents):
-                if i:  # MyGrad cleared the graph after the previous backward pass
-                    xt, y = _record(f, x, contexts)
-                products.append(_backward(xt, y, u).astype(dtype, copy=False))
-            return value, tuple(products)
+            if not cotangents:
+                return _data(_record(f, x, contexts)[1], dtype), ()
+            products = []
+            for u in cotangents:
+                y, product = _pass(f, x, contexts, u)
+                products.append(product.astype(dtype, copy=False))
+            return _data(y, dtype), tuple(products)
 
         def pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple:
-            return value_and_pullback(x, cotangents, *contexts)[1]
+            if len(cotangents) == 1:
+                return (_pass(f, x, contexts, cotangents[0])[1].astype(dtype, copy=False),)
+            return tuple([_pass(f, x, contexts, u)[1].astype(dtype, copy=False) for u in cotangents])
 
         return Kernels(pullback, value_and_pullback, {"mode": "reverse", "route": "Tensor.backward"})
 
     def jacobian_matrix(self, f: Any, x: Any, contexts: tuple, y_shape: tuple) -> tuple[Any, np.ndarray]:
         """`(f(x), J)` with `J` of shape `(m, n)`: one recording and backward pass per output."""
         m, n = flat_size(y_shape), flat_size(tuple(x.shape))
-        xt, y = _record(f, x, contexts)
-        value = _data(y)
-        seeds = np.eye(m, dtype=value.dtype).reshape(m, *y_shape)
+        if m == 0:
+            return _data(_record(f, x, contexts)[1]), np.zeros((0, n), dtype=x.dtype)
+        seeds = np.eye(m).reshape(m, *y_shape)  # `backward` casts them to the output's dtype
         rows = np.zeros((m, n), dtype=x.dtype)
         for i in range(m):
-            if i:
-                xt, y = _record(f, x, contexts)
-            rows[i] = np.ravel(_backward(xt, y, seeds[i]))
-        return value, rows
+            y, row = _pass(f, x, contexts, seeds[i])
+            rows[i] = np.ravel(row)
+        return _data(y), rows
 
     def native_jacobian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         dtype = _dtype(x, spec.dtype)
@@ -244,8 +270,7 @@ class MyGradImpl(BackendImpl):
 
     def _gradient_of(self, f: Any, contexts: tuple) -> Callable[[np.ndarray], np.ndarray]:
         def gradient(point: np.ndarray) -> np.ndarray:
-            xt, y = _record(f, point, contexts)
-            return _backward(xt, y, None)
+            return _pass(f, point, contexts, None)[1]
 
         return gradient
 
@@ -275,8 +300,8 @@ class MyGradImpl(BackendImpl):
             return ((rows + rows.T) / 2).reshape(shape + shape).astype(dtype, copy=False)
 
         def value_gradient_and_hessian(x: Any, *contexts: Any) -> tuple[Any, Any, Any]:
-            xt, y = _record(f, x, contexts)
-            value, gradient = _data(y, dtype), _backward(xt, y, None).astype(dtype, copy=False)
+            y, gradient = _pass(f, x, contexts, None)
+            value, gradient = _data(y, dtype), gradient.astype(dtype, copy=False)
             return value, gradient, hessian(x, *contexts)
 
         info = {"strategy": "differences-of-reverse", "route": "Tensor.backward"}

