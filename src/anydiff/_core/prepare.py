@@ -27,7 +27,21 @@ from .kernels import BATCH_SIZE, SparseLayout
 from .operator import Operator
 from .prep import Prep
 from .registry import implementation
-from .trees import OutputTree, TreeLayout, blocks, fingerprint, flat_function, flatten, is_tree, layout, tangent_leaves
+from .trees import (
+    OutputTree,
+    TreeLayout,
+    block_leaves,
+    block_tree,
+    blocks,
+    concat,
+    fingerprint,
+    flat_function,
+    flatten,
+    is_tree,
+    layout,
+    tangent_leaves,
+    tree_compiler,
+)
 
 __all__ = ["evaluate", "prepare", "reuse"]
 
@@ -170,8 +184,10 @@ def _prepare_array(
     batch_size: int | None,
     probe: bool = False,
     owner: Callable[..., Any] | None = None,
+    raw: list | None = None,
 ) -> Prep:
-    """`prepare` for one array `x` (`probe`: look out for a tree output; `owner`: the user's `f`)."""
+    """`prepare` for one array `x` (`probe`: look out for a tree output; `owner`: the user's `f`;
+    `raw`: a list receiving the backend's `Kernels`, which `_prepare_tree` may compile further)."""
     x_array, kind, impl, native, to_native, from_native, convert_contexts = _setup(operator, backend, x)
     translate = impl.translate_error
     xn = x_array if to_native is None else to_native(x_array)
@@ -220,6 +236,8 @@ def _prepare_array(
             BATCH_SIZE.reset(token)
         if guarded is not None:
             kernels = kernels._replace(info={**kernels.info, **guarded})
+    if raw is not None:
+        raw.append(kernels)
     out = None if from_native is None else _tree_converter(from_native, native)
     plain_out = value_out = out
     if kernels.sparse is not None:
@@ -307,7 +325,8 @@ def _prepare_tree(
     like = {"x": xl, "y": yl}
     ravel_tangents = None if operator.tangents is None else _tangent_raveler(operator.name, like[operator.tangents])
     flat_tangents = None if ravel_tangents is None else ravel_tangents(tangents)
-    inner = _prepare_array(operator, flat_f, backend, v, flat_tangents, contexts, None, batch_size, owner=f)
+    raw: list = []
+    inner = _prepare_array(operator, flat_f, backend, v, flat_tangents, contexts, None, batch_size, owner=f, raw=raw)
     ydtype = dtype_name(inner.output.dtype)
     rebuild = [_rebuilder(role, xl, yl, flat, inner.sparse, ydtype) for role in operator.results]
     plain_rebuild, name = rebuild[-1], operator.name
@@ -315,7 +334,12 @@ def _prepare_tree(
     def rebuilt(results: tuple) -> tuple:
         return tuple(r(value) for r, value in zip(rebuild, results, strict=True))
 
-    if ravel_tangents is None:
+    fused = None
+    if ravel_tangents is None and operator.input != "scalar" and not inner.sparse:
+        fused = _fused_tree(operator, backend, xl, yl, flat, ydtype, v, raw[0], inner.info)
+    if fused is not None:
+        plain, with_value = fused
+    elif ravel_tangents is None:
 
         def plain(x: Any, contexts: tuple) -> Any:
             return plain_rebuild(inner.plain(f, backend, ravel(xl.accept(x, name)), contexts))
@@ -356,6 +380,127 @@ def _prepare_tree(
         flat=flat,
         sparse=inner.sparse,
     )
+
+
+def _fused_tree(
+    operator: Operator,
+    backend: AbstractBackend,
+    xl: TreeLayout,
+    yl: TreeLayout | None,
+    flat: bool,
+    ydtype: str,
+    v: Any,
+    kernels: Any,
+    info: dict,
+) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    """The prepared calls `(plain, with_value)` of a tree as one compiled call each, or `None`.
+
+    For a backend that compiles its kernels on an array kind with a tree compiler
+    (`register_tree_compiler`: JAX): raveling the leaves, the derivative kernel and the cut of
+    its results into leaves become one program, one dispatch instead of three. A tree of plain
+    containers (dicts with string keys, lists, tuples) whose leaves are all differentiable
+    arrays of the backend's own kind is passed as it is: the compiled executable flattens and
+    checks it (`kernel.exact`), and only a call it refuses is compared leaf by leaf
+    (`TreeLayout.accept`, which names the paths that differ), then runs through the jitted
+    function for good. Other trees are checked by `accept` and pass their differentiable leaves.
+    """
+    _, _, impl, native, to_native, from_native, convert_contexts = _setup(operator, backend, v)
+    make = tree_compiler(native.name)
+    if make is None or to_native is not None or impl.backend.combinator or info.get("compiled") is False:
+        return None
+
+    def probe(v: Any) -> Any:
+        return v
+
+    if impl.compile(probe, v) is probe:  # the backend runs eagerly (`AutoJAX(jit=False)`)
+        return None
+    context = native.context(v) if native.context is not None else None
+    cuts = [_cutter(role, xl, yl, flat, ydtype) for role in operator.results]
+    (plain_cut, plain_build), dtype = cuts[-1], xl.dtype
+
+    def plain_fn(arg: Any, *contexts: Any) -> Any:
+        return plain_cut(kernels.plain(concat(flatten(arg)[0], dtype), *contexts))
+
+    def value_fn(arg: Any, *contexts: Any) -> tuple:
+        results = kernels.with_value(concat(flatten(arg)[0], dtype), *contexts)
+        return tuple(cut(r) for (cut, _), r in zip(cuts, results, strict=True))
+
+    def value_build(results: tuple) -> tuple:
+        return tuple(build(r) for (_, build), r in zip(cuts, results, strict=True))
+
+    whole = len(xl.vary) == len(xl.leaves) and from_native is None and _plain_containers(xl.spec)
+    out = None if from_native is None else _tree_converter(from_native, native)
+    translate, name = impl.translate_error, operator.name
+    return tuple(  # type: ignore[return-value]
+        _fused_call(make(fn, context), build, whole, xl, name, convert_contexts, out, translate)
+        for fn, build in ((plain_fn, plain_build), (value_fn, value_build))
+    )
+
+
+def _fused_call(
+    kernel: Any,
+    build: Callable[[Any], Any],
+    whole: bool,
+    xl: TreeLayout,
+    name: str,
+    convert_contexts: Callable[[tuple], tuple],
+    out: Callable[[Any], Any] | None,
+    translate: Callable[[Exception, str], Exception | None],
+) -> Callable[..., Any]:
+    """The prepared call `call(x, contexts)` around one compiled tree kernel (see `_fused_tree`)."""
+    exact, vary = [whole], xl.vary  # `exact[0]`: pass `x` to `kernel.exact` (until it refuses a call)
+
+    def call(x: Any, contexts: tuple) -> Any:
+        args = convert_contexts(contexts) if contexts else ()
+        try:
+            if exact[0]:
+                try:
+                    r = kernel.exact(x, *args)
+                except TypeError:  # another tree, or other contexts: `accept` tells
+                    leaves = xl.accept(x, name)
+                    exact[0] = False
+                    r = kernel(leaves, *args)
+            else:
+                leaves = xl.accept(x, name)
+                r = kernel([leaves[i] for i in vary], *args)
+        except Exception as exc:
+            better = None if isinstance(exc, AnyDiffError) else translate(exc, name)
+            if better is None:
+                raise
+            raise better from exc
+        return build(r if out is None else out(r))
+
+    return call
+
+
+def _plain_containers(spec: Any) -> bool:
+    """Whether the tree structure `spec` has only dicts with string keys, lists, tuples and `None`
+    (which every tree library flattens alike)."""
+    if spec.is_leaf():
+        return True
+    if spec.type not in (dict, list, tuple, type(None)):
+        return False
+    if spec.type is dict and not all(type(key) is str for key in spec.entries()):
+        return False
+    return all(_plain_containers(child) for child in spec.children())
+
+
+def _cutter(
+    role: str, xl: TreeLayout, yl: TreeLayout | None, flat: bool, ydtype: str
+) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """`(cut, build)` for one flat result of `role` (dense): `cut` makes it a tuple of arrays
+    (array operations, compiled with the kernel by `_fused_tree`), `build` their tree."""
+    if role == "x" or (role == "y" and yl is not None):
+        lay = xl if role == "x" else yl
+        assert lay is not None
+        return lay.cut, lambda pieces: lay.unflatten(list(pieces), static=False)
+    if role == "y":
+        return (lambda r: r), (lambda r: r)
+    if role in ("xs", "ys"):
+        cut, build = _cutter(role[0], xl, yl, flat, ydtype)
+        return (lambda rs: tuple(cut(r) for r in rs)), (lambda rs: tuple(build(r) for r in rs))
+    rows = xl if role == "H" else yl
+    return (lambda m: tuple(block_leaves(m, rows, xl, flat, ydtype))), (lambda b: block_tree(b, rows, xl, flat))
 
 
 def _reshape(v: Any, shape: tuple[int, ...]) -> Any:
