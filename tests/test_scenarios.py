@@ -82,12 +82,9 @@ TREE_SAMPLE = ("gradient-dict-static", "hessian-args", "jacobian-dict-to-dict")
 
 # Pairs that fail today because of a limitation of the backend, each with its reason; strict,
 # so that the test starts failing (and the entry must go) once the backend is fixed.
-KNOWN_FAILURES = {
-    ("AutoTorch()", "jacobian-matrix-to-matrix-cache"): (
-        "torch.func.jacfwd/jacrev refuse an `f` that writes into a captured tensor (the Cache); "
-        "the torch backend would need its tape route for such functions"
-    ),
-}
+# (Empty since torch's Jacobians of few rows come from the tape, which takes an `f` writing into a
+# captured tensor, a `Cache`, that `torch.func` refuses.)
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
 def _needs_mutation(scenario: Scenario) -> bool:

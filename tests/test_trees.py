@@ -438,3 +438,89 @@ def test_casadi_programs_pass_one_vector_not_a_tree():
     dw = ad.DifferentiateWith(_simulation, ad.AutoFiniteDiff())
     with pytest.raises(ad.UnsupportedError, match=r"with one array, not a tree: pass the leaves as one vector"):
         dw({"a": ca.MX.sym("a", 2), "b": ca.MX.sym("b")})
+
+
+def test_jax_trees_compile_into_one_call_that_checks_every_leaf():
+    """AutoJAX compiles raveling, derivative and cut into one call (`_fused_tree`); a tree of JAX
+    arrays is passed whole and checked by the executable, then leaf by leaf when it refuses one."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    backend = ad.AutoJAX()
+
+    def mlp(p, data):
+        h = data
+        for name in sorted(p):
+            h = jnp.tanh(h @ p[name]["w"] + p[name]["b"])
+        return jnp.sum(h**2)
+
+    rng = np.random.default_rng(1)
+    p_np = {f"l{i}": {"w": rng.normal(size=(3, 3)), "b": rng.normal(size=3)} for i in range(3)}
+    data = rng.normal(size=(2, 3))
+    with jax.enable_x64(True):
+        p = jax.tree.map(jnp.asarray, p_np)
+        expected = jax.grad(mlp)(p, jnp.asarray(data))
+        value = mlp(p, jnp.asarray(data))
+    prep = ad.prepare_gradient(mlp, backend, p, ad.Constant(data))
+    for _ in range(2):  # the executable's first call compiles it
+        y, g = ad.value_and_gradient(mlp, backend, p, ad.Constant(data), prep=prep)
+        np.testing.assert_allclose(y, value, rtol=1e-12)
+        for name in p:
+            for k in ("w", "b"):
+                np.testing.assert_allclose(g[name][k], expected[name][k], rtol=1e-12)
+                assert g[name][k].dtype == jnp.float64 and isinstance(g[name][k], jax.Array)
+    # no contexts: the executable itself is called
+    prep = ad.prepare_gradient(lambda p: mlp(p, data), backend, p)
+    f = prep.f
+    for _ in range(2):
+        g = ad.gradient(f, backend, p, prep=prep)
+        np.testing.assert_allclose(g["l1"]["w"], expected["l1"]["w"], rtol=1e-12)
+    with jax.enable_x64(True):
+        wrong = jax.tree.map(jnp.asarray, p_np)
+        wrong["l1"]["w"] = jnp.ones((3, 2))
+        as_float32 = jax.tree.map(lambda a: a.astype(jnp.float32), p)
+    with pytest.raises(
+        ad.PreparationMismatchError, match=r"✗ x\['l1'\]\['w'\]  shape \(3, 3\) float64 → shape \(3, 2\)"
+    ):
+        ad.gradient(f, backend, wrong, prep=prep)
+    with pytest.raises(
+        ad.PreparationMismatchError, match=r"x\['l0'\]\['b'\]  shape \(3,\) float64 → shape \(3,\) float32"
+    ):
+        ad.gradient(f, backend, as_float32, prep=prep)
+    with pytest.raises(ad.PreparationMismatchError, match=r"✗ x\['l0'\]\['b'\]  type ArrayImpl → ndarray"):
+        ad.gradient(f, backend, p_np, prep=prep)
+    with pytest.raises(ad.PreparationMismatchError, match=r"✗ x structure"):
+        ad.gradient(f, backend, {**p, "l3": p["l0"]}, prep=prep)
+    g = ad.gradient(f, backend, p, prep=prep)  # still right after the refused calls
+    np.testing.assert_allclose(g["l2"]["b"], expected["l2"]["b"], rtol=1e-12)
+
+    # NumPy leaves come back as NumPy arrays; static leaves are checked and give `None`
+    with_static = {**p_np, "depth": 3}
+
+    def mlp_static(p):
+        assert p["depth"] == 3
+        return mlp({k: v for k, v in p.items() if k != "depth"}, data)
+
+    prep = ad.prepare_gradient(mlp_static, backend, with_static)
+    for _ in range(2):
+        g = ad.gradient(mlp_static, backend, with_static, prep=prep)
+        assert g["depth"] is None and type(g["l0"]["w"]) is np.ndarray
+        np.testing.assert_allclose(g["l0"]["w"], expected["l0"]["w"], rtol=1e-12)
+    with pytest.raises(ad.PreparationMismatchError, match=r"✗ x\['depth'\] \(static\) 3 → 4"):
+        ad.gradient(mlp_static, backend, {**p_np, "depth": 4}, prep=prep)
+
+    # float32 leaves (no x64), a Python float leaf, tree outputs and blocks, ad.Args
+    x32 = {"a": jnp.arange(3.0, dtype=jnp.float32), "s": 2.0}
+    y, J = ad.value_and_jacobian(lambda x: {"v": x["a"] * x["s"], "w": x["a"][:2] ** 2}, backend, x32)
+    np.testing.assert_allclose(J["v"]["a"], 2.0 * np.eye(3), rtol=1e-6)
+    np.testing.assert_allclose(J["v"]["s"], [0.0, 1.0, 2.0], rtol=1e-6)
+    np.testing.assert_allclose(J["w"]["a"], [[0.0, 0, 0], [0, 2, 0]], rtol=1e-6)
+    assert J["v"]["a"].dtype == jnp.float64  # float32 and float64 (the Python float) promote
+    H = ad.hessian(lambda a, b: jnp.sum(a**2 * b), backend, ad.Args(jnp.ones(2, dtype=jnp.float32), 3.0))
+    np.testing.assert_allclose(H[0][0], 6 * np.eye(2))
+    np.testing.assert_allclose(H[0][1], [2.0, 2.0])
+    ga, gb = ad.gradient(lambda a, b: jnp.sum(a * b), backend, ad.Args(jnp.ones(2), jnp.full(2, 3.0)))
+    np.testing.assert_allclose(ga, [3.0, 3.0])
+
+    # errors inside the compiled call are translated
+    with pytest.raises(ad.FunctionNotDifferentiableError, match="tracer"):
+        ad.gradient(lambda x: float(x["a"].sum()), backend, {"a": jnp.ones(2)})

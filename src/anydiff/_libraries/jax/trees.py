@@ -33,3 +33,55 @@ def jax_jit(fn: Any) -> Any:
     import jax
 
     return jax.jit(fn)
+
+
+class TreeKernel:
+    """A prepared tree call compiled whole (`register_tree_compiler`): `jax.jit(fn)`, and its
+    executable for the arguments of the first `exact` call.
+
+    `exact` takes the tree `x` itself: the executable flattens it in C++ and checks its
+    structure, shapes and dtypes against the compiled ones (a `TypeError` before anything runs
+    when they differ), so a prepared call does no work per leaf in Python. Like the kernels of
+    `impl.py`, the executable runs outside `jax.enable_x64` and keeps its float64 types.
+    """
+
+    __slots__ = ("context", "executable", "jitted")
+
+    def __init__(self, fn: Any, context: Any) -> None:
+        import jax
+
+        self.jitted = jax.jit(fn)
+        self.context = context
+        self.executable: Any = None
+
+    def __call__(self, *args: Any) -> Any:
+        if self.context is None:
+            return self.jitted(*args)
+        with self.context():
+            return self.jitted(*args)
+
+    def exact(self, *args: Any) -> Any:
+        executable = self.executable
+        if executable is None:
+            import jax
+            import jax.numpy as jnp
+
+            concrete = type(jnp.zeros(()))
+            if not all(type(leaf) is concrete for leaf in jax.tree.leaves(args)):
+                raise TypeError("not the concrete JAX arrays an executable is compiled for")
+            if self.context is None:
+                executable = self.jitted.lower(*args).compile()
+            else:
+                with self.context():
+                    executable = self.jitted.lower(*args).compile()
+            self.executable = executable
+        return executable(*args)
+
+
+def _register() -> None:
+    from anydiff._core.trees import register_tree_compiler
+
+    register_tree_compiler("jax", TreeKernel)
+
+
+_register()  # imported with `anydiff._libraries.jax`, which imports no JAX library
