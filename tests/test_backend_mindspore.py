@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import anydiff as ad
-from backend_suite import CATALOGUE, X2, BackendSuite, T, U, X, close
+from backend_suite import CATALOGUE, X2, BackendSuite, C, T, U, X, close, substitutes, wave
 from closed_forms import (
     coupled,
     coupled_hessian,
@@ -187,6 +187,51 @@ def test_namespace_makes_float64_where_mindspore_makes_float32():
     xp = ad.namespace(ms.Tensor(X))
     for made in (xp.asarray(1.5), xp.asarray([1.0, 2.0]), xp.zeros(3), xp.ones((2, 2)), xp.eye(2), xp.full(2, 0.5)):
         assert made.dtype == ms.float64
+
+
+# -- MindSpore programs calling a DifferentiateWith function -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("substitute", "atol"), substitutes(1e-6), ids=lambda v: repr(v) if not isinstance(v, float) else ""
+)
+def test_differentiate_with_call_vjp_and_gradient(substitute, atol):
+    dw = ad.DifferentiateWith(wave, substitute)
+    x = ms.Tensor(X)
+    y = dw(x, C)
+    assert isinstance(y, ms.Tensor) and y.dtype == ms.float64
+    close(y.asnumpy(), C * np.sin(X), rtol=0, atol=1e-15)
+    # a pullback, Uᵀ J with J = diag(c cos x), and a gradient through MindSpore's operations around it
+    close(ms.vjp(lambda x: dw(x, C), x)[1](ms.Tensor(U))[0].asnumpy(), U * C * np.cos(X), rtol=0, atol=atol)
+    g = ms.grad(lambda x: ms.ops.sum(dw(x, C) ** 2))(x)
+    close(g.asnumpy(), C**2 * np.sin(2 * X), rtol=0, atol=10 * atol)
+    # float32 stays float32; a context is not differentiated
+    g = ms.grad(lambda x: ms.ops.sum(dw(x, ms.Tensor(C.astype(np.float32)))))(ms.Tensor(X.astype(np.float32)))
+    assert g.dtype == ms.float32
+    close(g.asnumpy(), C * np.cos(X), rtol=0, atol=1e-3)
+
+
+def test_differentiate_with_second_order_is_refused_not_zero():
+    # Differentiating through the cell's `bprop` again would see the pullback as a constant.
+    dw = ad.DifferentiateWith(wave, FD)
+    x = ms.Tensor(X)
+    with pytest.raises(ad.UnsupportedError, match=r"first order only: DifferentiateWith\(wave"):
+        ms.grad(lambda x: ms.ops.sum(ms.grad(lambda x: ms.ops.sum(dw(x, C)))(x)))(x)
+
+
+def test_differentiate_with_mindspore_as_substitute_is_mindspore_itself():
+    x = ms.Tensor(X)
+    g = ms.grad(lambda x: ms.ops.sum(ad.DifferentiateWith(wave, MS)(x, C)))(x)
+    close(g.asnumpy(), C * np.cos(X), rtol=0, atol=1e-15)
+
+
+def test_second_order_pairs_with_mindspore_inside():
+    pytest.importorskip("jax")
+    pair = ad.SecondOrder(ad.AutoJAX(), MS)
+    prep = ad.prepare_hessian(energy, pair, X)
+    assert "DifferentiateWith" in prep.info["route"]
+    close(ad.hessian(energy, pair, X, prep=prep), energy_hessian(X))
+    close(ad.hvp(energy, pair, X2, T), energy_hessian(X2) @ T)
 
 
 # -- errors ------------------------------------------------------------------------------------

@@ -421,7 +421,25 @@ def _host_gradients():
         out = dw({"a": av, "b": paddle.to_tensor(b, stop_gradient=False)})
         return paddle.grad([out["s"].sum() + out["t"]], [av])[0].numpy()
 
-    return {"tensorflow": tensorflow, "mlx": mlx, "pytensor": pytensor, "mygrad": mygrad, "paddle": paddle}
+    def mindspore():
+        from anydiff._libraries.mindspore.load import load_mindspore
+
+        ms = load_mindspore()
+
+        def loss(av):
+            out = dw({"a": av, "b": ms.Tensor(b)})
+            return ms.ops.sum(out["s"]) + out["t"]
+
+        return ms.grad(loss)(ms.Tensor(a)).asnumpy()
+
+    return {
+        "tensorflow": tensorflow,
+        "mlx": mlx,
+        "pytensor": pytensor,
+        "mygrad": mygrad,
+        "paddle": paddle,
+        "mindspore": mindspore,
+    }
 
 
 @pytest.mark.parametrize("host", sorted(_host_gradients()))

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from anydiff.extend import AbstractBackend, backend_dataclass, register_array_kind, register_backend
+from anydiff.extend import (
+    AbstractBackend,
+    backend_dataclass,
+    register_array_kind,
+    register_backend,
+    register_bridge_caller,
+)
 
 from .arrays import MINDSPORE
 
@@ -34,3 +40,4 @@ class AutoMindSpore(AbstractBackend):
 
 register_array_kind(MINDSPORE)
 register_backend(AutoMindSpore, "anydiff._libraries.mindspore.impl:MindSporeImpl", library="mindspore")
+register_bridge_caller("mindspore", "anydiff._libraries.mindspore.bridge")

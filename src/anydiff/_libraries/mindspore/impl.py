@@ -99,10 +99,11 @@ def _step(x: Any, directions: Any) -> float:
     scaled by the size of `x` and of the directions."""
     eps = float(np.finfo(np.float32 if x.dtype == ms.float32 else np.float64).eps)
     size = max(1.0, float(ops.amax(ops.abs(x)))) if x.size else 1.0
-    largest = float(ops.amax(ops.abs(directions))) if directions.size else 1.0
+    largest = float(ops.amax(ops.abs(directions))) if directions.size else 0.0
+    largest = largest or 1.0  # zero directions: any step gives the zero they have
     # A float32 number: MindSpore rounds Python float operands to float32, so the step taken and
     # the step divided by are then the same number.
-    return float(np.float32(eps**0.2 * size / max(largest, 1e-300)))
+    return float(np.float32(eps**0.2 * size / largest))
 
 
 def _differences(g: Callable[[Any], Any], x: Any, directions: Any) -> Any:

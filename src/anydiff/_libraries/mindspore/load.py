@@ -14,14 +14,29 @@ from anydiff.extend import UnsupportedError
 __all__ = ["load_mindspore"]
 
 
+def _import() -> Any:
+    try:
+        return importlib.import_module("mindspore")
+    except ImportError as exc:
+        if "undefined symbol" in str(exc) and "paddle" in sys.modules:
+            raise UnsupportedError(
+                "MindSpore cannot load in a process that loaded PaddlePaddle first: both ship a "
+                f"`libdnnl.so.3`, and MindSpore's kernels do not run on Paddle's ({exc}). Use "
+                "`ad.AutoMindSpore()` (or `import mindspore`) before Paddle, or run them in "
+                "separate processes."
+            ) from None
+        raise
+
+
 _READY: list[Any] = []  # the module, once its first operator call has been made
 
 
 def load_mindspore() -> Any:
     """`import mindspore`, on CPU, with its operators working under NumPy 2.
 
-    - MindSpore logs through glog to stderr, at WARNING and above by default: unless the user
-      chose a level (`GLOG_v`), only its errors are printed (`GLOG_v=3`), read at import.
+    - MindSpore logs to stderr at WARNING and above by default: unless the user chose a level
+      (`GLOG_v`), only its errors are printed (`GLOG_v=3` while it is imported, then unset
+      again: Paddle's glog reads the same variable as a verbosity, and would print more).
     - Without a device chosen, its kernels run on CPU (`mindspore.set_device("CPU")`); a process
       that imported MindSpore before anydiff keeps its own choice.
     - MindSpore 2.10.0's operator parser (`py_parse.cc`) is built against NumPy 1.x: the first
@@ -37,23 +52,19 @@ def load_mindspore() -> Any:
     mindspore: Any = sys.modules.get("mindspore")
     if _READY and mindspore is _READY[0]:
         return mindspore
-    if mindspore is None or not hasattr(mindspore, "Tensor"):
-        os.environ.setdefault("GLOG_v", "3")
-        try:
-            mindspore = importlib.import_module("mindspore")
-        except ImportError as exc:
-            if "undefined symbol" in str(exc) and "paddle" in sys.modules:
-                raise UnsupportedError(
-                    "MindSpore cannot load in a process that loaded PaddlePaddle first: both ship a "
-                    f"`libdnnl.so.3`, and MindSpore's kernels do not run on Paddle's ({exc}). Use "
-                    "`ad.AutoMindSpore()` (or `import mindspore`) before Paddle, or run them in "
-                    "separate processes."
-                ) from None
-            raise
-        with contextlib.suppress(RuntimeError, ValueError):
-            mindspore.set_device("CPU")  # refused once a kernel has run: a device was chosen
-    one = mindspore.Tensor(1.0, mindspore.float64)
-    with contextlib.redirect_stderr(io.StringIO()), contextlib.suppress(SystemError):
-        one * one  # noqa: B018 (the first operator call, whose NumPy error is dropped)
+    level = os.environ.get("GLOG_v")
+    if level is None:  # for MindSpore alone: Paddle's glog reads `GLOG_v` as a verbosity to raise
+        os.environ["GLOG_v"] = "3"
+    try:
+        if mindspore is None or not hasattr(mindspore, "Tensor"):
+            mindspore = _import()
+            with contextlib.suppress(RuntimeError, ValueError):
+                mindspore.set_device("CPU")  # refused once a kernel has run: a device was chosen
+        one = mindspore.Tensor(1.0, mindspore.float64)
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.suppress(SystemError):
+            one * one  # noqa: B018 (the first operator call, whose NumPy error is dropped)
+    finally:
+        if level is None:
+            os.environ.pop("GLOG_v", None)
     _READY.append(mindspore)
     return mindspore
