@@ -1,9 +1,10 @@
 """What the overhead benchmarks of one backend against its library's own calls share.
 
 A benchmark names, per size and operator, the native routes a user of the library would write
-for the same work (`{route name: call}`, the fastest kept); `row` times it against the prepared
-anydiff call in alternation in one process and reports the ratios of the medians and of the
-minimums (the least disturbed samples, on which the targets are checked).
+for the same work (`{route name: call}`); `row` times them all and the prepared anydiff call in
+alternation in one process, keeps the route with the smallest minimum, and reports the ratios
+of the medians and of the minimums (the least disturbed samples, on which the targets are
+checked).
 
 Targets (issue 21, as for the other backends): ratio <= 1.10 at n = 10 and <= 1.02 at n >= 1 000.
 """
@@ -15,7 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from _timing import fastest, fmt_time, interleaved
+from _timing import fmt_time, interleaved
 
 import anydiff as ad
 
@@ -61,13 +62,16 @@ def row(
 
     `checked=False` for a size the targets do not speak of; `labels` go first in the row.
     """
-    route, native = fastest(natives, repeats=5, statistic=min)
-    (native_median, native_min), (ours_median, ours_min) = interleaved(
-        [native, mine],
+    # Every native route is timed in the same alternation as `mine` and the one with the smallest
+    # minimum kept: picked beforehand from a few samples, a route slowed down by chance then made
+    # the ratio look better than it is (0.70 for a TensorFlow pullback in one run).
+    *found, (ours_median, ours_min) = interleaved(
+        [*natives.values(), mine],
         repeats=repeats,
         target=target_seconds,
         statistic=lambda s: (statistics.median(s), min(s)),
     )
+    (native_median, native_min), route = min(zip(found, natives, strict=True), key=lambda p: p[0][1])
     target = 1.10 if n <= 10 else 1.02
     ratio, ratio_min = ours_median / native_median, ours_min / native_min
     print(

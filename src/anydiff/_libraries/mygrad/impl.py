@@ -3,8 +3,8 @@
 MyGrad records a graph of `mygrad.Tensor` operations while `f` runs and back-propagates one
 cotangent through it with `y.backward(u)`, after which it clears the graph. So a pullback of `k`
 cotangents records `f` `k` times (the first recording serves the first cotangent), a Jacobian
-of `m` outputs `m` times, and a gradient once. MyGrad has no forward mode: a pushforward is built
-from the pullbacks of the output basis (the generic emulation in `BackendImpl.jvp`).
+of `m` outputs `m` times, and a gradient once. MyGrad has no forward mode: a pushforward is the
+Jacobian's rows, one pullback per output, times the tangents.
 
 MyGrad does not differentiate its own backward pass, so there are no exact second derivatives.
 The second-order routes difference MyGrad's exact first derivatives along each direction `t`:
@@ -33,6 +33,7 @@ from anydiff.extend import (
     HVP,
     JACOBIAN,
     PULLBACK,
+    PUSHFORWARD,
     SECOND_DERIVATIVE,
     BackendImpl,
     FunctionNotDifferentiableError,
@@ -127,8 +128,11 @@ class MyGradImpl(BackendImpl):
         def pullback(cotangents: Any) -> Any:
             rows = []
             for u in cotangents:
-                xt, out = first.pop() if first else _record(f, x, contexts)
-                rows.append(_backward(xt, out, u))
+                if first:  # the recording made for the value
+                    xt, out = first.pop()
+                    rows.append(_backward(xt, out, u))
+                else:
+                    rows.append(_pass(f, x, contexts, u)[1])
             return np.stack(rows) if rows else np.zeros((0, *x.shape), dtype=x.dtype)
 
         return y, pullback
@@ -225,6 +229,22 @@ class MyGradImpl(BackendImpl):
 
         return Kernels(jacobian, value_and_jacobian, {"mode": "reverse", "route": "Tensor.backward"})
 
+    def native_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
+        """The Jacobian's rows (`jacobian_matrix`), then its products with the tangents: what the
+        generic emulation from `vjp` computes, without stacking the basis and the rows."""
+        dtype = _dtype(x, spec.dtype)
+
+        def value_and_pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
+            value, rows = self.jacobian_matrix(f, x, contexts, spec.shape)
+            products = tuple([(rows @ np.ravel(t)).reshape(spec.shape).astype(dtype, copy=False) for t in tangents])
+            return value.astype(dtype, copy=False), products
+
+        def pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple:
+            return value_and_pushforward(x, tangents, *contexts)[1]
+
+        info = {"mode": "one pullback per output", "route": "Tensor.backward"}
+        return Kernels(pushforward, value_and_pushforward, info)
+
     # -- native routes: second order, differences of MyGrad's first derivatives -------------------
 
     def differences(self, g: Callable[[np.ndarray], np.ndarray], x: Any, directions: Any) -> list[np.ndarray]:
@@ -310,6 +330,7 @@ class MyGradImpl(BackendImpl):
     native = {
         GRADIENT: native_gradient,
         PULLBACK: native_pullback,
+        PUSHFORWARD: native_pushforward,
         JACOBIAN: native_jacobian,
         SECOND_DERIVATIVE: native_second_derivative,
         HVP: native_hvp,
