@@ -542,3 +542,46 @@ def test_jax_trees_compile_into_one_call_that_checks_every_leaf():
     # errors inside the compiled call are translated
     with pytest.raises(ad.FunctionNotDifferentiableError, match="tracer"):
         ad.gradient(lambda x: float(x["a"].sum()), backend, {"a": jnp.ones(2)})
+
+
+def test_torch_tree_gradients_record_the_leaves_on_the_tape():
+    """AutoTorch's gradient of a tree differentiates the leaves themselves (`_leafwise_tree`)."""
+    torch = pytest.importorskip("torch")
+    backend = ad.AutoTorch()
+
+    def loss(p, data):
+        assert p["n"] == 3
+        return ((data @ p["w"] + p["b"]) ** 2).sum() + 0.0 * p["u"].sum() ** 2
+
+    data = torch.from_numpy(DATA)
+    p = {
+        "w": torch.from_numpy(PARAMS["w"]),
+        "b": torch.from_numpy(PARAMS["b"]).float(),
+        "u": torch.ones(2, dtype=torch.float64),
+        "n": 3,
+        "unused": torch.ones(3, dtype=torch.float64),
+    }
+    expected_w, expected_b = 2 * DATA.T @ residual(), 2 * residual().sum(axis=0)
+    prep = ad.prepare_gradient(loss, backend, p, ad.Constant(data))
+    for _ in range(2):
+        y, g = ad.value_and_gradient(loss, backend, p, ad.Constant(data), prep=prep)
+        np.testing.assert_allclose(g["w"].numpy(), expected_w, rtol=1e-6)
+        np.testing.assert_allclose(g["b"].numpy(), expected_b, rtol=1e-5)
+        assert g["b"].dtype == torch.float32 and g["w"].dtype == torch.float64 and g["n"] is None
+        np.testing.assert_array_equal(g["unused"].numpy(), np.zeros(3))  # unused leaves: zeros
+        assert not g["w"].requires_grad and p["w"].grad is None
+        with torch.no_grad():
+            g = ad.gradient(loss, backend, p, ad.Constant(data), prep=prep)
+        np.testing.assert_allclose(g["w"].numpy(), expected_w, rtol=1e-6)
+    with pytest.raises(ad.PreparationMismatchError, match=r"✗ x\['n'\] \(static\) 3 → 4"):
+        ad.gradient(loss, backend, {**p, "n": 4}, ad.Constant(data), prep=prep)
+    with pytest.raises(ad.PreparationMismatchError, match=r"✗ x\['b'\]  shape \(2,\) float32 → shape \(2,\) float64"):
+        ad.gradient(loss, backend, {**p, "b": p["b"].double()}, ad.Constant(data), prep=prep)
+    # NumPy leaves come back as NumPy arrays; Python float leaves (flat route) and ad.Args
+    g = ad.gradient(lambda q: (q["a"] ** 2).sum() * q["s"], backend, {"a": np.ones(2), "s": 3.0})
+    assert type(g["a"]) is np.ndarray
+    np.testing.assert_allclose(g["a"], [6.0, 6.0])
+    np.testing.assert_allclose(g["s"], 2.0)
+    ga, gb = ad.gradient(lambda a, b: (a * b).sum(), backend, ad.Args(np.ones(2), np.full(2, 3.0)))
+    np.testing.assert_allclose(ga, [3.0, 3.0])
+    np.testing.assert_allclose(gb, [1.0, 1.0])

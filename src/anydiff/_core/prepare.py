@@ -41,6 +41,7 @@ from .trees import (
     layout,
     tangent_leaves,
     tree_compiler,
+    tree_kernels,
 )
 
 __all__ = ["evaluate", "prepare", "reuse"]
@@ -337,6 +338,8 @@ def _prepare_tree(
     fused = None
     if ravel_tangents is None and operator.input != "scalar" and not inner.sparse:
         fused = _fused_tree(operator, backend, xl, yl, flat, ydtype, v, raw[0], inner.info)
+    if fused is None and ravel_tangents is None and yl is None and not inner.sparse:
+        fused = _leafwise_tree(operator, f, backend, xl, v, inner.info)
     if fused is not None:
         plain, with_value = fused
     elif ravel_tangents is None:
@@ -432,7 +435,7 @@ def _fused_tree(
     out = None if from_native is None else _tree_converter(from_native, native)
     translate, name = impl.translate_error, operator.name
     return tuple(  # type: ignore[return-value]
-        _fused_call(make(fn, context), build, whole, xl, name, convert_contexts, out, translate)
+        _fused_call(make(fn, context), build, whole, xl, name, None, convert_contexts, out, translate)
         for fn, build in ((plain_fn, plain_build), (value_fn, value_build))
     )
 
@@ -443,11 +446,13 @@ def _fused_call(
     whole: bool,
     xl: TreeLayout,
     name: str,
+    to_native: Callable[[Any], Any] | None,
     convert_contexts: Callable[[tuple], tuple],
     out: Callable[[Any], Any] | None,
     translate: Callable[[Exception, str], Exception | None],
 ) -> Callable[..., Any]:
-    """The prepared call `call(x, contexts)` around one compiled tree kernel (see `_fused_tree`)."""
+    """The prepared call `call(x, contexts)` around one tree kernel taking the list of
+    differentiable leaves (see `_fused_tree`, `_leafwise_tree`), or `x` itself if `whole`."""
     exact, vary = [whole], xl.vary  # `exact[0]`: pass `x` to `kernel.exact` (until it refuses a call)
 
     def call(x: Any, contexts: tuple) -> Any:
@@ -462,7 +467,8 @@ def _fused_call(
                     r = kernel(leaves, *args)
             else:
                 leaves = xl.accept(x, name)
-                r = kernel([leaves[i] for i in vary], *args)
+                parts = [leaves[i] for i in vary]
+                r = kernel(parts if to_native is None else [to_native(p) for p in parts], *args)
         except Exception as exc:
             better = None if isinstance(exc, AnyDiffError) else translate(exc, name)
             if better is None:
@@ -471,6 +477,46 @@ def _fused_call(
         return build(r if out is None else out(r))
 
     return call
+
+
+def _leafwise_tree(
+    operator: Operator, f: Callable[..., Any], backend: AbstractBackend, xl: TreeLayout, v: Any, info: dict
+) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    """The prepared calls `(plain, with_value)` differentiating `f` leaf by leaf, where the array
+    kind has tree kernels (`register_tree_kernels`: torch's tape, for gradients), or `None`.
+
+    No flat vector then: `f` gets the leaves themselves (checked by `TreeLayout.accept` and
+    converted one by one) and the kernels give one result per leaf.
+    """
+    if set(operator.results) - {"x", "y"} or any(type(leaf) is float for leaf in xl.leaves):
+        return None
+    _, _, impl, native, to_native, from_native, convert_contexts = _setup(operator, backend, v)
+    make = tree_kernels(native.name)
+    if make is None or impl.backend.combinator:
+        return None
+    args = xl.args
+
+    def f_leaves(parts: list, *contexts: Any) -> Any:
+        tree = xl.unflatten(parts, static=True)
+        return f(*tree, *contexts) if args else f(tree, *contexts)
+
+    made = make(operator.name, backend, info, f_leaves)
+    if made is None:
+        return None
+
+    def build(r: Any) -> Any:
+        return xl.unflatten(list(r), static=False)
+
+    def value_build(results: tuple) -> tuple:
+        return tuple(build(r) if role == "x" else r for role, r in zip(operator.results, results, strict=True))
+
+    out = None if from_native is None else _tree_converter(from_native, native)
+    translate, name = impl.translate_error, operator.name
+    plain_build = build if operator.results[-1] == "x" else (lambda r: r)
+    return tuple(  # type: ignore[return-value]
+        _fused_call(kernel, rebuild, False, xl, name, to_native, convert_contexts, out, translate)
+        for kernel, rebuild in zip(made, (plain_build, value_build), strict=True)
+    )
 
 
 def _plain_containers(spec: Any) -> bool:

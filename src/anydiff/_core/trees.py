@@ -42,6 +42,7 @@ __all__ = [
     "register_pytree_node",
     "register_split",
     "register_tree_compiler",
+    "register_tree_kernels",
     "tangent_leaves",
 ]
 
@@ -101,6 +102,9 @@ _SPLITS: dict[str, Callable[[Any, list[int]], Sequence[Any]]] = {}
 _COMPILERS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {}
 #: `array kind name -> make(fn, context) -> kernel`: see `register_tree_compiler`
 _TREE_COMPILERS: dict[str, Callable[[Callable[..., Any], Any], Any]] = {}
+#: `array kind name -> make(operator, backend, info, f) -> (plain, with_value) | None`: see `register_tree_kernels`
+_MakeKernels = Callable[[str, Any, dict, Callable[..., Any]], tuple[Callable, Callable] | None]
+_TREE_KERNELS: dict[str, _MakeKernels] = {}
 
 
 def _engine() -> Any:
@@ -191,6 +195,25 @@ def register_tree_compiler(kind_name: str, make: Callable[[Callable[..., Any], A
 def tree_compiler(kind_name: str) -> Callable[[Callable[..., Any], Any], Any] | None:
     """The `make` registered for `kind_name` (`register_tree_compiler`), or `None`."""
     return _TREE_COMPILERS.get(kind_name)
+
+
+def register_tree_kernels(kind_name: str, make: _MakeKernels) -> None:
+    """Kernels differentiating a tree leaf by leaf, for a library that does so natively (a tape).
+
+    `make(operator, backend, info, f)` is asked at the preparation of `operator` (its name) with
+    `backend` on a tree of arrays of kind `kind_name`, after the flat one (whose `prep.info` is
+    `info`); `f(leaves,
+    *contexts)` is the user's function of the list of differentiable leaves. It returns
+    `(plain, with_value)` taking `(leaves, *contexts)` and giving the results with one tuple of
+    arrays (one per leaf) in place of each result shaped like `x`, or `None` to keep the flat
+    kernels. Only for the operators it knows; trees with Python-float leaves keep the flat ones.
+    """
+    _TREE_KERNELS[kind_name] = make
+
+
+def tree_kernels(kind_name: str) -> _MakeKernels | None:
+    """The `make` registered for `kind_name` (`register_tree_kernels`), or `None`."""
+    return _TREE_KERNELS.get(kind_name)
 
 
 def register_leaf_advice(module: str, advise: Callable[[Any], str | None]) -> None:

@@ -34,3 +34,40 @@ def torch_split(v: Any, sizes: list[int]) -> Any:
     import torch
 
     return torch.split(v, sizes)
+
+
+def tape_gradient(operator: str, backend: Any, info: dict, f: Any) -> tuple[Any, Any] | None:
+    """`(gradient, value_and_gradient)` of `f(leaves, *contexts)` with respect to each leaf, from
+    one recording of the autograd tape, where the prep's gradient takes the tape route; else `None`.
+
+    A tree's gradient needs no flat vector on the tape: the raveling, its cut inside `f` (a
+    split and a view per leaf, each recorded), the concatenation of the cut's backward pass and
+    the final cut all go (`register_tree_kernels`).
+    """
+    if operator != "gradient" or info.get("route") != "autograd tape" or getattr(backend, "compile", True):
+        return None
+    import torch
+
+    def value_and_gradient(parts: list, *contexts: Any) -> tuple[Any, tuple]:
+        leaves = [part.detach().requires_grad_(True) for part in parts]
+        if torch.is_grad_enabled():
+            y = f(leaves, *contexts)
+        else:
+            with torch.enable_grad():  # called under `torch.no_grad()`
+                y = f(leaves, *contexts)
+        grads = torch.autograd.grad(y, leaves, allow_unused=True) if y.requires_grad else [None] * len(leaves)
+        return y.detach(), tuple(torch.zeros_like(a) if g is None else g for a, g in zip(leaves, grads, strict=True))
+
+    def gradient(parts: list, *contexts: Any) -> tuple:
+        return value_and_gradient(parts, *contexts)[1]
+
+    return gradient, value_and_gradient
+
+
+def _register() -> None:
+    from anydiff._core.trees import register_tree_kernels
+
+    register_tree_kernels("torch", tape_gradient)
+
+
+_register()  # imported with `anydiff._libraries.torch`, which imports no torch library
