@@ -60,7 +60,7 @@ def fastest(
 ) -> tuple[str, Callable[[], Any]]:
     """The name and function of the fastest of several native routes for the same work."""
     times = interleaved(list(routes.values()), repeats=repeats, target=0.01, statistic=statistic)
-    name = min(zip(times, routes), key=lambda p: p[0])[1]
+    name = min(zip(times, routes, strict=True), key=lambda p: p[0])[1]
     return name, routes[name]
 
 

@@ -28,9 +28,9 @@ import sys
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 import numpy as np  # noqa: E402
+from _timing import fastest, fmt_time, interleaved, save, table  # noqa: E402
 
 import anydiff as ad  # noqa: E402
-from _timing import fastest, fmt_time, interleaved, save, table  # noqa: E402
 
 
 def energy(x):
@@ -215,11 +215,19 @@ def measure(rows, fields, candidates, mine, target, repeats):
     route, native = fastest(candidates)
     t_native, t_ours = interleaved([native, mine], repeats=repeats)
     ratio = t_ours / t_native
-    rows.append({
-        **fields, "native route": route, "native": fmt_time(t_native), "anydiff": fmt_time(t_ours),
-        "ratio": f"{ratio:.3f}", "target": f"<= {target}", "met": "yes" if ratio <= target else "no",
-        "native_s": t_native, "anydiff_s": t_ours,
-    })
+    rows.append(
+        {
+            **fields,
+            "native route": route,
+            "native": fmt_time(t_native),
+            "anydiff": fmt_time(t_ours),
+            "ratio": f"{ratio:.3f}",
+            "target": f"<= {target}",
+            "met": "yes" if ratio <= target else "no",
+            "native_s": t_native,
+            "anydiff_s": t_ours,
+        }
+    )
     print("  " + "  ".join(str(v) for v in fields.values()) + f"  {ratio:.3f}", file=sys.stderr)
 
 

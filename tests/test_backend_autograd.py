@@ -26,8 +26,6 @@ T = np.array([0.5, -1.0, 2.0, 0.25, 1.5])
 U = np.array([1.0, 0.5, -0.5, 2.0, -1.0])
 
 
-
-
 def close(got, want, rtol=1e-12, atol=1e-12):
     np.testing.assert_allclose(np.asarray(got), want, rtol=rtol, atol=atol)
 
@@ -175,10 +173,12 @@ NAMESPACE_CASES = {
     "clip": lambda xp, v: xp.clip(v, min=-0.5, max=0.5),
     "broadcast_arrays": lambda xp, v: xp.broadcast_arrays(v, xp.asarray(A))[0],
     "cholesky upper": lambda xp, v: xp.linalg.cholesky(xp.asarray(A) + xp.linalg.outer(v, v), upper=True),
-    "eigvalsh svdvals": lambda xp, v: xp.linalg.eigvalsh(xp.asarray(A) + xp.linalg.outer(v, v))
-    + xp.linalg.svdvals(xp.asarray(A) * v),
-    "diagonal trace": lambda xp, v: xp.linalg.diagonal(xp.asarray(A) * v, offset=1)
-    + xp.linalg.trace(xp.asarray(A) * v, offset=-1),
+    "eigvalsh svdvals": lambda xp, v: (
+        xp.linalg.eigvalsh(xp.asarray(A) + xp.linalg.outer(v, v)) + xp.linalg.svdvals(xp.asarray(A) * v)
+    ),
+    "diagonal trace": lambda xp, v: (
+        xp.linalg.diagonal(xp.asarray(A) * v, offset=1) + xp.linalg.trace(xp.asarray(A) * v, offset=-1)
+    ),
     "matrix_power": lambda xp, v: xp.linalg.matrix_power(xp.asarray(A) * v, -2),
     "tensordot solve": lambda xp, v: xp.linalg.tensordot(xp.asarray(A), v, axes=1) + xp.linalg.solve(xp.asarray(A), v),
     "asarray": lambda xp, v: xp.asarray([v[0], v[1] ** 2], dtype=xp.float64),

@@ -163,10 +163,10 @@ def test_missing_mlx_raises_with_install_hint():
     assert "pip install 'anydiff[mlx]'" in out
 
 
-
 def test_sparse_jacobians_and_hessians():
     """`ad.AutoSparse` colors the pattern and compresses the products MLX computes."""
     test_differentiation(ad.AutoSparse(MLX), sparse_scenarios(), rtol=1e-6)
+
 
 # -- the namespace -------------------------------------------------------------------------------
 

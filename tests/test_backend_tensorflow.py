@@ -35,9 +35,6 @@ T = np.array([0.5, -1.0, 2.0, 0.25, 1.5])
 U = np.array([1.0, 0.5, -0.5, 2.0, -1.0])
 
 
-
-
-
 def curve_derivative(t):
     return np.array([np.cos(t), 3 * t**2])
 
@@ -100,10 +97,14 @@ def test_operator_matches_closed_form_at_two_points(preps, operator, backend):
 def test_value_forms_share_the_prep(preps, operator):
     f, x, tangents, expected = CASES[operator]
     forms = {
-        "gradient": "value_and_gradient", "jacobian": "value_and_jacobian",
-        "pushforward": "value_and_pushforward", "pullback": "value_and_pullback",
-        "derivative": "value_and_derivative", "second_derivative": "value_derivative_and_second_derivative",
-        "hvp": "gradient_and_hvp", "hessian": "value_gradient_and_hessian",
+        "gradient": "value_and_gradient",
+        "jacobian": "value_and_jacobian",
+        "pushforward": "value_and_pushforward",
+        "pullback": "value_and_pullback",
+        "derivative": "value_and_derivative",
+        "second_derivative": "value_derivative_and_second_derivative",
+        "hvp": "gradient_and_hvp",
+        "hessian": "value_gradient_and_hessian",
     }
     args = (x,) if tangents is None else (x, tangents)
     *firsts, result = getattr(ad, forms[operator])(f, GRAPH, *args, prep=preps(operator, GRAPH))
@@ -207,19 +208,74 @@ W = np.array([-0.4, 0.2, 0.7])
 
 # (label, function of (xp, a, v, w)): each is compared with the same call on NumPy's namespace.
 NAMESPACE_CASES = [
-    *[(name, lambda xp, a, v, w, name=name: getattr(xp, name)(v * 0.9)) for name in (
-        "abs", "acos", "asin", "asinh", "atan", "atanh", "ceil", "cos", "cosh", "exp", "expm1", "floor",
-        "negative", "positive", "round", "sign", "sin", "sinh", "square", "tan", "tanh", "trunc", "signbit",
-        "isfinite", "isnan", "isinf", "real", "conj",
-    )],
-    *[(name, lambda xp, a, v, w, name=name: getattr(xp, name)(xp.abs(v) + 1.1)) for name in (
-        "acosh", "log", "log1p", "log2", "log10", "sqrt", "reciprocal",
-    )],
-    *[(name, lambda xp, a, v, w, name=name: getattr(xp, name)(v, w)) for name in (
-        "add", "subtract", "multiply", "divide", "atan2", "hypot", "logaddexp", "maximum", "minimum",
-        "copysign", "remainder", "floor_divide", "equal", "not_equal", "less", "less_equal", "greater",
-        "greater_equal",
-    )],
+    *[
+        (name, lambda xp, a, v, w, name=name: getattr(xp, name)(v * 0.9))
+        for name in (
+            "abs",
+            "acos",
+            "asin",
+            "asinh",
+            "atan",
+            "atanh",
+            "ceil",
+            "cos",
+            "cosh",
+            "exp",
+            "expm1",
+            "floor",
+            "negative",
+            "positive",
+            "round",
+            "sign",
+            "sin",
+            "sinh",
+            "square",
+            "tan",
+            "tanh",
+            "trunc",
+            "signbit",
+            "isfinite",
+            "isnan",
+            "isinf",
+            "real",
+            "conj",
+        )
+    ],
+    *[
+        (name, lambda xp, a, v, w, name=name: getattr(xp, name)(xp.abs(v) + 1.1))
+        for name in (
+            "acosh",
+            "log",
+            "log1p",
+            "log2",
+            "log10",
+            "sqrt",
+            "reciprocal",
+        )
+    ],
+    *[
+        (name, lambda xp, a, v, w, name=name: getattr(xp, name)(v, w))
+        for name in (
+            "add",
+            "subtract",
+            "multiply",
+            "divide",
+            "atan2",
+            "hypot",
+            "logaddexp",
+            "maximum",
+            "minimum",
+            "copysign",
+            "remainder",
+            "floor_divide",
+            "equal",
+            "not_equal",
+            "less",
+            "less_equal",
+            "greater",
+            "greater_equal",
+        )
+    ],
     ("pow", lambda xp, a, v, w: xp.pow(xp.abs(v), w)),
     ("scalar first", lambda xp, a, v, w: xp.add(2.0, xp.multiply(3, v))),
     ("promotion", lambda xp, a, v, w: xp.add(v, xp.asarray(w, dtype=xp.float32))),
@@ -249,12 +305,16 @@ NAMESPACE_CASES = [
     ("matmul", lambda xp, a, v, w: xp.matmul(a, v) + xp.matmul(v, a) + xp.matmul(v, w) + xp.matmul(a, a)[0]),
     ("vecdot tensordot", lambda xp, a, v, w: xp.vecdot(a, v) + xp.tensordot(a, a, axes=2)),
     ("matrix_transpose", lambda xp, a, v, w: xp.matrix_transpose(a + xp.reshape(v, (3, 1)))),
-    ("vector_norm", lambda xp, a, v, w: xp.stack(
-        [xp.linalg.vector_norm(v, ord=o) for o in (2, 1, math.inf, -math.inf, 0, 3)]
-    )),
-    ("matrix_norm", lambda xp, a, v, w: xp.stack(
-        [xp.linalg.matrix_norm(a, ord=o) for o in ("fro", "nuc", 2, -2, 1, -1, math.inf, -math.inf)]
-    )),
+    (
+        "vector_norm",
+        lambda xp, a, v, w: xp.stack([xp.linalg.vector_norm(v, ord=o) for o in (2, 1, math.inf, -math.inf, 0, 3)]),
+    ),
+    (
+        "matrix_norm",
+        lambda xp, a, v, w: xp.stack(
+            [xp.linalg.matrix_norm(a, ord=o) for o in ("fro", "nuc", 2, -2, 1, -1, math.inf, -math.inf)]
+        ),
+    ),
     ("det inv solve", lambda xp, a, v, w: xp.linalg.det(a) + xp.linalg.solve(a, v) + xp.linalg.inv(a)[0]),
     ("cholesky", lambda xp, a, v, w: xp.linalg.cholesky(a, upper=True)),
     ("eigh", lambda xp, a, v, w: xp.linalg.eigh(a).eigenvalues + xp.linalg.eigvalsh(a)),
@@ -263,10 +323,20 @@ NAMESPACE_CASES = [
     ("outer cross", lambda xp, a, v, w: xp.linalg.outer(v, w) + xp.linalg.cross(v, w)),
     ("matrix_power", lambda xp, a, v, w: xp.linalg.matrix_power(a, 3) + xp.linalg.matrix_power(a, -2)),
     ("matrix_rank", lambda xp, a, v, w: xp.linalg.matrix_rank(a)),
-    ("creation", lambda xp, a, v, w: xp.concat([
-        xp.arange(3, dtype=xp.float64), xp.linspace(0.0, 1.0, 4, endpoint=False), xp.full((2,), 1.5),
-        xp.zeros(2), xp.ones_like(v), xp.asarray([1.0, 2.0]), xp.reshape(xp.eye(2, 3, k=1), (-1,)),
-    ])),
+    (
+        "creation",
+        lambda xp, a, v, w: xp.concat(
+            [
+                xp.arange(3, dtype=xp.float64),
+                xp.linspace(0.0, 1.0, 4, endpoint=False),
+                xp.full((2,), 1.5),
+                xp.zeros(2),
+                xp.ones_like(v),
+                xp.asarray([1.0, 2.0]),
+                xp.reshape(xp.eye(2, 3, k=1), (-1,)),
+            ]
+        ),
+    ),
     ("tril triu", lambda xp, a, v, w: xp.tril(a, k=-1) + xp.triu(a, k=1)),
     ("meshgrid broadcast", lambda xp, a, v, w: xp.meshgrid(v, w)[0] + xp.broadcast_arrays(v, a)[0]),
     ("nonzero", lambda xp, a, v, w: xp.nonzero(xp.tril(a))[1]),
@@ -274,9 +344,12 @@ NAMESPACE_CASES = [
     ("searchsorted", lambda xp, a, v, w: xp.searchsorted(xp.sort(v), w)),
     ("diff", lambda xp, a, v, w: xp.diff(v, prepend=xp.asarray([0.0]), n=2)),
     ("unstack", lambda xp, a, v, w: xp.unstack(a, axis=1)[2]),
-    ("count_nonzero all any", lambda xp, a, v, w: xp.stack([
-        xp.count_nonzero(xp.tril(a)), xp.astype(xp.all(a > 0), xp.int64), xp.astype(xp.any(v > 1), xp.int64)
-    ])),
+    (
+        "count_nonzero all any",
+        lambda xp, a, v, w: xp.stack(
+            [xp.count_nonzero(xp.tril(a)), xp.astype(xp.all(a > 0), xp.int64), xp.astype(xp.any(v > 1), xp.int64)]
+        ),
+    ),
 ]
 
 
@@ -303,8 +376,22 @@ def test_namespace_defaults_follow_numpy():
 @pytest.mark.parametrize("backend", [GRAPH, EAGER], ids=repr)
 def test_namespace_works_under_tapes_and_in_graphs(backend):
     # Every differentiable case above, differentiated through: gradients of `sum(case)` in `v`.
-    cases = ["atanh", "logaddexp", "hypot", "std var", "cumulative_prod", "vector_norm", "det inv solve",
-             "cholesky", "matrix_power", "take_along_axis", "flip roll", "clip", "where", "diff"]
+    cases = [
+        "atanh",
+        "logaddexp",
+        "hypot",
+        "std var",
+        "cumulative_prod",
+        "vector_norm",
+        "det inv solve",
+        "cholesky",
+        "matrix_power",
+        "take_along_axis",
+        "flip roll",
+        "clip",
+        "where",
+        "diff",
+    ]
     found = dict(NAMESPACE_CASES)
 
     def f(v, label):
