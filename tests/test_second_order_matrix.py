@@ -45,7 +45,7 @@ SO = ad.SecondOrder
 SYMBOLIC = {"AutoSymPy", "AutoCasADi", "AutoPyTensor"}  # trace and compile: no outer part of others
 #: cannot call a DifferentiateWith (MLX's caller serves no `mx.compile`d program, which its operators are)
 NO_BRIDGE_CALLER = {"AutoMLX", "AutoTinygrad", "AutoNumdifftools"}
-FIRST_ORDER_ONLY = {"AutoMyGrad"}  # calls one, but cannot differentiate the derivatives it computes
+FIRST_ORDER_ONLY = {"AutoMyGrad", "AutoMindSpore"}  # calls one, but cannot differentiate the derivatives it computes
 BRIDGE_CALLERS = {"AutoJAX", "AutoTorch", "AutoTensorFlow", "AutoAutograd", "AutoPaddle"}
 NUMERICAL = {"AutoFiniteDiff", "AutoNumdifftools"}  # differentiate by differences, either part
 #: JAX runs a DifferentiateWith's computations on XLA's callback threads, where MLX's arrays abort the process

@@ -20,12 +20,14 @@ float64, 5 in float32).
 An exception raised while MindSpore records (an error of `f`) leaves its executor in recording
 mode, after which even `x[0]` outside any derivative fails ("Only support integers, slices ...
 but got 0 with type <class 'int'>"): when an exception leaves a prepared kernel that started
-the recording, the executor is reset (`_pynative_executor.clear_res()`).
+the recording, the executor is reset (`_pynative_executor.clear_res()`). The executor is one
+per process and not thread-safe: the prepared kernels run one at a time.
 """
 
 from __future__ import annotations
 
 import importlib
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -57,21 +59,30 @@ _executor: Any = getattr(importlib.import_module("mindspore.graph.api"), "_pynat
 __all__ = ["MindSporeImpl"]
 
 
-def _resetting(kernel: Callable[..., Any]) -> Callable[..., Any]:
-    """`kernel`, resetting MindSpore's executor when an exception leaves the recording it started."""
-    if _executor is None:
-        return kernel
+#: held while a prepared kernel runs (reentrant: a kernel may run inside another's `f`)
+_RUNNING = threading.RLock()
 
-    def reset_on_error(*args: Any) -> Any:
-        outermost = not _executor.grad_flag()
-        try:
-            return kernel(*args)
-        except BaseException:
-            if outermost:
-                _executor.clear_res()
-            raise
 
-    return reset_on_error
+def _guarded(kernel: Callable[..., Any]) -> Callable[..., Any]:
+    """`kernel`, one at a time, resetting MindSpore's executor when an exception leaves the
+    recording it started.
+
+    MindSpore's PyNative executor is one per process: two threads recording and differentiating
+    at once fail ("Can not find top cell for backward"), and another library may run them so
+    (TensorFlow runs the `DifferentiateWith(f, ad.AutoMindSpore())` calls of a graph in parallel).
+    """
+
+    def guarded(*args: Any) -> Any:
+        with _RUNNING:
+            outermost = _executor is not None and not _executor.grad_flag()
+            try:
+                return kernel(*args)
+            except BaseException:
+                if outermost:
+                    _executor.clear_res()
+                raise
+
+    return guarded
 
 
 def _grad(f: Callable[..., Any], x: Any, contexts: tuple) -> Any:
@@ -145,7 +156,7 @@ class MindSporeImpl(BackendImpl):
         self, operator: Operator, f: Any, x: Any, tangents: tuple | None, contexts: tuple, spec: OutputSpec
     ) -> Kernels:
         found = super().kernels(operator, f, x, tangents, contexts, spec)
-        return found._replace(plain=_resetting(found.plain), with_value=_resetting(found.with_value))
+        return found._replace(plain=_guarded(found.plain), with_value=_guarded(found.with_value))
 
     def translate_error(self, exc: Exception, operator: str) -> Exception | None:
         message = str(exc).strip()
