@@ -21,6 +21,7 @@ Targets (issue 9): ratio <= 1.10 at n = 10 and <= 1.02 at n >= 1 000.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 
@@ -245,7 +246,8 @@ def main() -> None:
     if len(chosen) < len(libraries) and previous.exists():
         names = {lib[0] for lib in chosen}
         rows += [r for r in json.loads(previous.read_text())["rows"] if r["library"] not in names]
-    print(f"\nwritten to {save('overhead_mlx_tinygrad', rows, {'quick': quick, 'repeats': repeats})}")
+    meta = {"quick": quick, "repeats": repeats, "load": os.getloadavg()}
+    print(f"\nwritten to {save('overhead_mlx_tinygrad', rows, meta)}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ has no forward mode, so a pushforward is that Jacobian times `t`. Timing and tar
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -70,7 +71,7 @@ def main() -> None:
             mine = prepared_call(op, backend, x, t)
             rows.append(row(n, op, candidates, mine, repeats=11 if quick else 41, target_seconds=0.005))
     print(table(rows, COLUMNS))
-    print(f"\nwritten to {save('overhead_mygrad', rows, {'quick': quick})}")
+    print(f"\nwritten to {save('overhead_mygrad', rows, {'quick': quick, 'load': os.getloadavg()})}")
 
 
 if __name__ == "__main__":

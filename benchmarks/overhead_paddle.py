@@ -14,6 +14,7 @@ pushforward is the Jacobian's rows times `t`, as anydiff's. Timing and targets: 
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -79,7 +80,7 @@ def main() -> None:
                 mine = prepared_call(op, backend, x, t)
                 rows.append(row(n, op, candidates, mine, repeats=11 if quick else 41, target_seconds=0.005, input=kind))
     print(table(rows, ["input", *COLUMNS]))
-    print(f"\nwritten to {save('overhead_paddle', rows, {'quick': quick})}")
+    print(f"\nwritten to {save('overhead_paddle', rows, {'quick': quick, 'load': os.getloadavg()})}")
 
 
 if __name__ == "__main__":

@@ -178,7 +178,7 @@ def main() -> None:
                         )
                     )
     print(table(rows, ["library", "input", *COLUMNS]))
-    print(f"\nwritten to {save('overhead_tensorflow_autograd', rows, {'quick': quick})}")
+    print(f"\nwritten to {save('overhead_tensorflow_autograd', rows, {'quick': quick, 'load': os.getloadavg()})}")
 
 
 if __name__ == "__main__":
