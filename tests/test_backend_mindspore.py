@@ -176,6 +176,27 @@ def test_an_error_of_f_leaves_mindspore_working():
     close(ad.gradient(lambda x: x[0] * ad.namespace(x).sum(x), MS, X), X[0] + np.eye(5)[0] * np.sum(X))
 
 
+def test_prepared_calls_from_threads_at_once():
+    # MindSpore's PyNative executor is one per process ("Can not find top cell for backward" when
+    # two threads differentiate at once, as TensorFlow's graphs run DifferentiateWith calls).
+    import threading
+
+    prep = ad.prepare_gradient(energy, MS, X)
+    results = []
+
+    def work():
+        results.extend(ad.gradient(energy, MS, X, prep=prep) for _ in range(10))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 40
+    for g in results:
+        close(g, energy_gradient(X))
+
+
 # -- the array-API namespace ------------------------------------------------------------------
 
 
