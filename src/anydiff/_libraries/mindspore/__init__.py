@@ -24,15 +24,19 @@ __all__ = ["AutoMindSpore"]
 class AutoMindSpore(AbstractBackend):
     """`AutoMindSpore()`: differentiate with MindSpore in PyNative mode (`mindspore.grad`), on CPU.
 
-    Reverse mode: `mindspore.grad` for gradients, `mindspore.vjp` for pullbacks; a pushforward is
-    the derivative of a pullback in its cotangent (reverse over reverse), and second order is
-    reverse over reverse. MindSpore's forward mode (`mindspore.jvp`) and graph mode
-    (`mindspore.jit`) compile `f` from its Python source, which fails for lambdas, closures and
-    most functions written with `ad.namespace(x)`: they are not used.
+    Reverse mode: `mindspore.grad` for gradients, `mindspore.vjp` for pullbacks (run once per
+    cotangent); pushforwards are built from pullbacks. MindSpore's forward mode (`mindspore.jvp`)
+    and graph mode (`mindspore.jit`) compile `f` from its Python source, which fails for lambdas,
+    closures and most functions written with `ad.namespace(x)`: they are not used. MindSpore
+    2.10's own second derivatives (`grad` of `grad`) are wrong where a reduction feeds a
+    nonlinear operation (the Hessian of `sum(x) ** 2` comes out zero): `second_derivative`,
+    `hvp` and `hessian` difference its exact gradients (Richardson-extrapolated central
+    differences, about 12 digits in float64), and it is not the outer part of a `SecondOrder`.
 
     `f` receives `mindspore.Tensor`s; `ad.namespace(x)` gives it an array-API namespace over
     MindSpore. MindSpore 2.10 under NumPy 2 takes no NumPy array or NumPy integer as an operand:
-    convert them with `xp.asarray`, or pass them as contexts (`ad.Constant(data)`).
+    convert them with `xp.asarray`, or pass them as contexts (`ad.Constant(data)`). It rounds a
+    Python float operand to float32 (`x * 0.7`): `xp.multiply(x, 0.7)` is exact in float64.
     """
 
     extra: ClassVar[str] = "mindspore"
