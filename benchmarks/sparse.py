@@ -466,6 +466,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(1)
+    load_before = os.getloadavg()[0]
     parts = {part.__name__: part for part in (detection, coloring, jacobians, hessians)}
     chosen = [name for name in sys.argv[1:] if name in parts] or list(parts)
     for name in chosen:
@@ -477,7 +478,8 @@ def main() -> None:
         if installed(name):
             module = __import__(name)
             versions[name] = getattr(module, "__version__", "installed")
-    path = save("sparse", ROWS, {"quick": QUICK, "versions": versions})
+    load = {"load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2)}
+    path = save("sparse", ROWS, {"quick": QUICK, **load, "versions": versions})
     print(f"\nwrote {path}")
 
 
