@@ -585,3 +585,30 @@ def test_torch_tree_gradients_record_the_leaves_on_the_tape():
     ga, gb = ad.gradient(lambda a, b: (a * b).sum(), backend, ad.Args(np.ones(2), np.full(2, 3.0)))
     np.testing.assert_allclose(ga, [3.0, 3.0])
     np.testing.assert_allclose(gb, [1.0, 1.0])
+
+
+def test_a_prep_walks_plain_containers_as_optree_flattens_them():
+    """`TreeLayout.accept` walks dicts, lists, tuples and `None` itself (`_walker`): the same leaves
+    as optree's flattening, and every other structure is told apart."""
+    from anydiff._core.trees import flatten, layout
+
+    x = {"b": [np.ones(2), (np.zeros(1), None)], "a": {"z": np.ones(3), "y": 2.0, "k": 4}, "c": ()}
+    lay = layout(x, "gradient")
+    assert lay.walk is not None
+    leaves = lay.accept(x, "gradient")
+    assert [id(leaf) for leaf in leaves] == [id(leaf) for leaf in flatten(x)[0]]
+    reordered = {"c": (), "a": {"k": 4, "y": 2.0, "z": x["a"]["z"]}, "b": x["b"]}  # key order does not count
+    assert [id(leaf) for leaf in lay.accept(reordered, "gradient")] == [id(leaf) for leaf in leaves]
+    others = [
+        {**x, "b": [np.ones(2), [np.zeros(1), None]]},  # a list where a tuple was
+        {**x, "b": [np.ones(2), (np.zeros(1), np.ones(1))]},  # a leaf where None was
+        {**x, "a": {"z": {"w": np.ones(3)}, "y": 2.0, "k": 4}},  # a dict where a leaf was
+        {**x, "a": {"z": np.ones(3), "y": 2.0}},  # a key less
+        {**x, "a": {"z": np.ones(3), "y": 2.0, "j": 4}},  # another key
+        {**x, "a": {"z": np.ones(3), "y": 2.0, "k": 5}},  # another static value
+        {**x, "b": [np.ones(3), (np.zeros(1), None)]},  # another shape
+    ]
+    for other in others:
+        with pytest.raises(ad.PreparationMismatchError, match="✗"):
+            lay.accept(other, "gradient")
+    assert layout({1: np.ones(1), 2: np.ones(1)}, "gradient").walk is None  # keys that are no strings

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -268,12 +269,72 @@ def _leaf_key(leaf: Any) -> Any:
     return (tp, id(leaf))
 
 
-def _check_key(leaf: Any) -> tuple[Any, tuple[int, ...] | None, Any]:
-    """`(type, shape, dtype)` of an array leaf, `(type, None, value)` of another (see `same_leaves`)."""
+def _check_key(leaf: Any) -> tuple[Any, tuple[int, ...] | None, Any, bool]:
+    """`(type, shape, dtype, native)` of an array leaf, `(type, None, value, False)` of another (see
+    `same_leaves`); `native`: its shapes are tuples (NumPy, JAX, `torch.Size`), compared as they
+    are (a TensorFlow shape takes 2 µs to compare with a tuple, 0.3 µs to convert)."""
     tp = type(leaf)
     if tp is not float and array_kind(leaf) is not None and getattr(leaf, "shape", None) is not None:
-        return tp, tuple(leaf.shape), leaf.dtype
-    return tp, None, leaf
+        return tp, tuple(leaf.shape), leaf.dtype, isinstance(leaf.shape, tuple)
+    return tp, None, leaf, False
+
+
+def _walker(spec: Any) -> Callable[[Any, list], bool] | None:
+    """For a structure of plain containers (dicts with string keys, lists, tuples, `None`),
+    `walk(tree, leaves)`: append the leaves of `tree` to `leaves` in leaf order, and say whether
+    `tree` has that structure up to its leaves (which `same_leaves` then checks: a container where
+    a leaf was is a leaf of another type). 2-3x faster than optree's `flatten`, which sorts the
+    keys of every dict. `None` for other structures."""
+    tp = spec.type
+    if spec.is_leaf():
+        return _leaf_walk
+    if tp is type(None):
+        return _none_walk
+    if tp not in (dict, list, tuple) or (tp is dict and not all(type(key) is str for key in spec.entries())):
+        return None
+    maybe = [_walker(child) for child in spec.children()]
+    children = [child for child in maybe if child is not None]
+    if len(children) < len(maybe):
+        return None
+    keys = list(spec.entries()) if tp is dict else None  # sorted: optree's leaf order
+    size, keyset = spec.num_children, (set(keys) if keys is not None else None)
+    if all(child is _leaf_walk for child in children):  # leaves only: taken in one C call
+        get = itemgetter(*keys) if keys is not None and size > 1 else None
+
+        def walk_leaves(node: Any, out: list) -> bool:
+            if type(node) is not tp or len(node) != size:
+                return False
+            if keys is None:
+                out.extend(node)
+            elif node.keys() != keyset:
+                return False
+            elif get is None:
+                out.append(node[keys[0]])
+            else:
+                out.extend(get(node))
+            return True
+
+        return walk_leaves
+    pairs = list(zip(keys if keys is not None else range(size), children, strict=True))
+
+    def walk(node: Any, out: list) -> bool:
+        if type(node) is not tp or len(node) != size or (keyset is not None and node.keys() != keyset):
+            return False
+        for key, child in pairs:
+            if not child(node[key], out):
+                return False
+        return True
+
+    return walk
+
+
+def _leaf_walk(node: Any, out: list) -> bool:
+    out.append(node)
+    return True
+
+
+def _none_walk(node: Any, out: list) -> bool:
+    return node is None
 
 
 def _paths(spec: Any, root: str) -> list[str]:
@@ -355,6 +416,7 @@ class TreeLayout:
         "args",
         "fingerprint",
         "keys",
+        "walk",
     )
 
     def __init__(
@@ -371,6 +433,7 @@ class TreeLayout:
         self.args = spec.type is Args
         self.fingerprint = fingerprint(leaves, spec)
         self.keys = tuple(_check_key(leaf) for leaf in leaves)
+        self.walk = _walker(spec)
         self.compiled: dict[tuple[str, str], Callable[..., Any]] = {}
 
     # -- checks --
@@ -381,6 +444,11 @@ class TreeLayout:
         Equal structures and leaves (`same_leaves`) are the fast path; otherwise the leaves are
         compared one by one and a `PreparationMismatchError` lists each differing path.
         """
+        walk = self.walk
+        if walk is not None:  # a tree of plain containers: no optree, no sorting of keys
+            leaves: list = []
+            if walk(tree, leaves) and self.same_leaves(leaves):
+                return leaves
         leaves, spec = flatten(tree)
         if spec == self.spec and self.same_leaves(leaves):
             return leaves
@@ -391,13 +459,15 @@ class TreeLayout:
         """Whether `leaves` (of a tree with this structure) fit a prep of this layout: the same
         type, shape and dtype at each array leaf, the same value at each static one (objects by
         identity). One pass over precomputed keys: 0.2 µs a leaf."""
-        for leaf, (tp, shape, dtype) in zip(leaves, self.keys, strict=True):
+        for leaf, (tp, shape, dtype, native) in zip(leaves, self.keys, strict=True):
             if type(leaf) is not tp:
                 return False
             if shape is None:  # a float, or a static leaf: `dtype` holds its value or the object
                 if tp is not float and leaf is not dtype and not (tp in (int, bool, str) and leaf == dtype):
                     return False
-            elif leaf.dtype != dtype or tuple(leaf.shape) != shape:
+            elif (leaf.dtype is not dtype and leaf.dtype != dtype) or (
+                leaf.shape if native else tuple(leaf.shape)
+            ) != shape:
                 return False
         return True
 
