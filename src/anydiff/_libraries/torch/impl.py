@@ -285,7 +285,8 @@ class TorchImpl(BackendImpl):
     def native_jacobian(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         n, m = flat_size(tuple(x.shape)), flat_size(spec.shape)
         forward = use_forward(self, n, m)
-        few_rows = self.reverse and 0 < m <= _TAPE_ROWS and jacobian_batch(x, spec, False) >= m  # no `batch_size` below m
+        # few rows, and no `batch_size` below their number
+        few_rows = self.reverse and 0 < m <= _TAPE_ROWS and jacobian_batch(x, spec, False) >= m
         if isinstance(f, _Writer) or few_rows:
             return self._tape_jacobian(f)
         if jacobian_batch(x, spec, forward) < (n if forward else m):
