@@ -22,7 +22,7 @@ What each calling library gets:
   `ca.hessian`, `ca.jtimes`, `nlpsol` with exact Hessians (MX symbols or DM values).
 - **MLX**: an `mx.custom_function` with VJP and JVP rules: `mx.grad`, `mx.vjp`, `mx.jvp` and
   their compositions, eagerly (not under `mx.compile` or `mx.vmap`: MLX has no host callback).
-- **PaddlePaddle** and **MyGrad**: see their `bridge.py`.
+- **PaddlePaddle**, **MyGrad** and **MindSpore**: see their `bridge.py`.
 - **NumPy** (or a Python float): the plain value of `f`.
 
 A caller whose library is the substitute's own (JAX calling `DifferentiateWith(f, ad.AutoJAX())`)
@@ -231,7 +231,7 @@ class DifferentiateWith:
             raise UnsupportedError(
                 f"{self!r}: the programs of {main.__name__} call a `DifferentiateWith` with one array, "
                 "not a tree: pass the leaves as one vector (see `ad.ravel`). JAX, torch, TensorFlow, "
-                "autograd, MLX, PyTensor, MyGrad and Paddle programs pass trees."
+                "autograd, MLX, PyTensor, MyGrad, Paddle and MindSpore programs pass trees."
             )
         describe = getattr(main, "leaf_aval", aval)
         key = (spec, tuple(_leaf_signature(leaf, describe) for leaf in leaves))
