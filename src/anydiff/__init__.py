@@ -130,6 +130,7 @@ def __getattr__(name: str) -> _Any:
             return "0+unknown"
     raise AttributeError(f"module 'anydiff' has no attribute {name!r}")
 
+
 __all__ = [
     "AbstractBackend",
     "AnyDiffError",

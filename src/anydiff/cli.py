@@ -184,14 +184,27 @@ def plot(groups: list[tuple[Scenario, str, list[Comparison]]], path: str | Path,
                 value = getattr(row, field)
                 if value is None or row.status in ("failed", "unsupported"):
                     axis.text(
-                        low / 2.6, y, f"{row.backend}: {row.status}", va="center", fontsize=7, color="0.5",
+                        low / 2.6,
+                        y,
+                        f"{row.backend}: {row.status}",
+                        va="center",
+                        fontsize=7,
+                        color="0.5",
                         style="italic",
                     )
                     continue
                 wrong = row.status == "wrong"
                 color = colors[row.backend]
-                axis.barh(y, value, height=height * 0.8, color=color, alpha=0.3 if wrong else 0.9,
-                          hatch="///" if wrong else None, edgecolor=color, zorder=2)
+                axis.barh(
+                    y,
+                    value,
+                    height=height * 0.8,
+                    color=color,
+                    alpha=0.3 if wrong else 0.9,
+                    hatch="///" if wrong else None,
+                    edgecolor=color,
+                    zorder=2,
+                )
                 end = value
                 if field == "time" and row.samples > 1 and row.time_low is not None:
                     axis.plot([row.time_low, row.time_high], [y, y], color="0.25", linewidth=0.9, zorder=3)
@@ -211,8 +224,11 @@ def plot(groups: list[tuple[Scenario, str, list[Comparison]]], path: str | Path,
     time_axis.set_ylim(len(groups) - 0.5, -0.5)
     figure.suptitle(title, fontsize=13, fontweight="bold", x=0.01, ha="left")
     figure.legend(
-        handles=[Patch(color=colors[b], label=b) for b in backends], loc="outside lower center",
-        ncols=min(len(backends), 5), frameon=False, fontsize=9,
+        handles=[Patch(color=colors[b], label=b) for b in backends],
+        loc="outside lower center",
+        ncols=min(len(backends), 5),
+        frameon=False,
+        fontsize=9,
     )
     figure.savefig(path, dpi=150)
 

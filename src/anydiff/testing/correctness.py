@@ -528,9 +528,7 @@ def test_differentiation(
         if s.operator not in excluded and s.label not in excluded
     ]
     bad = [
-        o
-        for o in outcomes
-        if o.status in ("wrong", "failed") or (o.status == "unsupported" and not allow_unsupported)
+        o for o in outcomes if o.status in ("wrong", "failed") or (o.status == "unsupported" and not allow_unsupported)
     ]
     if bad:
         raise AssertionError(failure_report(bad, len(outcomes), rtol, atol))

@@ -82,9 +82,7 @@ OPERATORS: dict[str, OperatorForms] = {
             False,
         ),
         OperatorForms("hvp", "gradient_and_hvp", ("first", "result"), "x", 2, False),
-        OperatorForms(
-            "hessian", "value_gradient_and_hessian", ("value", "first", "result"), None, 2, False
-        ),
+        OperatorForms("hessian", "value_gradient_and_hessian", ("value", "first", "result"), None, 2, False),
     )
 }
 
@@ -136,9 +134,7 @@ class Scenario:
     def __post_init__(self) -> None:
         forms = OPERATORS.get(self.operator)
         if forms is None:
-            raise ValueError(
-                f"Scenario: `operator` must be one of {sorted(OPERATORS)}; got {self.operator!r}."
-            )
+            raise ValueError(f"Scenario: `operator` must be one of {sorted(OPERATORS)}; got {self.operator!r}.")
         if (self.tangents is None) != (forms.tangents is None):
             needs = "needs `tangents`" if forms.tangents else "takes no `tangents`"
             raise ValueError(f"Scenario: {self.operator} {needs}; got tangents={self.tangents!r}.")
@@ -147,12 +143,9 @@ class Scenario:
                 f"Scenario: {self.operator} does not take two-argument functions `f(y, x)` "
                 "(`y=`); only pushforward, pullback, derivative and jacobian do."
             )
-        if not isinstance(self.contexts, tuple) or not all(
-            isinstance(c, (Constant, Cache)) for c in self.contexts
-        ):
+        if not isinstance(self.contexts, tuple) or not all(isinstance(c, (Constant, Cache)) for c in self.contexts):
             raise TypeError(
-                "Scenario: `contexts` must be a tuple of `ad.Constant(...)` / `ad.Cache(...)`; "
-                f"got {self.contexts!r}."
+                f"Scenario: `contexts` must be a tuple of `ad.Constant(...)` / `ad.Cache(...)`; got {self.contexts!r}."
             )
 
     @property
@@ -314,9 +307,7 @@ class Banded:
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
         p = np.concatenate([[0.0], x, [0.0]])
-        return (
-            np.diag(p[:-2] + np.cos(x)) + np.diag(x[1:], -1) + np.diag(-2 * x[1:], 1)
-        )
+        return np.diag(p[:-2] + np.cos(x)) + np.diag(x[1:], -1) + np.diag(-2 * x[1:], 1)
 
 
 @dataclass(frozen=True)
@@ -338,9 +329,7 @@ class BlockDiagonal:
         return (np.sin(x.reshape(-1, self.block)) @ self._mixing()).reshape(x.shape)
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
-        blocks = [
-            self._mixing().T * np.cos(chunk).reshape(1, -1) for chunk in x.reshape(-1, self.block)
-        ]
+        blocks = [self._mixing().T * np.cos(chunk).reshape(1, -1) for chunk in x.reshape(-1, self.block)]
         n = x.size
         out = np.zeros((n, n))
         for k, blk in enumerate(blocks):
@@ -644,10 +633,12 @@ class _Leaves:
 
     def blocks(self, m: np.ndarray, cols: _Leaves) -> Any:
         """A flat matrix as nested blocks `m[p][q]` (outer level this tree, inner level `cols`)."""
-        return self.build([
-            cols.build([m[r, c].reshape(rs + cs) for c, cs in zip(cols.slices, cols.shapes, strict=True)])
-            for r, rs in zip(self.slices, self.shapes, strict=True)
-        ])
+        return self.build(
+            [
+                cols.build([m[r, c].reshape(rs + cs) for c, cs in zip(cols.slices, cols.shapes, strict=True)])
+                for r, rs in zip(self.slices, self.shapes, strict=True)
+            ]
+        )
 
 
 def _expected(problem: Any, operator: str, x: Any, tangents: Any, batched: bool) -> dict[str, Any]:
@@ -843,9 +834,7 @@ def with_constant(scenario: Scenario, value: Any = 2.0, second_value: Any = None
 
     def at(s: Scenario, second: bool) -> Scenario:
         a = second_value if second else value
-        return s.replace(
-            f=f, contexts=(*s.contexts, Constant(a)), name=f"{s.name}-constant", **_scaled_results(s, a)
-        )
+        return s.replace(f=f, contexts=(*s.contexts, Constant(a)), name=f"{s.name}-constant", **_scaled_results(s, a))
 
     return _apply(scenario, at)
 
