@@ -65,6 +65,8 @@ from ._core.registry import registered_backends as registered_backends
 from ._core.trees import register_foreign_nodes as register_foreign_nodes
 from ._core.trees import register_leaf_advice as register_leaf_advice
 from ._core.trees import register_split as register_split
+from ._core.trees import register_tree_compiler as register_tree_compiler
+from ._core.trees import register_tree_kernels as register_tree_kernels
 from .first_order.derivative import DERIVATIVE as DERIVATIVE
 from .first_order.gradient import GRADIENT as GRADIENT
 from .first_order.jacobian import JACOBIAN as JACOBIAN
@@ -127,6 +129,8 @@ __all__ = [
     "register_foreign_nodes",
     "register_leaf_advice",
     "register_split",
+    "register_tree_compiler",
+    "register_tree_kernels",
     "register_namespace",
     "registered_backends",
     "sparse_builder",

@@ -79,7 +79,7 @@ class TreeKernel:
 
 
 def _register() -> None:
-    from anydiff._core.trees import register_tree_compiler
+    from anydiff.extend import register_tree_compiler
 
     register_tree_compiler("jax", TreeKernel)
 

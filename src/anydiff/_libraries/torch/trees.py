@@ -65,7 +65,7 @@ def tape_gradient(operator: str, backend: Any, info: dict, f: Any) -> tuple[Any,
 
 
 def _register() -> None:
-    from anydiff._core.trees import register_tree_kernels
+    from anydiff.extend import register_tree_kernels
 
     register_tree_kernels("torch", tape_gradient)
 
