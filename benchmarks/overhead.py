@@ -111,6 +111,11 @@ def torch_routes(n, kind):
         xr = inp(x).detach().requires_grad_()
         return out(torch.autograd.grad(stretch(xr), xr, inp(t))[0])
 
+    def tape_jacobian():  # every row in one batched backward pass
+        xr = inp(x).detach().requires_grad_()
+        y = stretch(xr)
+        return out(torch.autograd.grad(y, xr, torch.eye(n, dtype=y.dtype), is_grads_batched=True)[0])
+
     natives = {
         "gradient": {"autograd.grad": tape_grad(False), "func.grad": func_grad(False)},
         "value_and_gradient": {"autograd.grad": tape_grad(True), "func.grad_and_value": func_grad(True)},
@@ -125,6 +130,7 @@ def torch_routes(n, kind):
         "jacobian": {
             "func.jacfwd": lambda: out(torch.func.jacfwd(stretch)(inp(x))),
             "func.jacrev": lambda: out(torch.func.jacrev(stretch)(inp(x))),
+            "tape, batched": tape_jacobian,
         },
     }
     return ad.AutoTorch(), x, t, natives, (lambda r: r)
