@@ -32,7 +32,6 @@ from .trees import (
     TreeLayout,
     block_leaves,
     block_tree,
-    blocks,
     concat,
     fingerprint,
     flat_function,
@@ -213,7 +212,7 @@ def _prepare_array(
         except Exception as exc:
             if isinstance(exc, _TreeOutput):
                 raise
-            better = None if isinstance(exc, AnyDiffError) else translate(exc, operator.name)
+            better = _explained(exc, translate, operator.name)
             if better is None:
                 raise
             raise better from exc
@@ -453,24 +452,25 @@ def _fused_call(
 ) -> Callable[..., Any]:
     """The prepared call `call(x, contexts)` around one tree kernel taking the list of
     differentiable leaves (see `_fused_tree`, `_leafwise_tree`), or `x` itself if `whole`."""
-    exact, vary = [whole], xl.vary  # `exact[0]`: pass `x` to `kernel.exact` (until it refuses a call)
+    exact, vary = whole, xl.vary  # `exact`: pass `x` to `kernel.exact` (until it refuses a call)
 
     def call(x: Any, contexts: tuple) -> Any:
+        nonlocal exact
         args = convert_contexts(contexts) if contexts else ()
         try:
-            if exact[0]:
+            if exact:
                 try:
                     r = kernel.exact(x, *args)
                 except TypeError:  # another tree, or other contexts: `accept` tells
                     leaves = xl.accept(x, name)
-                    exact[0] = False
+                    exact = False
                     r = kernel(leaves, *args)
             else:
                 leaves = xl.accept(x, name)
                 parts = [leaves[i] for i in vary]
                 r = kernel(parts if to_native is None else [to_native(p) for p in parts], *args)
         except Exception as exc:
-            better = None if isinstance(exc, AnyDiffError) else translate(exc, name)
+            better = _explained(exc, translate, name)
             if better is None:
                 raise
             raise better from exc
@@ -532,18 +532,20 @@ def _plain_containers(spec: Any) -> bool:
 
 
 def _cutter(
-    role: str, xl: TreeLayout, yl: TreeLayout | None, flat: bool, ydtype: str
+    role: str, xl: TreeLayout, yl: TreeLayout | None, flat: bool, ydtype: str, alone: bool = False
 ) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
-    """`(cut, build)` for one flat result of `role` (dense): `cut` makes it a tuple of arrays
-    (array operations, compiled with the kernel by `_fused_tree`), `build` their tree."""
+    """`(cut, build)` for one flat result of `role` (dense): `cut` makes it a tuple of arrays, `build`
+    their tree. `cut` is array operations, compiled with the kernel by `_fused_tree`; `alone`: a
+    cut run on its own after the kernel (`TreeLayout.pieces`, compiled once per layout where the
+    library compiles)."""
     if role == "x" or (role == "y" and yl is not None):
         lay = xl if role == "x" else yl
         assert lay is not None
-        return lay.cut, lambda pieces: lay.unflatten(list(pieces), static=False)
+        return (lay.pieces if alone else lay.cut), lambda pieces: lay.unflatten(list(pieces), static=False)
     if role == "y":
         return (lambda r: r), (lambda r: r)
     if role in ("xs", "ys"):
-        cut, build = _cutter(role[0], xl, yl, flat, ydtype)
+        cut, build = _cutter(role[0], xl, yl, flat, ydtype, alone)
         return (lambda rs: tuple(cut(r) for r in rs)), (lambda rs: tuple(build(r) for r in rs))
     rows = xl if role == "H" else yl
     return (lambda m: tuple(block_leaves(m, rows, xl, flat, ydtype))), (lambda b: block_tree(b, rows, xl, flat))
@@ -563,18 +565,12 @@ def _tangent_raveler(operator: str, lay: TreeLayout | None) -> Callable[[Any], A
 def _rebuilder(
     role: str, xl: TreeLayout, yl: TreeLayout | None, flat: bool, sparse: bool, ydtype: str
 ) -> Callable[[Any], Any]:
-    """The function turning one flat result of `role` (see `Operator.results`) into its tree."""
-    if role == "x":
-        return lambda r: xl.unflatten(xl.pieces(r), static=False)
-    if role == "y":
-        return (lambda r: r) if yl is None else (lambda r: yl.unflatten(yl.pieces(r), static=False))
-    if role in ("xs", "ys"):
-        one = _rebuilder(role[0], xl, yl, flat, sparse, ydtype)
-        return lambda rs: tuple(one(r) for r in rs)
-    if sparse:
+    """The function turning one flat result of `role` (see `Operator.results`) into its tree
+    (a sparse matrix stays as it is)."""
+    if sparse and role in ("J", "H"):
         return lambda r: r
-    rows = xl if role == "H" else yl
-    return lambda r: blocks(r, rows, xl, flat, ydtype)
+    cut, build = _cutter(role, xl, yl, flat, ydtype, alone=True)
+    return lambda r: build(cut(r))
 
 
 def _sparse_outputs(
@@ -595,6 +591,12 @@ def _sparse_outputs(
         return (*rest, matrix(results[-1]))
 
     return matrix, with_value
+
+
+def _explained(exc: Exception, translate: Callable[[Exception, str], Exception | None], name: str) -> Exception | None:
+    """The backend's explanation of an exception from the user's `f` (`translate_error`), or `None`
+    to raise it as it is (an anydiff error already explains itself)."""
+    return None if isinstance(exc, AnyDiffError) else translate(exc, name)
 
 
 def _compose(first: Callable[[Any], Any], then: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
@@ -621,9 +623,6 @@ def _bind(
     if getattr(kernel, "enters_context", False):
         context = None
 
-    def explained(exc: Exception) -> Exception | None:
-        return None if isinstance(exc, AnyDiffError) else translate(exc, name)
-
     def run(args: tuple) -> Any:  # one tuple: a `*args` function is slower to call
         if context is None:
             return kernel(*args)
@@ -642,7 +641,7 @@ def _bind(
                     with context():
                         return kernel(x)
                 except Exception as exc:
-                    better = explained(exc)
+                    better = _explained(exc, translate, name)
                     if better is None:
                         raise
                     raise better from exc
@@ -655,7 +654,7 @@ def _bind(
             try:
                 r = run((x, *convert_contexts(contexts)) if contexts else (x,))
             except Exception as exc:
-                better = explained(exc)
+                better = _explained(exc, translate, name)
                 if better is None:
                     raise
                 raise better from exc
@@ -671,7 +670,7 @@ def _bind(
         try:
             r = run((x, batch, *convert_contexts(contexts)) if contexts else (x, batch))
         except Exception as exc:
-            better = explained(exc)
+            better = _explained(exc, translate, name)
             if better is None:
                 raise
             raise better from exc

@@ -28,7 +28,6 @@ __all__ = [
     "aval",
     "block_leaves",
     "block_tree",
-    "blocks",
     "concat",
     "fingerprint",
     "flat_function",
@@ -255,7 +254,8 @@ def is_tree(x: Any) -> bool:
 
 
 def fingerprint(leaves: list, spec: Any) -> tuple:
-    """A hashable summary of a tree: equal for trees a prep fits (static objects by identity)."""
+    """A hashable summary of a tree, equal for trees a prep fits (static objects by identity): part
+    of the key under which an unprepared call's prep is remembered (`prepare._recent`)."""
     return (spec, tuple(_leaf_key(leaf) for leaf in leaves))
 
 
@@ -414,7 +414,6 @@ class TreeLayout:
         "compiled",
         "dtype",
         "args",
-        "fingerprint",
         "keys",
         "walk",
     )
@@ -431,7 +430,6 @@ class TreeLayout:
         self.size = ends[-1]
         self.dtype = str(np.result_type(*self.dtypes)) if self.dtypes else "float64"
         self.args = spec.type is Args
-        self.fingerprint = fingerprint(leaves, spec)
         self.keys = tuple(_check_key(leaf) for leaf in leaves)
         self.walk = _walker(spec)
         self.compiled: dict[tuple[str, str], Callable[..., Any]] = {}
@@ -583,19 +581,15 @@ def concat(parts: list, dtype: str) -> Any:
     return xp.concat(flat)
 
 
-def blocks(m: Any, rows: TreeLayout | None, cols: TreeLayout, flat: bool, dtype: str) -> Any:
-    """A flat Jacobian or Hessian `m` as nested blocks `m[p][q]` (or as one 2-D array if `flat`).
+def block_leaves(m: Any, rows: TreeLayout | None, cols: TreeLayout, flat: bool, dtype: str) -> list:
+    """A flat Jacobian or Hessian `m` cut into blocks, as one list, row by row: array operations
+    only (they run inside a compiled call too); `block_tree` nests them as `m[p][q]` (or keeps one
+    2-D array if `flat`).
 
     `m` has shape `(rows.size, cols.size)`, or `y.shape + (cols.size,)` when `rows` is `None` (a
     bare array output, of dtype `dtype`). Block `[p][q]` has shape `row_p.shape + col_q.shape` and
     the promotion of the two leaves' dtypes.
     """
-    return block_tree(block_leaves(m, rows, cols, flat, dtype), rows, cols, flat)
-
-
-def block_leaves(m: Any, rows: TreeLayout | None, cols: TreeLayout, flat: bool, dtype: str) -> list:
-    """The blocks of `blocks(m, ...)` as one list, row by row: array operations only (they run
-    inside a compiled call too); `block_tree` nests them."""
     xp = namespace(m)
     if rows is None:
         lead = tuple(m.shape[:-1])
