@@ -31,7 +31,7 @@ from anydiff.extend import (
 
 from . import AutoJAX
 
-__all__ = ["JAXImpl"]
+__all__ = ["JAXImpl", "executable_for"]
 
 _TRACER_ERRORS = (
     jax.errors.TracerArrayConversionError,
@@ -67,13 +67,22 @@ class _Compiled:
                 return executable(*args)
             except TypeError:  # other types than at the first call: JAX checks before running
                 self.executable = _JITTED
+        if executable is None:
+            executable = executable_for(self.jitted, self.context, args)
+            self.executable = _JITTED if executable is None else executable
+            if executable is not None:
+                return executable(*args)
         with self.context():
-            if executable is None:
-                concrete = all(type(leaf) is _ARRAY for leaf in jax.tree.leaves(args))
-                self.executable = self.jitted.lower(*args).compile() if concrete else _JITTED
-                if concrete:
-                    return self.executable(*args)
             return self.jitted(*args)
+
+
+def executable_for(jitted: Any, context: Callable[[], ContextManager[Any]], args: tuple) -> Any | None:
+    """The executable of `jitted` compiled (inside `context`) for `args`, or `None` unless every
+    leaf of `args` is a concrete JAX array (tracers and NumPy arrays go through `jitted`)."""
+    if not all(type(leaf) is _ARRAY for leaf in jax.tree.leaves(args)):
+        return None
+    with context():
+        return jitted.lower(*args).compile()
 
 
 _JITTED = object()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 
@@ -63,17 +64,11 @@ class TreeKernel:
     def exact(self, *args: Any) -> Any:
         executable = self.executable
         if executable is None:
-            import jax
-            import jax.numpy as jnp
+            from .impl import executable_for
 
-            concrete = type(jnp.zeros(()))
-            if not all(type(leaf) is concrete for leaf in jax.tree.leaves(args)):
+            executable = executable_for(self.jitted, self.context or nullcontext, args)
+            if executable is None:
                 raise TypeError("not the concrete JAX arrays an executable is compiled for")
-            if self.context is None:
-                executable = self.jitted.lower(*args).compile()
-            else:
-                with self.context():
-                    executable = self.jitted.lower(*args).compile()
             self.executable = executable
         return executable(*args)
 
