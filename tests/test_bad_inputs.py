@@ -389,6 +389,13 @@ CATALOGUE = [
         MISMATCH + r"✗ operator    gradient\s+jacobian",
     ),
     Bad(
+        # the public functions without `batch_size` call a given prep directly: its guard checks the operator
+        "prep of another operator, called directly",
+        lambda b, a: ad.hvp(square_sum, b, a["x"], a["x"], prep=_prepared("gradient", square_sum, b, a["x"])),
+        ad.PreparationMismatchError,
+        MISMATCH + r"✗ operator    gradient\s+hvp",
+    ),
+    Bad(
         "prep with other contexts",
         lambda b, a: ad.gradient(
             square_sum, b, a["x"], ad.Constant(a["c"]), prep=_prepared("gradient", square_sum, b, a["x"])

@@ -74,22 +74,27 @@ class Prep:
         )
 
     def _guarded(self, call: Callable[..., Any]) -> Callable[..., Any]:
-        """`call` behind the per-call signature check: `(f, backend, x, contexts, y=None, tangents=None)`.
+        """`call` behind the per-call signature check:
+        `(operator, f, backend, x, contexts, y=None, tangents=None)`.
 
         The check compares identities first, on closure variables: a prepared call in a loop pays
-        about 0.2 µs for it. What differs is then compared in full by `check`, which raises
-        `PreparationMismatchError` unless only identities differed (an equal backend, a bound
-        method). Positional parameters with defaults only: Python calls such a function without
-        a C frame (a `*args` one costs 0.1 µs more).
+        about 0.2 µs for it. It includes the operator, so that an operator's public function may
+        call a `Prep` it is given without going through `reuse`. What differs is then compared in
+        full by `check`, which raises `PreparationMismatchError` unless only identities differed
+        (an equal backend, a bound method). Positional parameters with defaults only: Python
+        calls such a function without a C frame (a `*args` one costs 0.1 µs more).
         """
         operator, f, backend, xtype = self.operator, self.f, self.backend, self.xtype
         ncontexts, unbuffered, shape, dtype = self.ncontexts, self.buffer is None, self.shape, self.dtype
         any_shape = xtype is float or self.tree is not None  # a tree's leaves: `TreeLayout.accept`
         untangent, check = operator.tangents is None, self.check
 
-        def guarded(f_: Any, backend_: Any, x: Any, contexts: tuple, y: Any = None, tangents: Any = None) -> Any:
+        def guarded(
+            operator_: Operator, f_: Any, backend_: Any, x: Any, contexts: tuple, y: Any = None, tangents: Any = None
+        ) -> Any:
             if not (
-                f_ is f
+                operator_ is operator
+                and f_ is f
                 and backend_ is backend
                 and type(x) is xtype
                 and len(contexts) == ncontexts
@@ -98,7 +103,7 @@ class Prep:
                 # MLX makes a new dtype object on each access (equal, not identical)
                 and (any_shape or (tuple(x.shape) == shape and (x.dtype is dtype or x.dtype == dtype)))
             ):
-                check(operator, f_, backend_, x, contexts, y)
+                check(operator_, f_, backend_, x, contexts, y)
             return call(x, contexts) if untangent else call(x, tangents, contexts)
 
         return guarded

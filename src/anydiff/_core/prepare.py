@@ -344,22 +344,22 @@ def _prepare_tree(
     elif ravel_tangents is None:
 
         def plain(x: Any, contexts: tuple) -> Any:
-            return plain_rebuild(inner.plain(f, backend, ravel(xl.accept(x, name)), contexts))
+            return plain_rebuild(inner.plain(operator, f, backend, ravel(xl.accept(x, name)), contexts))
 
         def with_value(x: Any, contexts: tuple) -> Any:
-            return rebuilt(inner.with_value(f, backend, ravel(xl.accept(x, name)), contexts))
+            return rebuilt(inner.with_value(operator, f, backend, ravel(xl.accept(x, name)), contexts))
 
     else:
 
         def plain(x: Any, tangents: Any, contexts: tuple) -> Any:  # type: ignore[misc]
             result, single = inner.plain(
-                f, backend, ravel(xl.accept(x, name)), contexts, None, ravel_tangents(tangents)
+                operator, f, backend, ravel(xl.accept(x, name)), contexts, None, ravel_tangents(tangents)
             )
             return plain_rebuild(result), single
 
         def with_value(x: Any, tangents: Any, contexts: tuple) -> Any:  # type: ignore[misc]
             results, single = inner.with_value(
-                f, backend, ravel(xl.accept(x, name)), contexts, None, ravel_tangents(tangents)
+                operator, f, backend, ravel(xl.accept(x, name)), contexts, None, ravel_tangents(tangents)
             )
             return rebuilt(results), single
 
@@ -620,26 +620,20 @@ def _bind(
     backend's own arrays, no contexts) costs one Python frame on top of the kernel. A kernel with
     `enters_context = True` enters the array kind's context itself, when it needs it.
     """
-    if getattr(kernel, "enters_context", False):
-        context = None
+    if context is None or getattr(kernel, "enters_context", False):
+        run = kernel
+    else:
 
-    def run(args: tuple) -> Any:  # one tuple: a `*args` function is slower to call
-        if context is None:
-            return kernel(*args)
-        with context():
-            return kernel(*args)
+        def run(*args: Any) -> Any:
+            with context():
+                return kernel(*args)
 
     if check_tangents is None:
         if to_native is None and out is None:
 
             def call(x: Any, contexts: tuple) -> Any:
                 try:
-                    if contexts:
-                        return run((x, *convert_contexts(contexts)))
-                    if context is None:
-                        return kernel(x)
-                    with context():
-                        return kernel(x)
+                    return run(x, *convert_contexts(contexts)) if contexts else run(x)
                 except Exception as exc:
                     better = _explained(exc, translate, name)
                     if better is None:
@@ -652,7 +646,7 @@ def _bind(
             if to_native is not None:
                 x = to_native(x)
             try:
-                r = run((x, *convert_contexts(contexts)) if contexts else (x,))
+                r = run(x, *convert_contexts(contexts)) if contexts else run(x)
             except Exception as exc:
                 better = _explained(exc, translate, name)
                 if better is None:
@@ -668,7 +662,7 @@ def _bind(
             x = to_native(x)
             batch = tuple(to_native(t) for t in batch)
         try:
-            r = run((x, batch, *convert_contexts(contexts)) if contexts else (x, batch))
+            r = run(x, batch, *convert_contexts(contexts)) if contexts else run(x, batch)
         except Exception as exc:
             better = _explained(exc, translate, name)
             if better is None:
@@ -694,7 +688,9 @@ def reuse(
     """The prep to use for a call: the one given, or a recent or new one.
 
     A prep of `operator` comes back at once: its calls check the rest of the signature (`Prep`'s
-    guard). Another `prep` raises here, `None` finds or makes one (`_recent`).
+    guard, which checks the operator too, so public functions without `batch_size` or `flat` call
+    a `Prep` without coming here). Another `prep` raises here, `None` finds or makes one
+    (`_recent`).
     """
     if type(prep) is Prep and prep.operator is operator and batch_size is None and flat is prep.flat:
         return prep

@@ -50,7 +50,8 @@ def derivative(
         >>> ad.derivative(lambda t: np.stack([t, t**2]), ad.AutoFiniteDiff(), 3.0).round(6)
         array([1., 6.])
     """
-    return reuse(prep, DERIVATIVE, f, backend, x, None, contexts, y).plain(f, backend, x, contexts, y)
+    p = prep if type(prep) is Prep else reuse(prep, DERIVATIVE, f, backend, x, None, contexts, y)
+    return p.plain(DERIVATIVE, f, backend, x, contexts, y)
 
 
 def value_and_derivative(
@@ -62,7 +63,8 @@ def value_and_derivative(
     prep: Prep | None = None,
 ) -> tuple[ArrayLike, ArrayLike]:
     """`value_and_derivative(f, backend, x, *contexts) -> (y, dy)`; see `derivative`."""
-    return reuse(prep, DERIVATIVE, f, backend, x, None, contexts, y).with_value(f, backend, x, contexts, y)
+    p = prep if type(prep) is Prep else reuse(prep, DERIVATIVE, f, backend, x, None, contexts, y)
+    return p.with_value(DERIVATIVE, f, backend, x, contexts, y)
 
 
 def generic_derivative(

@@ -54,14 +54,16 @@ def gradient(
         >>> ad.gradient(lambda x: (x**2).sum(), ad.AutoFiniteDiff(), np.array([1.0, 2.0])).round(6)
         array([2., 4.])
     """
-    return reuse(prep, GRADIENT, f, backend, x, None, contexts).plain(f, backend, x, contexts)
+    p = prep if type(prep) is Prep else reuse(prep, GRADIENT, f, backend, x, None, contexts)
+    return p.plain(GRADIENT, f, backend, x, contexts)
 
 
 def value_and_gradient(
     f: Callable[..., Any], backend: AbstractBackend, x: ArrayLike, *contexts: Context, prep: Prep | None = None
 ) -> tuple[ArrayLike, ArrayLike]:
     """`value_and_gradient(f, backend, x, *contexts) -> (y, g)`; see `gradient`."""
-    return reuse(prep, GRADIENT, f, backend, x, None, contexts).with_value(f, backend, x, contexts)
+    p = prep if type(prep) is Prep else reuse(prep, GRADIENT, f, backend, x, None, contexts)
+    return p.with_value(GRADIENT, f, backend, x, contexts)
 
 
 def generic_gradient(

@@ -81,7 +81,9 @@ def jacobian(
         array([[2., 0.],
                [0., 4.]])
     """
-    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat).plain(f, backend, x, contexts, y)
+    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat).plain(
+        JACOBIAN, f, backend, x, contexts, y
+    )
 
 
 def value_and_jacobian(
@@ -96,7 +98,7 @@ def value_and_jacobian(
 ) -> tuple[ArrayLike, ArrayLike]:
     """`value_and_jacobian(f, backend, x, *contexts) -> (y, J)`; see `jacobian`."""
     return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat).with_value(
-        f, backend, x, contexts, y=y
+        JACOBIAN, f, backend, x, contexts, y
     )
 
 

@@ -84,7 +84,8 @@ def pullback(
         >>> ad.pullback(lambda x: x**2, ad.AutoFiniteDiff(), np.array([1.0, 2.0]), np.ones(2)).round(6)
         array([2., 4.])
     """
-    result, single = reuse(prep, PULLBACK, f, backend, x, ty, contexts, y).plain(f, backend, x, contexts, y, ty)
+    p = prep if type(prep) is Prep else reuse(prep, PULLBACK, f, backend, x, ty, contexts, y)
+    result, single = p.plain(PULLBACK, f, backend, x, contexts, y, ty)
     return result[0] if single else result
 
 
@@ -122,9 +123,8 @@ def value_and_pullback(
     prep: Prep | None = None,
 ) -> tuple[ArrayLike, ArrayLike | tuple[ArrayLike, ...]]:
     """`value_and_pullback(f, backend, x, ty, *contexts) -> (y, tx)`; see `pullback`."""
-    (value, result), single = reuse(prep, PULLBACK, f, backend, x, ty, contexts, y).with_value(
-        f, backend, x, contexts, y, ty
-    )
+    p = prep if type(prep) is Prep else reuse(prep, PULLBACK, f, backend, x, ty, contexts, y)
+    (value, result), single = p.with_value(PULLBACK, f, backend, x, contexts, y, ty)
     return value, (result[0] if single else result)
 
 

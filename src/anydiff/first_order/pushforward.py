@@ -85,7 +85,8 @@ def pushforward(
         >>> ad.pushforward(lambda x: x**2, ad.AutoFiniteDiff(), np.array([1.0, 2.0]), np.ones(2)).round(6)
         array([2., 4.])
     """
-    result, single = reuse(prep, PUSHFORWARD, f, backend, x, tx, contexts, y).plain(f, backend, x, contexts, y, tx)
+    p = prep if type(prep) is Prep else reuse(prep, PUSHFORWARD, f, backend, x, tx, contexts, y)
+    result, single = p.plain(PUSHFORWARD, f, backend, x, contexts, y, tx)
     return result[0] if single else result
 
 
@@ -123,9 +124,8 @@ def value_and_pushforward(
     prep: Prep | None = None,
 ) -> tuple[ArrayLike, ArrayLike | tuple[ArrayLike, ...]]:
     """`value_and_pushforward(f, backend, x, tx, *contexts) -> (y, ty)`; see `pushforward`."""
-    (value, result), single = reuse(prep, PUSHFORWARD, f, backend, x, tx, contexts, y).with_value(
-        f, backend, x, contexts, y, tx
-    )
+    p = prep if type(prep) is Prep else reuse(prep, PUSHFORWARD, f, backend, x, tx, contexts, y)
+    (value, result), single = p.with_value(PUSHFORWARD, f, backend, x, contexts, y, tx)
     return value, (result[0] if single else result)
 
 

@@ -79,7 +79,9 @@ def hessian(
         array([[4., 2.],
                [2., 0.]])
     """
-    return reuse(prep, HESSIAN, f, backend, x, None, contexts, None, batch_size, flat).plain(f, backend, x, contexts)
+    return reuse(prep, HESSIAN, f, backend, x, None, contexts, None, batch_size, flat).plain(
+        HESSIAN, f, backend, x, contexts
+    )
 
 
 def value_gradient_and_hessian(
@@ -93,7 +95,7 @@ def value_gradient_and_hessian(
 ) -> tuple[ArrayLike, ArrayLike, ArrayLike]:
     """`value_gradient_and_hessian(f, backend, x, *contexts) -> (y, g, H)`; see `hessian`."""
     return reuse(prep, HESSIAN, f, backend, x, None, contexts, None, batch_size, flat).with_value(
-        f, backend, x, contexts
+        HESSIAN, f, backend, x, contexts
     )
 
 

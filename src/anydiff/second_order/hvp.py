@@ -106,7 +106,8 @@ def hvp(
         >>> ad.hvp(lambda x: (x**3).sum(), ad.AutoFiniteDiff(), np.array([1.0, 2.0]), np.ones(2)).round(5)
         array([ 6., 12.])
     """
-    result, single = reuse(prep, HVP, f, backend, x, tx, contexts).plain(f, backend, x, contexts, None, tx)
+    p = prep if type(prep) is Prep else reuse(prep, HVP, f, backend, x, tx, contexts)
+    result, single = p.plain(HVP, f, backend, x, contexts, None, tx)
     return result[0] if single else result
 
 
@@ -141,7 +142,8 @@ def gradient_and_hvp(
     prep: Prep | None = None,
 ) -> tuple[ArrayLike, ArrayLike | tuple[ArrayLike, ...]]:
     """`gradient_and_hvp(f, backend, x, tx, *contexts) -> (g, htx)`: the gradient too; see `hvp`."""
-    (g, result), single = reuse(prep, HVP, f, backend, x, tx, contexts).with_value(f, backend, x, contexts, None, tx)
+    p = prep if type(prep) is Prep else reuse(prep, HVP, f, backend, x, tx, contexts)
+    (g, result), single = p.with_value(HVP, f, backend, x, contexts, None, tx)
     return g, (result[0] if single else result)
 
 

@@ -55,14 +55,16 @@ def second_derivative(
         >>> ad.second_derivative(lambda t: np.stack([t**2, t**3]), ad.AutoFiniteDiff(), 2.0).round(5)
         array([ 2., 12.])
     """
-    return reuse(prep, SECOND_DERIVATIVE, f, backend, x, None, contexts).plain(f, backend, x, contexts)
+    p = prep if type(prep) is Prep else reuse(prep, SECOND_DERIVATIVE, f, backend, x, None, contexts)
+    return p.plain(SECOND_DERIVATIVE, f, backend, x, contexts)
 
 
 def value_derivative_and_second_derivative(
     f: Callable[..., Any], backend: AbstractBackend, x: ArrayLike, *contexts: Context, prep: Prep | None = None
 ) -> tuple[ArrayLike, ArrayLike, ArrayLike]:
     """`value_derivative_and_second_derivative(f, backend, x, *contexts) -> (y, dy, d2y)`; see `second_derivative`."""
-    return reuse(prep, SECOND_DERIVATIVE, f, backend, x, None, contexts).with_value(f, backend, x, contexts)
+    p = prep if type(prep) is Prep else reuse(prep, SECOND_DERIVATIVE, f, backend, x, None, contexts)
+    return p.with_value(SECOND_DERIVATIVE, f, backend, x, contexts)
 
 
 def generic_second_derivative(
