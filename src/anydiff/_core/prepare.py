@@ -225,6 +225,7 @@ def _prepare_array(
                 tuple(x_array.shape) if like_x else spec.shape,
                 x_array.dtype if like_x else spec.dtype,
                 x,
+                tangents,
             )
             tangents, _ = check_tangents(tangents)
             tn = tangents if to_native is None else tuple(to_native(t) for t in tangents)
@@ -262,6 +263,7 @@ def _prepare_array(
         kind=kind,
         xtype=type(x),
         shape=tuple(x_array.shape),
+        native_shape=getattr(x, "shape", None),
         dtype=x_array.dtype,
         buffer=None if y is None else tuple(y.shape),
         ncontexts=len(contexts),
@@ -370,6 +372,7 @@ def _prepare_tree(
         kind=inner.kind,
         xtype=type(x),
         shape=inner.shape,
+        native_shape=None,
         dtype=inner.dtype,
         buffer=None,
         ncontexts=len(contexts),
