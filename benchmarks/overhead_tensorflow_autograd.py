@@ -38,10 +38,16 @@ def tensorflow_routes(n, kind):
     x_np, t_np = rng.uniform(-1, 1, (2, n))
     if kind == "tensorflow":
         x, t = tf.constant(x_np), tf.constant(t_np)
-        inp, out = (lambda a: a), (lambda r: r)
+        inp = host = out = lambda a: a
     else:
+        from tensorflow.python.framework.ops import EagerTensor
+
         x, t = x_np, t_np
         inp, out = tf.convert_to_tensor, (lambda r: r.numpy())
+
+        def host(a):
+            """A NumPy array as anydiff converts it: a tensor on the host, of a copy (private)."""
+            return EagerTensor(a.copy(), None, None)
 
     def value_and_gradient(x):
         with tf.GradientTape() as tape:
@@ -88,36 +94,55 @@ def tensorflow_routes(n, kind):
         traced = tf.function(fn, autograph=False).get_concrete_function(*args)
         return lambda *a: traced(*a)
 
+    def flat(fn, *args):
+        """The concrete function entered by its flat list of tensors, as anydiff calls it: its own
+        binding and check of the arguments (≈ 20 µs at n = 10) skipped. A private method."""
+        traced = tf.function(fn, autograph=False).get_concrete_function(*args)
+        call, captured = traced._call_flat, traced.captured_inputs
+        return lambda *a: call(list(a), captured)
+
     def dispatched(fn):
         return tf.function(fn, autograph=False)
 
-    def one(fn, *args, value=False):
+    def one(fn, *args, value=False, inp=inp):
         """A native call: inputs converted, `fn` run, results converted, as a user would write it."""
         if value:
             return lambda: tuple(map(out, fn(*map(inp, args))))
         return lambda: out(fn(*map(inp, args)))
 
+    def fast(fn, *args, value=False):
+        """The flat entry of `fn`'s concrete function, NumPy inputs converted as anydiff converts
+        them (`host`)."""
+        return one(flat(fn, *(tf.constant(a) for a in args)), *args, value=value, inp=host)
+
     natives = {
         "gradient": {
             "concrete(tape)": one(concrete(gradient, xs), x),
+            "flat concrete(tape)": fast(gradient, x),
             "tf.function(tape)": one(dispatched(gradient), x),
             "eager tape": one(gradient, x),
         },
         "value_and_gradient": {
             "concrete(tape)": one(concrete(value_and_gradient, xs), x, value=True),
+            "flat concrete(tape)": fast(value_and_gradient, x, value=True),
             "eager tape": one(value_and_gradient, x, value=True),
         },
         "pushforward": {
             "concrete(ForwardAccumulator)": one(concrete(forward_accumulator, xs, ts), x, t),
             "concrete(double backward)": one(concrete(double_backward, xs, ts), x, t),
+            "flat concrete(ForwardAccumulator)": fast(forward_accumulator, x, t),
+            "flat concrete(double backward)": fast(double_backward, x, t),
         },
         "pullback": {
             "concrete(tape)": one(concrete(vjp, xs, ts), x, t),
+            "flat concrete(tape)": fast(vjp, x, t),
             "tf.function(tape)": one(dispatched(vjp), x, t),
         },
         "jacobian": {
             "concrete(tape.jacobian)": one(concrete(jacobian_reverse, xs), x),
             "concrete(vectorised ForwardAccumulator)": one(concrete(jacobian_forward, xs), x),
+            "flat concrete(tape.jacobian)": fast(jacobian_reverse, x),
+            "flat concrete(vectorised ForwardAccumulator)": fast(jacobian_forward, x),
         },
     }
     return ad.AutoTensorFlow(), x, t, natives

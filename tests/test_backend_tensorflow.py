@@ -138,6 +138,30 @@ def test_batched_tangents_vectorised_and_looped():
             close(result, hessian @ t)
 
 
+def test_prepared_calls_enter_the_graph_by_its_flat_entry():
+    # After the first call (which traces), a native kernel's graph is entered by the concrete
+    # function's flat list of tensors, unchecked by TensorFlow: the prep's check guards it.
+    scale = tf.constant(2 * X)  # captured by the graphs
+
+    def scaled(x):
+        return stretch(x) * scale
+
+    jac = np.diag(2 * X) @ stretch_jacobian(X)
+    for x, t, u in ((X, T, U), (tf.constant(X), tf.constant(T), tf.constant(U))):
+        preps = {op: getattr(ad, f"prepare_{op}")(scaled, GRAPH, x, t) for op in ("pushforward", "pullback")}
+        gradient_prep = ad.prepare_gradient(energy, GRAPH, x)
+        for _ in range(2):
+            close(ad.pushforward(scaled, GRAPH, x, t, prep=preps["pushforward"]), jac @ T)
+            close(ad.value_and_pullback(scaled, GRAPH, x, u, prep=preps["pullback"])[1], U @ jac)
+            close(ad.gradient(energy, GRAPH, x, prep=gradient_prep), energy_gradient(X))
+        with pytest.raises(ad.PreparationMismatchError, match="shape"):
+            ad.gradient(energy, GRAPH, x[:3], prep=gradient_prep)
+        with pytest.raises(ValueError, match=r"pushforward: .* must have the shape"):
+            ad.pushforward(scaled, GRAPH, x, t[:3], prep=preps["pushforward"])
+    kernel = implementation(GRAPH).native_gradient(energy, tf.constant(X), None, (), None).plain
+    assert kernel(tf.constant(X)) is not None and kernel.flat is not None
+
+
 def test_prep_info_names_the_route(preps):
     assert preps("gradient", GRAPH).info == {"mode": "reverse", "route": "GradientTape in tf.function"}
     assert preps("jacobian", GRAPH).info["mode"] == "forward"  # square: columns
