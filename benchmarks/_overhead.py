@@ -47,6 +47,35 @@ def prepared_call(operator: str, backend: Any, x: Any, t: Any) -> Callable[[], A
     return lambda: call(f, backend, x, prep=prep)
 
 
+def checked_front(native: Callable[[], Any], x: Any, t: Any = None) -> Callable[[], Any]:
+    """`native` behind the least that a front with anydiff's contract does on each call: a public
+    function `(f, backend, x, t, *contexts, prep=...)` that checks the prep's signature (`f`,
+    backend, no contexts, the type, shape and dtype of `x` and of the tangent) before calling.
+
+    Its ratio to `native` (the `floor` column) is what any checked Python front costs, whoever
+    writes it: where anydiff's ratio is at that floor, no front of this contract does better.
+    """
+    x_type, x_shape, x_dtype = type(x), x.shape, x.dtype
+    t_shape, t_dtype = (None, None) if t is None else (t.shape, t.dtype)
+    token = object()
+
+    def front(f: Any, backend: Any, x: Any, t: Any = None, *contexts: Any, prep: Any = None) -> Any:
+        if (
+            prep is token
+            and f is energy
+            and backend is None
+            and not contexts
+            and type(x) is x_type
+            and x.shape == x_shape
+            and x.dtype is x_dtype
+            and (t is None or (type(t) is x_type and t.shape == t_shape and t.dtype is t_dtype))
+        ):
+            return native()
+        raise TypeError("not the prepared signature")
+
+    return lambda: front(energy, None, x, t, prep=token)
+
+
 def row(
     n: int,
     operator: str,
@@ -56,27 +85,36 @@ def row(
     repeats: int,
     target_seconds: float,
     checked: bool = True,
+    floor: Callable[[Callable[[], Any]], Callable[[], Any]] | None = None,
     **labels: Any,
 ) -> dict[str, Any]:
     """One row of the table: the fastest native route against `mine`, timed in alternation.
 
     `checked=False` for a size the targets do not speak of; `labels` go first in the row.
+    `floor` wraps a native route in the least a front must do (`checked_front`): each route's
+    wrapped form is timed in the same alternation, and the chosen route's gives the `floor` column.
     """
     # Every native route is timed in the same alternation as `mine` and the one with the smallest
     # minimum kept: picked beforehand from a few samples, a route slowed down by chance then made
     # the ratio look better than it is (0.70 for a TensorFlow pullback in one run).
+    fronts = [floor(fn) for fn in natives.values()] if floor is not None else []
     *found, (ours_median, ours_min) = interleaved(
-        [*natives.values(), mine],
+        [*natives.values(), *fronts, mine],
         repeats=repeats,
         target=target_seconds,
         statistic=lambda s: (statistics.median(s), min(s)),
     )
-    (native_median, native_min), route = min(zip(found, natives, strict=True), key=lambda p: p[0][1])
+    index = min(range(len(natives)), key=lambda i: found[i][1])
+    (native_median, native_min), route = found[index], list(natives)[index]
     target = 1.10 if n <= 10 else 1.02
     ratio, ratio_min = ours_median / native_median, ours_min / native_min
     print(
         f"  {' '.join(map(str, labels.values()))} n={n:<5} {operator:19} {ratio:.3f} {ratio_min:.3f}", file=sys.stderr
     )
+    floor_columns = {}
+    if fronts:
+        floor_min = found[len(natives) + index][1]
+        floor_columns = {"floor": f"{floor_min / native_min:.3f}", "floor_min_s": floor_min}
     return {
         **labels,
         "n": n,
@@ -88,6 +126,7 @@ def row(
         "ratio of minimums": f"{ratio_min:.3f}",
         "target": f"<= {target}" if checked else "-",
         "met": ("yes" if ratio_min <= target else "no") if checked else "-",
+        **floor_columns,
         "native_s": native_median,
         "anydiff_s": ours_median,
         "native_min_s": native_min,

@@ -5,7 +5,12 @@ at n = 10, 1 000 and 100 000 (the dense Jacobian at n <= 1 000 only), with input
 backend's own array kind and with NumPy inputs. The native side is the fastest of the library's
 routes for the same work (for torch: the autograd tape, `torch.func`, forward-mode dual numbers),
 including, for NumPy inputs, the conversions a user would write. Calls are timed in alternation
-in one process and the ratio of medians reported: these machines are too noisy for anything else.
+in one process (`_overhead.row`): the ratios of the medians and of the minimums (the least
+disturbed samples, on which the targets are checked) are reported: these machines are too noisy
+for anything else. The `floor` column is the ratio of the fastest native route behind the least a
+front with anydiff's contract must do on each call (`_overhead.checked_front`: one more Python
+call with anydiff's signature, and the checks of `f`, backend, contexts, and the type, shape and
+dtype of `x` and of the tangent), timed in the same alternation.
 
 A second case (issue 16) takes a tree `x`: the 50 parameters (a weight matrix and a bias per
 layer) of a 25-layer tanh MLP, as a dict of dicts, about 500 numbers in all (width 4) and about
@@ -28,6 +33,7 @@ import sys
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 import numpy as np  # noqa: E402
+from _overhead import COLUMNS, checked_front, row  # noqa: E402
 from _timing import fastest, fmt_time, interleaved, save, table  # noqa: E402
 
 import anydiff as ad  # noqa: E402
@@ -247,9 +253,20 @@ def array_rows(quick):
                 for op, candidates in natives.items():
                     if op == "jacobian" and n > 1000:
                         continue
-                    fields = {"library": library, "input": kind, "n": n, "operator": op}
-                    target = 1.10 if n <= 10 else 1.02
-                    measure(rows, fields, candidates, ours(op, b, x, t, sync), target, 7 if quick else 15)
+                    tangent = t if op in ("pushforward", "pullback") else None
+                    rows.append(
+                        row(
+                            n,
+                            op,
+                            candidates,
+                            ours(op, b, x, t, sync),
+                            repeats=21 if quick else 61,
+                            target_seconds=0.002,
+                            floor=lambda native, x=x, t=tangent: checked_front(native, x, t),
+                            library=library,
+                            input=kind,
+                        )
+                    )
     return rows
 
 
@@ -274,7 +291,7 @@ def main() -> None:
     timing = ["native route", "native", "anydiff", "ratio", "target", "met"]
     if case in ("arrays", "all"):
         rows = array_rows(quick)
-        print(table(rows, ["library", "input", "n", "operator", *timing]))
+        print(table(rows, ["library", "input", *COLUMNS, "floor"]))
         print(f"\nwritten to {save('overhead', rows, {'quick': quick, 'load': os.getloadavg()})}\n")
     if case in ("trees", "all"):
         rows = tree_rows(quick)
