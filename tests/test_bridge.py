@@ -356,6 +356,35 @@ def test_torch_records_the_bridge_only_where_torch_differentiates():
         torch.testing.assert_close(y, g(x))
 
 
+@pytest.mark.parametrize("substitute", [FD, JAX], ids=repr)
+def test_torch_dual_numbers_along_x_alone_skip_the_function(substitute):
+    # Dual numbers along `x` alone (torch's own, or those of one `torch.func.jvp`) that nothing else
+    # records take the value and the tangent from one `value_and_pushforward` of the substitute.
+    fwad = torch.autograd.forward_ad
+    dw = ad.DifferentiateWith(g, substitute)
+    x = torch.linspace(0.1, 1.0, 4, dtype=torch.float64)
+    t, two = torch.cos(x), torch.tensor(2.0, dtype=torch.float64)
+    x0, t0 = x.clone(), t.clone()
+    cumsum = torch.cumsum
+    for scale, contexts in ((1.0, ()), (2.0, (ad.Constant(two),))):
+        want = (scale * g(x), scale * (torch.cos(x) * t * cumsum(x, 0) + torch.sin(x) * cumsum(t, 0)))
+        for _ in range(2):  # the first call with these shapes checks `f`'s result, the next ones not
+            with fwad.dual_level():
+                dual = fwad.unpack_dual(dw(fwad.make_dual(x, t), *contexts))
+            for y, ty in ((dual.primal, dual.tangent), torch.func.jvp(lambda x, c=contexts: dw(x, *c), (x,), (t,))):
+                torch.testing.assert_close((y, ty), want, rtol=tolerance(substitute, 1), atol=1e-12)
+                assert y.grad_fn is None and ty.grad_fn is None
+                y += 1.0  # the results are the caller's own: no view of `x` or `t`
+                ty += 1.0
+            torch.testing.assert_close((x, t), (x0, t0), rtol=0, atol=0)
+    # Forward over reverse (the tangent requires grad) is left to the Function's rules.
+    leaf = x.clone().requires_grad_(True)
+    with fwad.dual_level():
+        tangents = [fwad.unpack_dual(fn(fwad.make_dual(leaf, t))).tangent for fn in (dw, g)]
+    got, want = (torch.autograd.grad(ty.sum(), leaf)[0] for ty in tangents)
+    torch.testing.assert_close(got, want, rtol=tolerance(substitute, 2), atol=1e-12)
+
+
 def test_tangent_on_a_context_is_an_error():
     dw = ad.DifferentiateWith(g, TORCH)
     with pytest.raises(ad.UnsupportedError, match=r"differentiates `f` in `x` only.*contexts.*stop_gradient"):

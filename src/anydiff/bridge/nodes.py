@@ -43,7 +43,7 @@ from .._core.kernels import device
 from .._core.registry import implementation
 from .._core.trees import is_tree
 from ..first_order.pullback import prepare_pullback, pullback
-from ..first_order.pushforward import prepare_pushforward, pushforward
+from ..first_order.pushforward import prepare_pushforward, pushforward, value_and_pushforward
 from ..second_order.hvp import hvp, prepare_hvp
 from ..second_order.second_derivative import prepare_second_derivative, second_derivative
 
@@ -57,6 +57,7 @@ __all__ = [
     "Substitute",
     "cotangents",
     "evaluate",
+    "evaluate_with_tangent",
     "fill_contexts",
     "numpy_dtype",
     "split_contexts",
@@ -70,8 +71,18 @@ Aval = tuple[tuple[int, ...], np.dtype]
 
 
 def numpy_dtype(dtype: Any) -> np.dtype:
-    """The NumPy dtype of a NumPy, JAX, torch, TensorFlow, ... dtype."""
-    return np.dtype(_dtype_name(dtype))
+    """The NumPy dtype of a NumPy, JAX, torch, TensorFlow, ... dtype (remembered: every call of a
+    `DifferentiateWith` asks, and finding it by name costs ~1.5 µs)."""
+    try:
+        return _NUMPY_DTYPES[dtype]
+    except (KeyError, TypeError):  # not seen yet, or unhashable (then found each time)
+        found = np.dtype(_dtype_name(dtype))
+        with contextlib.suppress(TypeError):
+            _NUMPY_DTYPES[dtype] = found
+        return found
+
+
+_NUMPY_DTYPES: dict[Any, np.dtype] = {}
 
 
 def _expand(t: Any) -> Any:
@@ -231,7 +242,7 @@ class Node:
 
     # -- derived nodes -------------------------------------------------------------------------
 
-    def push(self) -> Node:
+    def push(self) -> Push:
         return self._once(self._derived, "push", lambda: Push(self))
 
     def pull(self) -> Node:
@@ -270,10 +281,11 @@ class Node:
         """`fn(x, *linear, *context_values)`, which the substitute's primitives can differentiate."""
         raise NotImplementedError
 
-    def run(self, args: tuple) -> Any:
-        """`host(args)`, with the substitute's failures explained as failures to differentiate `f`."""
+    def run(self, args: tuple, host: Callable[[tuple], Any] | None = None) -> Any:
+        """`host(args)` (or another method of this node's), with the substitute's failures
+        explained as failures to differentiate `f`."""
         try:
-            return self.host(args)
+            return (host or self.host)(args)
         except Exception as exc:
             explained = isinstance(exc, AnyDiffError)
             if self is self.base or (explained and not isinstance(exc, FunctionNotDifferentiableError)):
@@ -357,11 +369,14 @@ class Base(Node):
                     "Return one array (stack or concatenate several results)."
                 )
             y = converter(kind, self.sub.operand)(y)  # type: ignore[misc]
-        seen = tuple((tuple(a.shape), a.dtype) for a in args)
-        if seen not in self._seen:  # the first result for these shapes: check it, remember its spec
+        if not self.checked(args):  # the first result for these shapes: check it, remember its spec
             self._remember(args, y)
-            self._seen.add(seen)
+            self._seen.add(tuple((tuple(a.shape), a.dtype) for a in args))
         return y
+
+    def checked(self, args: tuple) -> bool:
+        """Whether `f` has returned a result for arguments shaped like `args` (and it was checked)."""
+        return tuple((tuple(a.shape), a.dtype) for a in args) in self._seen
 
     def _remember(self, args: tuple, y: Any) -> None:
         spec = tuple(y.shape), numpy_dtype(y.dtype)
@@ -447,7 +462,7 @@ class Push(Derived):
     def __init__(self, parent: Node) -> None:
         super().__init__(parent, parent.k + 1)
 
-    def push(self) -> Node:
+    def push(self) -> Push:
         if self.parent is self.base:
             return self._once(self._derived, "push", lambda: SecondPush(self))
         return super().push()
@@ -469,10 +484,28 @@ class Push(Derived):
     def prepared(self, args: tuple, tangents: Any) -> Any:
         if self.parent is not self.base:
             return None
+        operands, prep = self._pushforward(args, tangents)
+        return pushforward(*operands, prep=prep)
+
+    def _pushforward(self, args: tuple, tangents: Any) -> tuple[tuple, Any]:
+        """The arguments of the substitute's pushforward of `f` along `tangents`, and its prep."""
         x, _, leaves = self.split(args)
-        f, backend, contexts = self.base.f, self.sub.backend, self.base.contexts((), leaves)
-        prep = self.prep(args, lambda: prepare_pushforward(f, backend, x, tangents, *contexts))
-        return pushforward(f, backend, x, tangents, *contexts, prep=prep)
+        operands = (self.base.f, self.sub.backend, x, tangents, *self.base.contexts((), leaves))
+        return operands, self.prep(args, lambda: prepare_pushforward(*operands))
+
+    def value_and_run(self, args: tuple) -> tuple[Any, Any]:
+        """`(parent(x, *v, *leaves), run(args))`: for `f` itself, in one call of the substitute's
+        `value_and_pushforward` (one evaluation of `f`, not two) once `f` has returned a result
+        for these shapes (which was checked); otherwise one after the other."""
+        x, linear, leaves = self.split(args)
+        parent_args = (x, *linear[:-1], *leaves)
+        if self.parent is self.base and self.base.checked(parent_args):
+            return self.run(args, self._value_and_prepared)
+        return self.parent.run(parent_args), self.run(args)
+
+    def _value_and_prepared(self, args: tuple) -> tuple[Any, Any]:
+        operands, prep = self._pushforward(args, args[1])
+        return value_and_pushforward(*operands, prep=prep)
 
 
 class Pull(Derived):
@@ -484,7 +517,7 @@ class Pull(Derived):
     def transpose(self, j: int, aval: Aval) -> Node:
         return self.parent.push() if j == self.k - 1 else super().transpose(j, aval)
 
-    def push(self) -> Node:
+    def push(self) -> Push:
         return self._once(self._derived, "push", lambda: Hvp(self))
 
     def pull(self) -> Node:
@@ -633,6 +666,19 @@ def evaluate(node: Node, args: tuple, transport: ArrayKind) -> Any:
         args = tuple(map(to_operand, args))
     y = node.run(args)
     return y if from_operand is None else from_operand(y)
+
+
+def evaluate_with_tangent(node: Node, args: tuple, t: Any, transport: ArrayKind) -> tuple[Any, Any]:
+    """`(node(*args), node.push()(x, *linear, t, *leaves))` for a caller's arrays of kind
+    `transport`, as that kind: the value and its tangent along `t` (a tangent of `x`), from one
+    evaluation of `f` where the substitute computes both at once (`Push.value_and_run`)."""
+    to_operand, from_operand = node.sub.converters(transport)
+    x, linear, leaves = node.split(args)
+    args = (x, *linear, t, *leaves)
+    if to_operand is not None:
+        args = tuple(map(to_operand, args))
+    y, ty = node.push().value_and_run(args)
+    return (y, ty) if from_operand is None else (from_operand(y), from_operand(ty))
 
 
 # -- the rules ---------------------------------------------------------------------------------
