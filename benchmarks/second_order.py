@@ -4,10 +4,11 @@ For JAX and torch: `hvp` (one tangent) at n = 10, 1 000 and 100 000 and `hessian
 1 000, on f(x) = Σ sin²(xᵢ) with float64 inputs of the backend's own array kind. The native side
 is the fastest of the library's routes for the same work (JAX: `jvp` of `grad`, `vjp` of `grad`,
 `jax.hessian`, `jacrev` of `grad`; torch: double backward on the tape, `torch.func`,
-`torch.autograd.functional`). Calls are timed in alternation in one process, in five rounds,
-and the ratio of medians reported (the median over rounds; the ratio of the best rounds shows
-how much of it is the machine's load). The last column is the cost of a prepared `hvp` over a
-prepared `gradient` (theory: a small constant, about 2-4).
+`torch.autograd.functional`). Calls are timed in alternation in one process (`_overhead.row`:
+the ratios of the medians and of the minimums, on which the targets are checked, and the
+`floor`, the fastest native route behind the least a checked front does per call). The last
+column is the cost of a prepared `hvp` over a prepared `gradient` (theory: a small constant,
+about 2-4).
 
     python benchmarks/second_order.py [--quick]
 
@@ -22,16 +23,10 @@ import sys
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 import numpy as np  # noqa: E402
-from _timing import fmt_time, interleaved, save, table  # noqa: E402
+from _overhead import COLUMNS, checked_front, energy, row  # noqa: E402
+from _timing import interleaved, save, table  # noqa: E402
 
 import anydiff as ad  # noqa: E402
-
-ROUNDS = 5
-
-
-def energy(x):
-    xp = ad.namespace(x)
-    return xp.sum(xp.sin(x) ** 2)
 
 
 def jax_routes(n):
@@ -112,7 +107,6 @@ def prepared(op, b, x, v, sync):
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    repeats = 5 if quick else 11
     rows = []
     for library, routes in (("jax", jax_routes), ("torch", torch_routes)):
         for n in (10, 1000) if quick else (10, 1000, 100_000):
@@ -122,35 +116,26 @@ def main() -> None:
                 if op == "hessian" and n > 1000:
                     continue
                 mine, prep = prepared(op, b, x, v, sync)
-                # Every native route in the same alternation as ours: picking the fastest in a
-                # separate, shorter run is at the mercy of the machine's load.
-                candidates = natives[op]
-                fns = [*candidates.values(), mine, gradient_call]
-                # Several rounds: the median over rounds is the figure, the best round a check of
-                # how much of a ratio is the machine's load (other processes on its 2 cores).
-                rounds = np.array([interleaved(fns, repeats=repeats) for _ in range(ROUNDS)])
-                times, best = np.median(rounds, axis=0), rounds.min(axis=0)
-                native_times = dict(zip(candidates, times[: len(candidates)].tolist(), strict=True))
-                route = min(native_times, key=native_times.__getitem__)
-                t_native, (t_ours, t_gradient) = native_times[route], times[-2:]
-                best_ratio = best[-2] / best[: len(candidates)].min()
-                target = 1.10 if n <= 10 else 1.02
-                ratio = t_ours / t_native
-                rows.append({
-                    "library": library, "n": n, "operator": op, "native route": route,
-                    "anydiff route": prep.info.get("route", prep.info.get("strategy")),
-                    "native": fmt_time(t_native), "anydiff": fmt_time(t_ours), "ratio": f"{ratio:.3f}",
-                    "best-round ratio": f"{best_ratio:.3f}",
-                    "target": f"<= {target}", "met": "yes" if ratio <= target else "no",
-                    "hvp/gradient": f"{t_ours / t_gradient:.2f}" if op == "hvp" else "",
-                    "native_s": t_native, "anydiff_s": float(t_ours), "gradient_s": float(t_gradient),
-                    "native_routes_s": native_times,
-                })
-                print(f"  {library:5} n={n:<7} {op:8} {ratio:.3f}", file=sys.stderr)
-    columns = ["library", "n", "operator", "native route", "anydiff route", "native", "anydiff", "ratio", "target",
-               "met", "best-round ratio", "hvp/gradient"]
+                tangent = v if op == "hvp" else None
+                found = row(
+                    n,
+                    op,
+                    natives[op],
+                    mine,
+                    repeats=21 if quick else 61,
+                    target_seconds=0.005,
+                    floor=lambda native, x=x, t=tangent: checked_front(native, x, t),
+                    library=library,
+                )
+                found["anydiff route"] = prep.info.get("route", prep.info.get("strategy"))
+                if op == "hvp":
+                    t_hvp, t_gradient = interleaved([mine, gradient_call], repeats=21 if quick else 61, statistic=min)
+                    found["hvp/gradient"] = f"{t_hvp / t_gradient:.2f}"
+                rows.append(found)
+    columns = ["library", *COLUMNS, "floor", "anydiff route", "hvp/gradient"]
     print(table(rows, columns))
-    print(f"\nwritten to {save('second_order', rows, {'quick': quick, 'function': 'sum(sin(x)**2)'})}")
+    meta = {"quick": quick, "function": "sum(sin(x)**2)", "load": os.getloadavg()}
+    print(f"\nwritten to {save('second_order', rows, meta)}")
 
 
 if __name__ == "__main__":
