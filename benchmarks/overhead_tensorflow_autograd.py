@@ -5,11 +5,14 @@ TensorFlow runs with its own tensors and with NumPy inputs (the native side then
 user would); autograd computes on NumPy arrays. The native side is the fastest of the library's
 routes for the same work: for TensorFlow the traced `ConcreteFunction` of a tape, of
 `ForwardAccumulator` or of `tape.jacobian`, the `tf.function` dispatcher, and eager execution;
-for autograd its `grad`, `value_and_grad`, `make_jvp`, `make_vjp` and `jacobian`. Calls are timed
-in alternation in one process, in many short samples, and two ratios reported: of the medians
-(the house rule), and of the minimums, the least disturbed samples, which are what stays
-meaningful when other work shares the machine (the medians then move by ±20 %); the targets
-are checked on those.
+for autograd its `grad`, `value_and_grad`, `make_jvp`, `make_vjp` and `jacobian`. Each row is
+measured twice: against these public routes, and with the entries anydiff itself calls added to
+them (TensorFlow's concrete function entered by its flat list of tensors, with NumPy arrays made
+host tensors; autograd's `core.make_vjp` and `core.make_jvp`), which leaves anydiff's own
+overhead. Calls are timed in alternation in one process, in many short samples, and two ratios
+reported: of the medians (the house rule), and of the minimums, the least disturbed samples,
+which are what stays meaningful when other work shares the machine (the medians then move by
+±20 %); the targets are checked on those.
 
     python benchmarks/overhead_tensorflow_autograd.py [--quick]
 
@@ -118,38 +121,45 @@ def tensorflow_routes(n, kind):
     natives = {
         "gradient": {
             "concrete(tape)": one(concrete(gradient, xs), x),
-            "flat concrete(tape)": fast(gradient, x),
             "tf.function(tape)": one(dispatched(gradient), x),
             "eager tape": one(gradient, x),
         },
         "value_and_gradient": {
             "concrete(tape)": one(concrete(value_and_gradient, xs), x, value=True),
-            "flat concrete(tape)": fast(value_and_gradient, x, value=True),
             "eager tape": one(value_and_gradient, x, value=True),
         },
         "pushforward": {
             "concrete(ForwardAccumulator)": one(concrete(forward_accumulator, xs, ts), x, t),
             "concrete(double backward)": one(concrete(double_backward, xs, ts), x, t),
-            "flat concrete(ForwardAccumulator)": fast(forward_accumulator, x, t),
-            "flat concrete(double backward)": fast(double_backward, x, t),
         },
         "pullback": {
             "concrete(tape)": one(concrete(vjp, xs, ts), x, t),
-            "flat concrete(tape)": fast(vjp, x, t),
             "tf.function(tape)": one(dispatched(vjp), x, t),
         },
         "jacobian": {
             "concrete(tape.jacobian)": one(concrete(jacobian_reverse, xs), x),
             "concrete(vectorised ForwardAccumulator)": one(concrete(jacobian_forward, xs), x),
+        },
+    }
+    entries = {
+        "gradient": {"flat concrete(tape)": fast(gradient, x)},
+        "value_and_gradient": {"flat concrete(tape)": fast(value_and_gradient, x, value=True)},
+        "pushforward": {
+            "flat concrete(ForwardAccumulator)": fast(forward_accumulator, x, t),
+            "flat concrete(double backward)": fast(double_backward, x, t),
+        },
+        "pullback": {"flat concrete(tape)": fast(vjp, x, t)},
+        "jacobian": {
             "flat concrete(tape.jacobian)": fast(jacobian_reverse, x),
             "flat concrete(vectorised ForwardAccumulator)": fast(jacobian_forward, x),
         },
     }
-    return ad.AutoTensorFlow(), x, t, natives
+    return ad.AutoTensorFlow(), x, t, natives, entries
 
 
 def autograd_routes(n, kind):
     import autograd
+    import autograd.core
 
     rng = np.random.default_rng(0)
     x, t = rng.uniform(-1, 1, (2, n))
@@ -171,7 +181,22 @@ def autograd_routes(n, kind):
         },
         "jacobian": {"jacobian": lambda: autograd.jacobian(stretch)(x), "make_vjp rows": rows_of_make_vjp},
     }
-    return ad.AutoAutograd(), x, t, natives
+    # `autograd.make_vjp` and `make_jvp` are `core.make_vjp` and `core.make_jvp` wrapped for
+    # functions of several arguments; anydiff calls the unwrapped ones.
+    core_jvp, core_vjp = autograd.core.make_jvp, autograd.core.make_vjp
+
+    def core_value_and_gradient():
+        pull, y = core_vjp(energy, x)
+        return y, pull(1.0)
+
+    entries = {
+        "gradient": {"core.make_vjp": lambda: core_vjp(energy, x)[0](1.0)},
+        "value_and_gradient": {"core.make_vjp": core_value_and_gradient},
+        "pushforward": {"core.make_jvp": lambda: core_jvp(stretch, x)(t)[1]},
+        "pullback": {"core.make_vjp": lambda: core_vjp(stretch, x)[0](t)},
+        "jacobian": {},
+    }
+    return ad.AutoAutograd(), x, t, natives, entries
 
 
 def main() -> None:
@@ -185,24 +210,29 @@ def main() -> None:
     for library, routes, kinds in libraries:
         for kind in kinds:
             for n in (10, 1000):
-                b, x, t, natives = routes(n, kind)
+                b, x, t, natives, entries = routes(n, kind)
                 for op, candidates in natives.items():
-                    # Many short samples (151 of 2 ms, where there were 41 of 5 ms): the minimum, on
-                    # which the targets are checked, is more likely to find an undisturbed moment.
                     mine = prepared_call(op, b, x, t)
-                    rows.append(
-                        row(
-                            n,
-                            op,
-                            candidates,
-                            mine,
-                            repeats=31 if quick else 151,
-                            target_seconds=0.002,
-                            library=library,
-                            input=kind,
+                    groups = {"public": candidates}
+                    if entries[op]:
+                        groups["with anydiff's entry"] = {**candidates, **entries[op]}
+                    for group, routes_of_group in groups.items():
+                        # Many short samples (151 of 2 ms, where there were 41 of 5 ms): the minimum,
+                        # on which the targets are checked, is more likely to find an undisturbed moment.
+                        rows.append(
+                            row(
+                                n,
+                                op,
+                                routes_of_group,
+                                mine,
+                                repeats=31 if quick else 151,
+                                target_seconds=0.002,
+                                library=library,
+                                input=kind,
+                                natives=group,
+                            )
                         )
-                    )
-    print(table(rows, ["library", "input", *COLUMNS]))
+    print(table(rows, ["library", "input", "natives", *COLUMNS]))
     print(f"\nwritten to {save('overhead_tensorflow_autograd', rows, {'quick': quick, 'load': os.getloadavg()})}")
 
 

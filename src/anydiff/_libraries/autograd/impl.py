@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import autograd
+import autograd.core
 import autograd.numpy as anp
 import numpy as np
 from autograd.numpy.numpy_boxes import ArrayBox
@@ -49,6 +51,8 @@ __all__ = ["AutogradImpl"]
 
 # -- differentiation -------------------------------------------------------------------------------
 
+_second = itemgetter(1)  # the product of a `(value, product)` pair
+
 
 def _independent(f: Callable[..., Any], x: Any, contexts: tuple) -> bool:
     """Whether `f(x)` does not depend on `x` here: autograd then warns on every call.
@@ -62,6 +66,17 @@ def _independent(f: Callable[..., Any], x: Any, contexts: tuple) -> bool:
         except Exception:
             return False
     return any("independent of input" in str(w.message) for w in caught)
+
+
+def _vjp(f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Callable[[Any], Any], Any]:
+    """`(pullback, f(x))`, what `autograd.make_vjp(f)(x, *contexts)` returns, without that
+    wrapper for functions of several arguments: 3 µs of a 43 µs VJP at n = 10 (measured)."""
+    return autograd.core.make_vjp((lambda v: f(v, *contexts)) if contexts else f, x)
+
+
+def _jvp(f: Callable[..., Any], x: Any, contexts: tuple) -> Callable[[Any], tuple[Any, Any]]:
+    """`t ↦ (f(x), J t)`, what `autograd.make_jvp(f)(x, *contexts)` returns; see `_vjp`."""
+    return autograd.core.make_jvp((lambda v: f(v, *contexts)) if contexts else f, x)
 
 
 def _quiet(kernel: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,12 +116,12 @@ class AutogradImpl(BackendImpl):
     # -- composable primitives ------------------------------------------------------------------
 
     def jvp(self, f: Callable[..., Any], x: Any, tangents: Any, contexts: tuple) -> tuple[Any, Any]:
-        push = autograd.make_jvp(f)(x, *contexts)
+        push = _jvp(f, x, contexts)
         pairs = [push(t) for t in tangents]
         return pairs[0][0], _stack([ty for _, ty in pairs])
 
     def vjp(self, f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Callable[[Any], Any]]:
-        pull, y = autograd.make_vjp(f)(x, *contexts)
+        pull, y = _vjp(f, x, contexts)
         return y, lambda cotangents: _stack([pull(u) for u in cotangents])
 
     def translate_error(self, exc: Exception, operator: str) -> Exception | None:
@@ -132,52 +147,49 @@ class AutogradImpl(BackendImpl):
     # call, one Python frame more is a percent of overhead.
 
     def native_gradient(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
-        maker, seed = autograd.make_vjp(f), np.ones((), dtype=spec.dtype)
+        seed = np.ones((), dtype=spec.dtype)
 
         def value_and_gradient(x: Any, *contexts: Any) -> tuple[Any, Any]:
-            pull, y = maker(x, *contexts)
+            pull, y = _vjp(f, x, contexts)
             return y, pull(seed)
 
         def gradient(x: Any, *contexts: Any) -> Any:
-            return maker(x, *contexts)[0](seed)
+            return _vjp(f, x, contexts)[0](seed)
 
         return self._kernels(gradient, value_and_gradient, {"mode": "reverse"}, f, x, contexts, spec)
 
     def native_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
-        maker = autograd.make_vjp(f)
 
         def value_and_pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
-            pull, y = maker(x, *contexts)
+            pull, y = _vjp(f, x, contexts)
             return y, tuple(map(pull, cotangents))
 
         def pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple:
-            return tuple(map(maker(x, *contexts)[0], cotangents))
+            return tuple(map(_vjp(f, x, contexts)[0], cotangents))
 
         return self._kernels(pullback, value_and_pullback, {"mode": "reverse"}, f, x, contexts, spec)
 
     def native_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
-        maker = autograd.make_jvp(f)
 
+        # `map` and `itemgetter` rather than comprehensions, which are a Python frame each
         def value_and_pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
-            push = maker(x, *contexts)
-            pairs = [push(t) for t in tangents]
-            return pairs[0][0], tuple([ty for _, ty in pairs])
+            pairs = tuple(map(_jvp(f, x, contexts), tangents))
+            return pairs[0][0], tuple(map(_second, pairs))
 
         def pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple:
-            push = maker(x, *contexts)
-            return tuple([push(t)[1] for t in tangents])
+            return tuple(map(_second, map(_jvp(f, x, contexts), tangents)))
 
         info = {"mode": "forward"}
         return self._kernels(pushforward, value_and_pushforward, info, f, x, contexts, spec)
 
     def native_derivative(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
-        maker, seed = autograd.make_jvp(f), np.ones((), dtype=x.dtype)
+        seed = np.ones((), dtype=x.dtype)
 
         def value_and_derivative(x: Any, *contexts: Any) -> tuple[Any, Any]:
-            return maker(x, *contexts)(seed)
+            return _jvp(f, x, contexts)(seed)
 
         def derivative(x: Any, *contexts: Any) -> Any:
-            return maker(x, *contexts)(seed)[1]
+            return _jvp(f, x, contexts)(seed)[1]
 
         return self._kernels(derivative, value_and_derivative, {"mode": "forward"}, f, x, contexts, spec)
 
@@ -186,19 +198,19 @@ class AutogradImpl(BackendImpl):
         n, m = flat_size(x_shape), flat_size(y_shape)
         forward = 2 * n <= m
         if forward:
-            maker, seeds = autograd.make_jvp(f), np.eye(n, dtype=x.dtype).reshape(n, *x_shape)
+            seeds = np.eye(n, dtype=x.dtype).reshape(n, *x_shape)
 
             def value_and_jacobian(x: Any, *contexts: Any) -> tuple[Any, Any]:
-                push = maker(x, *contexts)
+                push = _jvp(f, x, contexts)
                 pairs = [push(e) for e in seeds]
                 columns = _stack([ty for _, ty in pairs]).reshape(n, m)
                 return pairs[0][0], columns.T.reshape((*y_shape, *x_shape))
 
         else:
-            maker, seeds = autograd.make_vjp(f), np.eye(m, dtype=spec.dtype).reshape(m, *y_shape)
+            seeds = np.eye(m, dtype=spec.dtype).reshape(m, *y_shape)
 
             def value_and_jacobian(x: Any, *contexts: Any) -> tuple[Any, Any]:
-                pull, y = maker(x, *contexts)
+                pull, y = _vjp(f, x, contexts)
                 return y, _stack([pull(u) for u in seeds]).reshape((*y_shape, *x_shape))
 
         def jacobian(x: Any, *contexts: Any) -> Any:
