@@ -365,9 +365,13 @@ class TorchImpl(BackendImpl):
 
         def value_gradient_and_hessian(x: Any, *contexts: Any) -> tuple[Any, Any, Any]:
             leaf, y, gradient = _record_gradient(f, x, contexts)
-            xp = namespace(x)
-            rows = [_tape_hvp(leaf, gradient, basis_rows(xp, x, start, stop), batched=True) for start, stop in batches]
-            hessian = torch.cat(rows) if len(rows) > 1 else rows[0] if rows else x.new_zeros((0,))
+            if len(batches) == 1:  # the whole basis: `torch.eye` is 4x faster than the array-API `basis_rows`
+                basis = torch.eye(n, dtype=x.dtype, device=x.device).reshape((n, *x.shape))
+                hessian = _tape_hvp(leaf, gradient, basis, batched=True)
+            else:
+                xp = namespace(x)
+                rows = [_tape_hvp(leaf, gradient, basis_rows(xp, x, *batch), batched=True) for batch in batches]
+                hessian = torch.cat(rows) if rows else x.new_zeros((0,))
             return y.detach(), gradient.detach(), hessian.reshape((*x.shape, *x.shape))
 
         def hessian(x: Any, *contexts: Any) -> Any:
@@ -424,8 +428,11 @@ def _record_gradient(f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[An
     leaf, y = _record(f, x, contexts)
     if not y.requires_grad:  # `f` does not depend on `x`
         return leaf, y, torch.zeros_like(leaf)
-    with torch.enable_grad():
+    if torch.is_grad_enabled():  # entering `enable_grad` costs ~0.7 µs
         g = torch.autograd.grad(y, leaf, create_graph=True, allow_unused=True)[0]
+    else:
+        with torch.enable_grad():
+            g = torch.autograd.grad(y, leaf, create_graph=True, allow_unused=True)[0]
     return leaf, y, torch.zeros_like(leaf) if g is None else g
 
 
