@@ -15,8 +15,14 @@ on one thread here): on a machine shared with other work, wall time also counts 
 processes hold the cores, and the fastest sample is the least disturbed.
 The `floor` rows are what each library charges for leaving its own code at all, whoever does
 it: an identity `jax.pure_callback` under `jit` (and one calling torch's `f`, written by hand),
-an identity primitive lowered to XLA's host callback itself (what the bridge lowers to), an
-identity `torch.autograd.Function`.
+an identity primitive lowered to XLA's host callback itself (what the bridge lowers to), and that
+host callback running torch's `f`, prepared pushforward and prepared pullback by hand (the least a
+JAX program pays for each operation computed by torch); an identity `torch.autograd.Function`,
+called and on the tape (`torch.autograd.grad`), dual numbers and `torch.func.jvp` through an
+identity (what torch's forward modes cost around any function), `jax.jit(f)` of NumPy views of
+tensors against JAX arrays (JAX's price of torch's memory), and JAX's own pullback split at the
+tape (`jax.vjp` compiled with its residuals, then the backward pass: what a tape needs, as the
+value comes before the cotangent) against the prepared value and pullback in one function.
 
 Targets at n = 10: a JAX program's call, JVP and VJP within 1.2x the overhead of the
 `pure_callback` floor of the same run, a torch program's call under 20 µs (issue 19), the rest
@@ -44,22 +50,31 @@ def stretch(x):
     return xp.sin(x) * xp.cumulative_sum(x)
 
 
-def host_identity():
-    """A JAX primitive whose compiled form is an identity host callback (XLA's custom call)."""
+def host_primitive(callback):
+    """A JAX primitive whose compiled form calls `callback(*numpy_arrays) -> numpy_array` through
+    XLA's host callback (the custom call the bridge lowers to); its result is shaped like the first
+    argument."""
     import jax
     from jax.extend.core import Primitive
     from jax.interpreters import mlir
 
-    primitive = Primitive("identity_host_callback")
-    primitive.def_abstract_eval(lambda a: jax.core.ShapedArray(a.shape, a.dtype))
+    primitive = Primitive(f"host_{callback.__name__}")
+    primitive.def_abstract_eval(lambda a, *rest: jax.core.ShapedArray(a.shape, a.dtype))
 
-    def lowering(ctx, a):
+    def lowering(ctx, *args):
         return mlir.emit_python_callback(
-            ctx, lambda v: (v,), None, [a], ctx.avals_in, ctx.avals_out, has_side_effect=False, returns_token=False
+            ctx,
+            lambda *v: (callback(*v),),
+            None,
+            list(args),
+            ctx.avals_in,
+            ctx.avals_out,
+            has_side_effect=False,
+            returns_token=False,
         )[0]
 
     mlir.register_lowering(primitive, lowering)
-    return primitive
+    return jax.jit(primitive.bind)
 
 
 def jax_calls_torch(n):
@@ -88,16 +103,41 @@ def jax_calls_torch(n):
 
     # JAX's own price of leaving a compiled program: an identity callback against an identity,
     # and the callback one would write by hand around torch's `f` (value only, no derivatives);
-    # XLA's host callback itself, under `pure_callback`, as the bridge's primitive lowers to it.
+    # XLA's host callback itself, under `pure_callback`, as the bridge's primitive lowers to it;
+    # and that host callback running by hand what the bridge asks of torch (`f`, its prepared
+    # pushforward, its prepared pullback), the least that running torch from XLA costs.
     identity = jax.jit(lambda x: x + 0)
     spec = jax.ShapeDtypeStruct(x.shape, x.dtype)
     callback = jax.jit(lambda x: jax.pure_callback(np.asarray, spec, x))
     by_hand = jax.jit(lambda x: jax.pure_callback(lambda a: stretch(torch.from_dlpack(np.asarray(a))).numpy(), spec, x))
-    host = jax.jit(host_identity().bind)
+
+    def pushforward(a, b):
+        return ad.pushforward(stretch, torch_b, torch.from_dlpack(a), torch.from_dlpack(b), prep=push).numpy()
+
+    def pullback(a, b):
+        return ad.pullback(stretch, torch_b, torch.from_dlpack(a), torch.from_dlpack(b), prep=pull).numpy()
+
+    def value(a):
+        return stretch(torch.from_dlpack(a)).numpy()
+
+    def same(a):
+        return a
+
+    host, f_by_host = host_primitive(same), host_primitive(value)
+    jvp_by_host, vjp_by_host = host_primitive(pushforward), host_primitive(pullback)
     return {
         "floor: pure_callback": (x64(lambda: callback(x)), x64(lambda: identity(x))),
         "floor: host callback": (x64(lambda: host(x)), x64(lambda: identity(x))),
         "floor: call by hand": (x64(lambda: by_hand(x)), lambda: stretch(xt)),
+        "floor: host call by hand": (x64(lambda: f_by_host(x)), lambda: stretch(xt)),
+        "floor: host jvp by hand": (
+            x64(lambda: jvp_by_host(x, t)),
+            lambda: ad.pushforward(stretch, torch_b, xt, tt, prep=push),
+        ),
+        "floor: host vjp by hand": (
+            x64(lambda: vjp_by_host(x, t)),
+            lambda: ad.pullback(stretch, torch_b, xt, tt, prep=pull),
+        ),
         "call": (x64(lambda: call(x)), lambda: stretch(xt)),
         "eager call": (x64(lambda: dw(x)), lambda: stretch(xt)),
         "jvp": (x64(lambda: jvp(x, t)), lambda: ad.pushforward(stretch, torch_b, xt, tt, prep=push)),
@@ -128,13 +168,13 @@ def torch_calls_jax(n):
 
         return run
 
-    def dual_jvp():
+    def dual_jvp(fn=dw):
         with fwad.dual_level():
-            return fwad.unpack_dual(dw(fwad.make_dual(xt, tt))).tangent
+            return fwad.unpack_dual(fn(fwad.make_dual(xt, tt))).tangent
 
-    def tape_vjp():
+    def tape_vjp(fn=dw):
         leaf = xt.detach().requires_grad_()
-        y = dw(leaf)
+        y = fn(leaf)
         return y.detach(), torch.autograd.grad(y, leaf, tt)[0]
 
     class Identity(torch.autograd.Function):
@@ -152,8 +192,31 @@ def torch_calls_jax(n):
         def backward(ctx, g):
             return g
 
+    # JAX's own price of a split pullback (what a tape needs: the value before the cotangent is
+    # known): `jax.vjp` compiled, its residuals kept, then the compiled backward pass, against the
+    # prepared value and pullback in one compiled function.
+    with jax.enable_x64(True):
+        forward = jax.jit(lambda x: jax.vjp(stretch, x))
+        backward = jax.jit(lambda pullback, u: pullback(u)[0])
+
+    def split_vjp():
+        y, pullback = forward(x)
+        return y, backward(pullback, t)
+
+    def same(x):
+        return x
+
+    # torch's own price of each way of differentiating a custom operation, against an identity:
+    # an identity `Function` called and on the tape; dual numbers, and `torch.func.jvp`, through
+    # the identity; JAX's own price of computing on torch's memory: `jax.jit(f)` of NumPy views
+    # of tensors against JAX arrays.
     return {
         "floor: Function": (lambda: Identity.apply(xt), lambda: xt + 0),
+        "floor: Function (tape)": (lambda: tape_vjp(Identity.apply), lambda: xt + 0),
+        "floor: dual numbers": (lambda: dual_jvp(same), lambda: xt + 0),
+        "floor: torch.func.jvp": (lambda: torch.func.jvp(same, (xt,), (tt,))[1], lambda: xt + 0),
+        "floor: jit of NumPy": (synced(lambda: compiled(xt.numpy())), synced(lambda: compiled(x))),
+        "floor: split vjp": (synced(split_vjp), synced(lambda: ad.value_and_pullback(stretch, jax_b, x, t, prep=pull))),
         "call": (lambda: dw(xt), synced(lambda: compiled(x))),
         "jvp (dual)": (dual_jvp, synced(lambda: ad.pushforward(stretch, jax_b, x, t, prep=push))),
         "jvp (func)": (

@@ -4,6 +4,10 @@ Its `backward` and `jvp` apply the Function again on derived nodes (`nodes.py`),
 differentiable themselves (double backward, forward over reverse), and its `vmap` maps a node
 instead of tracing `f`: `torch.autograd.grad`, forward-mode dual numbers and the `torch.func`
 transforms (`grad`, `vjp`, `jvp`, `jacrev`, `jacfwd`, `hessian`, `vmap`) all work.
+
+The Function is applied only where torch would record it (`call`): a plain call evaluates the node
+at once, and so do dual numbers along `x` alone (torch's own, or those of one `torch.func.jvp`),
+whose value and tangent come from one evaluation of `f` by the substitute.
 """
 
 from __future__ import annotations
