@@ -377,12 +377,16 @@ def test_torch_dual_numbers_along_x_alone_skip_the_function(substitute):
                 y += 1.0  # the results are the caller's own: no view of `x` or `t`
                 ty += 1.0
             torch.testing.assert_close((x, t), (x0, t0), rtol=0, atol=0)
-    # Forward over reverse (the tangent requires grad) is left to the Function's rules.
+    # Left to the Function's rules: forward over reverse (the tangent requires grad), and the
+    # tangent of a `vmap` inside the `jvp`.
     leaf = x.clone().requires_grad_(True)
     with fwad.dual_level():
         tangents = [fwad.unpack_dual(fn(fwad.make_dual(leaf, t))).tangent for fn in (dw, g)]
     got, want = (torch.autograd.grad(ty.sum(), leaf)[0] for ty in tangents)
     torch.testing.assert_close(got, want, rtol=tolerance(substitute, 2), atol=1e-12)
+    xs, ts = torch.stack([x, 2 * x]), torch.stack([t, -t])
+    got, want = (torch.func.jvp(torch.func.vmap(fn), (xs,), (ts,)) for fn in (dw, g))
+    torch.testing.assert_close(got, want, rtol=tolerance(substitute, 1), atol=1e-12)
 
 
 def test_tangent_on_a_context_is_an_error():

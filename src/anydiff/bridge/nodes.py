@@ -55,6 +55,7 @@ __all__ = [
     "Node",
     "ReturnsTree",
     "Substitute",
+    "Vmap",
     "cotangents",
     "evaluate",
     "evaluate_with_tangent",
@@ -671,7 +672,8 @@ def evaluate(node: Node, args: tuple, transport: ArrayKind) -> Any:
 def evaluate_with_tangent(node: Node, args: tuple, t: Any, transport: ArrayKind) -> tuple[Any, Any]:
     """`(node(*args), node.push()(x, *linear, t, *leaves))` for a caller's arrays of kind
     `transport`, as that kind: the value and its tangent along `t` (a tangent of `x`), from one
-    evaluation of `f` where the substitute computes both at once (`Push.value_and_run`)."""
+    evaluation of `f` where the substitute computes both at once (`Push.value_and_run`). Not for a
+    `Vmap` node, whose tangent `tangent` maps."""
     to_operand, from_operand = node.sub.converters(transport)
     x, linear, leaves = node.split(args)
     args = (x, *linear, t, *leaves)

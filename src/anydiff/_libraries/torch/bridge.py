@@ -21,7 +21,7 @@ import torch._C._functorch as _functorch
 import torch.autograd.forward_ad as fwad
 from torch._functorch.pyfunctorch import coerce_cinterpreter
 
-from anydiff.bridge.nodes import Node, cotangents, evaluate, evaluate_with_tangent, numpy_dtype, tangent
+from anydiff.bridge.nodes import Node, Vmap, cotangents, evaluate, evaluate_with_tangent, numpy_dtype, tangent
 from anydiff.extend import array_kind, array_kinds, converter
 
 from . import AutoTorch
@@ -131,8 +131,8 @@ def _dual(node: Node, args: tuple, transform: Any) -> Any:
         primals = tuple(_functorch._unwrap_for_grad(a, transform.level()) for a in primals)
         tangents = tuple(None if a is None else _functorch._unwrap_for_grad(a, transform.level()) for a in tangents)
     t = tangents[0]
-    if any(a is not None for a in tangents[1:]):
-        return None
+    if any(a is not None for a in tangents[1:]) or (t is not None and isinstance(node, Vmap)):
+        return None  # (the tangent of a `Vmap` node is mapped by the rules)
     if torch.is_grad_enabled() and any(a.requires_grad for a in (*primals, t) if a is not None):
         return None
     with nullcontext() if transform is None else transform.lower():
