@@ -66,14 +66,24 @@ def _contexts_converter(target: ArrayKind, accepts: frozenset[str]) -> Callable[
 
 
 def _tree_converter(convert: Callable[[Any], Any], native: ArrayKind) -> Callable[[Any], Any]:
-    """Apply `convert` to every native array in a (nested tuple) result."""
+    """Apply `convert` to every native array in a (nested tuple) result, a tuple of a lazy kind's
+    arrays evaluated at once first (`ArrayKind.evaluate`)."""
+    evaluate = native.evaluate
 
     def walk(r: Any) -> Any:
         if isinstance(r, tuple):
             return tuple([walk(v) for v in r])  # a list: faster than a generator (a tree's 50 leaves)
         return convert(r) if array_kind(r) is native else r
 
-    return walk
+    if evaluate is None:
+        return walk
+
+    def evaluated(r: Any) -> Any:
+        if isinstance(r, tuple) and len(r) > 1:  # one result: its conversion evaluates it
+            evaluate(r)
+        return walk(r)
+
+    return evaluated
 
 
 def _check_call(operator: Operator, f: Any, backend: Any, contexts: tuple) -> None:
