@@ -62,6 +62,26 @@ def test_scenarios_with_mlx_arrays(backend):
     test_differentiation(backend, [with_kind(s, "mlx") for s in scenarios], rtol=1e-6)
 
 
+def test_numpy_results_of_value_forms_evaluated_together():
+    # A tuple of MLX results is evaluated at once (`ArrayKind.evaluate`) before its conversion.
+    def square(x):
+        return x**2
+
+    prep = ad.prepare_gradient(polynomial, MLX, X)
+    pull = ad.prepare_pullback(square, MLX, X, (X, 2 * X))
+    for x in (X, X[::-1].copy()):
+        y, g = ad.value_and_gradient(polynomial, MLX, x, prep=prep)
+        np.testing.assert_allclose(y, np.sum(x**3) + np.sum(x) ** 2, rtol=1e-12)
+        np.testing.assert_allclose(g, 3 * x**2 + 2 * np.sum(x), rtol=1e-12)
+        value, (first, second) = ad.value_and_pullback(square, MLX, x, (X, 2 * X), prep=pull)
+        assert all(isinstance(r, np.ndarray) for r in (value, first, second))
+        np.testing.assert_allclose(value, x**2, rtol=1e-12)
+        np.testing.assert_allclose(second, 2 * first, rtol=1e-12)
+        np.testing.assert_allclose(first, 2 * x * X, rtol=1e-12)
+    with pytest.raises(ad.PreparationMismatchError, match="shape"):
+        ad.value_and_gradient(polynomial, MLX, X[:3], prep=prep)
+
+
 def test_float64_is_kept_and_float32_stays_float32():
     g = ad.gradient(polynomial, MLX, mx.array(X, dtype=mx.float64))
     assert isinstance(g, mx.array) and g.dtype == mx.float64

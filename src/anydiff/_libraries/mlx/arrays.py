@@ -34,6 +34,12 @@ def _mlx_from_numpy(a: np.ndarray) -> Any:
     return array(a, dtype=float64) if a.dtype is _FLOAT64 or a.dtype == _FLOAT64 else array(a)
 
 
+def _mlx_evaluate(results: tuple) -> None:
+    import mlx.core as mx
+
+    mx.eval(results)
+
+
 def _mlx_namespace(a: Any) -> Any:
     from .namespace import mlx_namespace
 
@@ -47,4 +53,5 @@ MLX = ArrayKind(
     to_numpy=np.asarray,  # evaluates the lazy array; shares its memory through the buffer protocol
     from_numpy=_mlx_from_numpy,
     namespace=_mlx_namespace,
+    evaluate=_mlx_evaluate,  # one evaluation for a tuple of results, where `np.asarray` makes one each
 )
