@@ -7,6 +7,8 @@ PyTensor `TensorVariable` for `x` itself (a vectorised graph, however large `x` 
 prepare time and called without input validation (`trust_input`): anydiff has checked the
 inputs already. PyTensor's default linker, Numba, compiles a new graph in 1-15 s on its first
 call; anydiff makes that call while preparing, so preparation is slow and prepared calls fast.
+Numba keeps the compiled graph on disk (in PyTensor's `base_compiledir`): preparing the same
+graph again, in any process, takes well under a second.
 
 PyTensor variables are immutable: `f` cannot write into arrays in place (two-argument functions
 `f(y, x)`, `Cache` buffers); write `f` functionally, or use `ad.AutoSymPy()` / `ad.AutoCasADi()`.
@@ -25,6 +27,8 @@ import pytensor
 import pytensor.gradient
 import pytensor.tensor as pt
 from numba.core.errors import NumbaWarning
+from pytensor.graph.basic import Constant
+from pytensor.graph.rewriting.basic import GraphRewriter
 from pytensor.tensor.variable import TensorConstant, TensorVariable
 
 from anydiff.extend import FunctionNotDifferentiableError, register_namespace
@@ -189,6 +193,22 @@ def _shape(variable: Any) -> Any:
 setattr(TensorVariable, "shape", property(_shape, doc=_SYMBOLIC_SHAPE.__doc__))  # noqa: B010
 
 
+class _ContiguousConstants(GraphRewriter):
+    """Make the graph's array constants contiguous, so that Numba can keep the graph on disk.
+
+    Constant folding leaves slices of constants (in the Hessian, columns of the identity that
+    seeds the vectorised Jacobian) as strided views. Numba embeds a strided constant by its
+    address ("dynamic globals"), which keeps the whole compiled graph out of its disk cache: each
+    process compiled the Rosenbrock Hessian (n = 5) again, 2-5 s, instead of loading it, 0.2 s.
+    """
+
+    def apply(self, fgraph: Any) -> None:
+        for variable in list(fgraph.variables):
+            data = variable.data if isinstance(variable, Constant) else None
+            if isinstance(data, np.ndarray) and not (data.flags.c_contiguous or data.flags.f_contiguous):
+                fgraph.replace(variable, type(variable)(variable.type, np.ascontiguousarray(data)))
+
+
 class PyTensorImpl(SymbolicImpl):
     route = "pytensor.grad/pushforward/pullback + pytensor.function"
     separate_plain = False  # compiling takes ~0.5 s; computing the value too costs little
@@ -246,11 +266,13 @@ class PyTensorImpl(SymbolicImpl):
 
     def compile_function(self, inputs: list[Any], outputs: list[Any]) -> Callable[..., list[np.ndarray]]:
         with warnings.catch_warnings():
-            # Numba cannot keep some compiled graphs on disk (vectorised Jacobians); it says so.
+            # Numba cannot keep a graph with a constant over 1 MB on disk; it says so.
             warnings.simplefilter("ignore", NumbaWarning)
             # Without the greedy distributor: on nested divisions (Newton iterations in `f`) its
             # rewriting grows exponentially, past two minutes for a Jacobian of eight iterations.
             mode = pytensor.compile.mode.get_default_mode().excluding("local_greedy_distributor")
+            # after every rewrite (the last ones are at position 100), before linking
+            mode = mode.register((_ContiguousConstants(), 101))
             function = pytensor.function(inputs, outputs, mode=mode, trust_input=True, on_unused_input="ignore")
             # PyTensor's default linker, Numba, compiles on the first call (seconds): make that
             # call now, so that it is part of the preparation
