@@ -358,3 +358,23 @@ def test_prep_reports_its_choices():
     assert reverse.info["mode"] == "reverse"
     with pytest.raises(AttributeError):
         prep.colors  # noqa: B018
+
+
+def test_namespace_of_one_array_is_remembered_until_a_namespace_is_registered():
+    import array_api_compat
+
+    from anydiff._core import arrays
+
+    class Marked(np.ndarray):
+        pass
+
+    a = np.zeros(2).view(Marked)
+    assert ad.namespace(a) is array_api_compat.array_namespace(a)
+    assert ad.namespace(a) is arrays._COMPAT[Marked]  # the second call reads the table
+    mine = object()
+    arrays.register_namespace(Marked, lambda _: mine)
+    try:
+        assert ad.namespace(a) is mine
+    finally:
+        del arrays._NAMESPACES[Marked]
+    assert ad.namespace(a) is array_api_compat.array_namespace(a)
