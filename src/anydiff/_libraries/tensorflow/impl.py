@@ -126,7 +126,11 @@ class _TangentGraphs:
         graph = self.graphs.get(k)
         if graph is None:
             graph = self.graphs[k] = _Graph(self.unpacking(k), 1 + k)
-        r = graph(x, *tangents, *contexts)
+        flat = graph.flat  # entered here rather than through `graph`: one Python frame less
+        if flat is not None and not contexts:
+            r = flat([x, *tangents], graph.captured)
+        else:
+            r = graph(x, *tangents, *contexts)
         if self.with_value:
             return r[0], tuple(r[1:])
         return (r,) if k == 1 else tuple(r)
