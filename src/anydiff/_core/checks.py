@@ -6,7 +6,7 @@ Run at preparation (and, for tangents, on each prepared call through the cheap `
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -132,15 +132,21 @@ def _tangent_tuple(name: str, tangents: Any, expected: tuple[int, ...], dtype: s
     return batch, single
 
 
-def tangent_checker(
-    name: str, expected: tuple[int, ...], dtype: Any, x: Any, given: Any
-) -> Callable[[Any], tuple[tuple, bool]]:
-    """The per-call tangent check: identity tests for the usual case, `_tangent_tuple` otherwise.
+class TangentCheck(NamedTuple):
+    """The per-call tangent check of a prep, in two parts: the test of the usual case, one array
+    like the preparation's (its type and dtype, and `shape == like`: the shape of a tangent given
+    at preparation as the library gives it, a torch.Size or a TensorShape, which compares faster
+    than a tuple: TensorFlow 0.16 against 0.44 µs, torch 0.11 against 0.17 µs), which the prepared
+    call writes out; and `check(tangents) -> (tuple of tangents, single)` for any other."""
 
-    `given` are the tangents of the preparation: once checked, the usual case compares a
-    tangent's shape with theirs as the library gives it (`t.shape == like`), faster than building
-    a tuple (TensorFlow: 0.16 against 0.44 µs, torch: 0.11 against 0.17 µs).
-    """
+    xtype: Any  # a type, or None (a Python-float `x`: always the full check)
+    dtype: Any
+    like: Any
+    check: Callable[[Any], tuple[tuple, bool]]
+
+
+def tangent_checker(name: str, expected: tuple[int, ...], dtype: Any, x: Any, given: Any) -> TangentCheck:
+    """The per-call tangent check (`TangentCheck`); `given` are the tangents of the preparation."""
     # A Python-float `x` always takes the full check (its tangents may be floats or 0-d arrays).
     xtype, expected_dtype = (None if isinstance(x, float) else type(x)), dtype_name(dtype)
     native_dtype = getattr(x, "dtype", None) if expected_dtype == dtype_name(getattr(x, "dtype", "float64")) else None
@@ -156,15 +162,10 @@ def tangent_checker(
 
     def check(tangents: Any) -> tuple[tuple, bool]:
         if type(tangents) is not tuple:
-            # `usual(tangents)` written out: the one-tangent call is the common one
-            if (
-                type(tangents) is xtype
-                and (tangents.dtype is native_dtype or tangents.dtype == native_dtype)
-                and tangents.shape == like
-            ):
+            if usual(tangents):
                 return (tangents,), True
         elif tangents and all([usual(t) for t in tangents]):  # a list: faster than a generator
             return tangents, False
         return _tangent_tuple(name, tangents, expected, expected_dtype, x)
 
-    return check
+    return TangentCheck(xtype, native_dtype, like, check)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .arrays import ArrayKind, ArrayLike, array_kind, converter, dtype_name, namespace, sparse_builder
 from .backend import AbstractBackend
-from .checks import check_batch_size, check_flat, check_output, float_input, tangent_checker
+from .checks import TangentCheck, check_batch_size, check_flat, check_output, float_input, tangent_checker
 from .contexts import Context, check_contexts
 from .errors import AnyDiffError, PreparationMismatchError
 from .guard import size_guard
@@ -237,7 +237,7 @@ def _prepare_array(
                 x,
                 tangents,
             )
-            tangents, _ = check_tangents(tangents)
+            tangents, _ = check_tangents.check(tangents)
             tn = tangents if to_native is None else tuple(to_native(t) for t in tangents)
         builder, guarded = size_guard(operator, impl, f_native, xn, cn)
         token = BATCH_SIZE.set(batch_size)
@@ -623,7 +623,7 @@ def _bind(
     out: Callable[[Any], Any] | None,
     translate: Callable[[Exception, str], Exception | None],
     name: str,
-    check_tangents: Callable[[Any], tuple[tuple, bool]] | None,
+    check_tangents: TangentCheck | None,
     context: Callable[[], ContextManager[Any]] | None,
 ) -> Callable[..., Any]:
     """The prepared call: convert inputs, run the kernel (in the backend's context), convert back.
@@ -669,8 +669,18 @@ def _bind(
 
         return convert_and_call
 
+    t_type, t_dtype, like, check = check_tangents
+
     def call_with_tangents(x: Any, tangents: Any, contexts: tuple) -> tuple[Any, bool]:
-        batch, single = check_tangents(tangents)  # type: ignore[misc]
+        # the usual case, one tangent like the preparation's, written out (a call less)
+        if (
+            type(tangents) is t_type
+            and (tangents.dtype is t_dtype or tangents.dtype == t_dtype)  # some libraries: equal, not identical
+            and tangents.shape == like
+        ):
+            batch, single = (tangents,), True
+        else:
+            batch, single = check(tangents)
         if to_native is not None:
             x = to_native(x)
             batch = tuple(to_native(t) for t in batch)
