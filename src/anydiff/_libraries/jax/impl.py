@@ -41,7 +41,7 @@ _TRACER_ERRORS = (
 )
 
 
-class _Compiled:
+def _compiled(fn: Callable[..., Any], context: Callable[[], ContextManager[Any]] | None) -> Callable[..., Any]:
     """`jax.jit(fn)`, called through its compiled executable once called with concrete arrays.
 
     A jitted call inside `jax.enable_x64` leaves JAX's fastest dispatch path; the executable
@@ -49,31 +49,30 @@ class _Compiled:
     without it, 0.5-0.8 µs faster than the jitted call in the context and 10-20 % of a small
     prepared call. Arguments the executable was not compiled for (JAX tracers under a
     transformation, NumPy or Python values, which need the context) raise `TypeError` before
-    anything runs; the kernel then falls back to the jitted function for good.
+    anything runs; the kernel then falls back to the jitted function for good. A closure, not
+    an object with `__call__`: 60 ns less per call.
     """
+    jitted = jax.jit(fn)
+    enter = context or nullcontext
+    executable: Any = None  # compiled at the first call; `_JITTED` when not to be used
 
-    __slots__ = ("context", "executable", "jitted")
-    enters_context = True  # `_bind` leaves the array kind's context to the kernel
-
-    def __init__(self, fn: Callable[..., Any], context: Callable[[], ContextManager[Any]] | None) -> None:
-        self.jitted = jax.jit(fn)
-        self.context = context or nullcontext
-        self.executable: Any = None  # compiled at the first call; `_JITTED` when not to be used
-
-    def __call__(self, *args: Any) -> Any:
-        executable = self.executable
+    def call(*args: Any) -> Any:
+        nonlocal executable
         if executable is not None and executable is not _JITTED:
             try:
                 return executable(*args)
             except TypeError:  # other types than at the first call: JAX checks before running
-                self.executable = _JITTED
+                executable = _JITTED
         if executable is None:
-            executable = executable_for(self.jitted, self.context, args)
-            self.executable = _JITTED if executable is None else executable
-            if executable is not None:
-                return executable(*args)
-        with self.context():
-            return self.jitted(*args)
+            found = executable_for(jitted, enter, args)
+            executable = _JITTED if found is None else found
+            if found is not None:
+                return found(*args)
+        with enter():
+            return jitted(*args)
+
+    call.enters_context = True  # type: ignore[attr-defined]  # `_bind` leaves the array kind's context to it
+    return call
 
 
 def executable_for(jitted: Any, context: Callable[[], ContextManager[Any]], args: tuple) -> Any | None:
@@ -117,7 +116,7 @@ class JAXImpl(BackendImpl):
         if not self.jit:
             return fn
         assert self.kind is not None and self.kind.context is not None
-        return _Compiled(fn, self.kind.context(x))
+        return _compiled(fn, self.kind.context(x))
 
     program_unit = "jaxpr equations"
 
