@@ -711,9 +711,9 @@ def reuse(
     """The prep to use for a call: the one given, or a recent or new one.
 
     A prep of `operator` comes back at once: its calls check the rest of the signature (`Prep`'s
-    guard, which checks the operator too, so public functions without `batch_size` or `flat` call
-    a `Prep` without coming here). Another `prep` raises here, `None` finds or makes one
-    (`_recent`).
+    guard, which checks the operator too, so the public functions call a `Prep` they are given
+    without coming here, unless a `batch_size` or another `flat` is asked for). Another `prep`
+    raises here, `None` finds or makes one (`_recent`).
     """
     if type(prep) is Prep and prep.operator is operator and batch_size is None and flat is prep.flat:
         return prep

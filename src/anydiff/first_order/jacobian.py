@@ -81,9 +81,9 @@ def jacobian(
         array([[2., 0.],
                [0., 4.]])
     """
-    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat).plain(
-        JACOBIAN, f, backend, x, contexts, y
-    )
+    p = prep if type(prep) is Prep and batch_size is None and flat is prep.flat else None
+    p = p or reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat)
+    return p.plain(JACOBIAN, f, backend, x, contexts, y)
 
 
 def value_and_jacobian(
@@ -97,9 +97,9 @@ def value_and_jacobian(
     flat: bool = False,
 ) -> tuple[ArrayLike, ArrayLike]:
     """`value_and_jacobian(f, backend, x, *contexts) -> (y, J)`; see `jacobian`."""
-    return reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat).with_value(
-        JACOBIAN, f, backend, x, contexts, y
-    )
+    p = prep if type(prep) is Prep and batch_size is None and flat is prep.flat else None
+    p = p or reuse(prep, JACOBIAN, f, backend, x, None, contexts, y, batch_size, flat)
+    return p.with_value(JACOBIAN, f, backend, x, contexts, y)
 
 
 def generic_jacobian(

@@ -79,9 +79,9 @@ def hessian(
         array([[4., 2.],
                [2., 0.]])
     """
-    return reuse(prep, HESSIAN, f, backend, x, None, contexts, None, batch_size, flat).plain(
-        HESSIAN, f, backend, x, contexts
-    )
+    p = prep if type(prep) is Prep and batch_size is None and flat is prep.flat else None
+    p = p or reuse(prep, HESSIAN, f, backend, x, None, contexts, None, batch_size, flat)
+    return p.plain(HESSIAN, f, backend, x, contexts)
 
 
 def value_gradient_and_hessian(
@@ -94,9 +94,9 @@ def value_gradient_and_hessian(
     flat: bool = False,
 ) -> tuple[ArrayLike, ArrayLike, ArrayLike]:
     """`value_gradient_and_hessian(f, backend, x, *contexts) -> (y, g, H)`; see `hessian`."""
-    return reuse(prep, HESSIAN, f, backend, x, None, contexts, None, batch_size, flat).with_value(
-        HESSIAN, f, backend, x, contexts
-    )
+    p = prep if type(prep) is Prep and batch_size is None and flat is prep.flat else None
+    p = p or reuse(prep, HESSIAN, f, backend, x, None, contexts, None, batch_size, flat)
+    return p.with_value(HESSIAN, f, backend, x, contexts)
 
 
 def generic_hessian(
