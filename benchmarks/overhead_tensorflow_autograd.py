@@ -229,10 +229,10 @@ def main() -> None:
                                 target_seconds=0.002,
                                 library=library,
                                 input=kind,
-                                natives=group,
+                                routes=group,
                             )
                         )
-    print(table(rows, ["library", "input", "natives", *COLUMNS]))
+    print(table(rows, ["library", "input", "routes", *COLUMNS]))
     print(f"\nwritten to {save('overhead_tensorflow_autograd', rows, {'quick': quick, 'load': os.getloadavg()})}")
 
 
