@@ -206,15 +206,15 @@ def torch_calls_jax(n):
     def same(x):
         return x
 
-    # torch's own price of each way of differentiating a custom operation, against an identity:
-    # an identity `Function` called and on the tape; dual numbers, and `torch.func.jvp`, through
-    # the identity; JAX's own price of computing on torch's memory: `jax.jit(f)` of NumPy views
-    # of tensors against JAX arrays.
+    # torch's own price of each way of differentiating a custom operation: an identity `Function`
+    # called and on the tape, against an identity; dual numbers, and `torch.func.jvp`, through a
+    # function returning its argument, against returning it. JAX's own price of computing on
+    # torch's memory: `jax.jit(f)` of NumPy views of tensors against JAX arrays.
     return {
         "floor: Function": (lambda: Identity.apply(xt), lambda: xt + 0),
         "floor: Function (tape)": (lambda: tape_vjp(Identity.apply), lambda: xt + 0),
-        "floor: dual numbers": (lambda: dual_jvp(same), lambda: xt + 0),
-        "floor: torch.func.jvp": (lambda: torch.func.jvp(same, (xt,), (tt,))[1], lambda: xt + 0),
+        "floor: dual numbers": (lambda: dual_jvp(same), lambda: xt),
+        "floor: torch.func.jvp": (lambda: torch.func.jvp(same, (xt,), (tt,))[1], lambda: xt),
         "floor: jit of NumPy": (synced(lambda: compiled(xt.numpy())), synced(lambda: compiled(x))),
         "floor: split vjp": (synced(split_vjp), synced(lambda: ad.value_and_pullback(stretch, jax_b, x, t, prep=pull))),
         "call": (lambda: dw(xt), synced(lambda: compiled(x))),

@@ -356,6 +356,28 @@ def test_torch_records_the_bridge_only_where_torch_differentiates():
         torch.testing.assert_close(y, g(x))
 
 
+def test_torch_tape_keeps_jax_residuals():
+    # On torch's tape alone, a JAX substitute's forward pass keeps its residuals (`jax.vjp`) for the
+    # backward pass, once `f`'s result has been checked for these shapes; differentiated again
+    # (`create_graph`), the backward pass is the Function's rules.
+    dw = ad.DifferentiateWith(g, JAX)
+    x0 = torch.linspace(0.1, 1.0, 4, dtype=torch.float64)
+    two = torch.tensor(2.0, dtype=torch.float64)
+    u = torch.cos(x0)
+    for contexts, scale in (((), 1.0), ((ad.Constant(two),), 2.0)):
+        x = x0.clone().requires_grad_(True)
+        want = torch.autograd.grad(g(x, scale) @ u, x, create_graph=True)[0]
+        want2 = torch.autograd.grad(want.sum(), x)[0]
+        ys = [dw(x, *contexts) for _ in range(3)]  # the first checks `f`'s result
+        assert [type(y.grad_fn).__name__ for y in ys[1:]] == ["_TapedBackward"] * 2
+        for y in reversed(ys):  # each backward pass uses its own forward pass's residuals
+            torch.testing.assert_close(y, g(x0, scale))
+            torch.testing.assert_close(torch.autograd.grad(y @ u, x, retain_graph=True)[0], want.detach())
+        grad = torch.autograd.grad(ys[-1] @ u, x, create_graph=True)[0]
+        torch.testing.assert_close(grad, want.detach())
+        torch.testing.assert_close(torch.autograd.grad(grad.sum(), x)[0], want2)
+
+
 @pytest.mark.parametrize("substitute", [FD, JAX], ids=repr)
 def test_torch_dual_numbers_along_x_alone_skip_the_function(substitute):
     # Dual numbers along `x` alone (torch's own, or those of one `torch.func.jvp`) that nothing else

@@ -29,6 +29,7 @@ reverse and reverse over reverse need).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, cast
@@ -40,7 +41,7 @@ from .._core.arrays import dtype_name as _dtype_name
 from .._core.contexts import Constant
 from .._core.errors import AnyDiffError, FunctionNotDifferentiableError, UnsupportedError
 from .._core.kernels import device
-from .._core.registry import implementation
+from .._core.registry import bridge_callers, implementation
 from .._core.trees import is_tree
 from ..first_order.pullback import prepare_pullback, pullback
 from ..first_order.pushforward import prepare_pushforward, pushforward, value_and_pushforward
@@ -58,6 +59,7 @@ __all__ = [
     "Vmap",
     "cotangents",
     "evaluate",
+    "evaluate_taped",
     "evaluate_with_tangent",
     "fill_contexts",
     "numpy_dtype",
@@ -177,6 +179,12 @@ class Substitute:
         self.native: ArrayKind = self.impl.kind or _NUMPY
         self.operand: ArrayKind = _NUMPY if "numpy" in self.impl.accepts else self.native
         self._converters: dict[str, tuple] = {}
+        module = bridge_callers().get(self.native.module)
+        #: `split_pullback(f) -> (forward, backward)` of the library's bridge module, if it has one
+        #: (`Base.taped`)
+        self.split_pullback: Callable[..., tuple] | None = (
+            None if module is None else getattr(importlib.import_module(module), "split_pullback", None)
+        )
 
     def converters(self, transport: ArrayKind) -> tuple[Callable[[Any], Any] | None, Callable[[Any], Any] | None]:
         """`(to_operand, from_operand)` for arrays of a caller's `transport` kind (`None`: same)."""
@@ -311,6 +319,11 @@ class Node:
         """The value of `vmap(self, axes)` in one batched operator call, or `None` if none fits."""
         return None
 
+    def taped(self, args: tuple) -> tuple[Any, Callable[[Any], Any]] | None:
+        """`(value, pullback)` from one forward pass whose residuals `pullback(u)` (the cotangent
+        of `x`) keeps, or `None` if the substitute has none for this node (`Base.taped`)."""
+        return None
+
 
 class ReturnsTree(Exception):
     """Raised by a base node whose `f` returns a tree for an array `x`: `DifferentiateWith` then
@@ -326,6 +339,7 @@ class Base(Node):
         self._specs: dict[tuple, Aval] = {}
         self._seen: set[tuple] = set()
         self._call: Callable[..., Any] | None = None
+        self._split: tuple[Callable[..., Any], Callable[..., Any]] | None = None
 
         def weighted(x: Any, u: Any, *context_values: Any) -> Any:
             return namespace(x).sum(u * f(x, *context_values))
@@ -374,6 +388,23 @@ class Base(Node):
             self._remember(args, y)
             self._seen.add(tuple((tuple(a.shape), a.dtype) for a in args))
         return y
+
+    def taped(self, args: tuple) -> tuple[Any, Callable[[Any], Any]] | None:
+        """What a caller's tape needs, the value before the cotangent: where the substitute's
+        library splits its pullback at a tape (`split_pullback` of its bridge module: JAX's
+        `jax.vjp`, compiled), the forward pass keeps the residuals that the pullback uses, so that
+        `f` is evaluated once (not again by the pullback); once `f` has returned a checked result
+        for these shapes."""
+        if self.sub.split_pullback is None or not self.checked(args):
+            return None
+        x, _, leaves = self.split(args)
+        if self._split is None:
+            forward, backward = self.sub.split_pullback(self.f)
+            self._split = self.sub.runner(forward, x), self.sub.runner(backward, x)
+        forward, backward = self._split
+        y, residuals = forward(x, *self.values(leaves))
+        to_operand = converter(self.sub.native, self.sub.operand)
+        return (y if to_operand is None else to_operand(y)), lambda u: backward(u, residuals)
 
     def checked(self, args: tuple) -> bool:
         """Whether `f` has returned a result for arguments shaped like `args` (and it was checked)."""
@@ -667,6 +698,22 @@ def evaluate(node: Node, args: tuple, transport: ArrayKind) -> Any:
         args = tuple(map(to_operand, args))
     y = node.run(args)
     return y if from_operand is None else from_operand(y)
+
+
+def evaluate_taped(node: Node, args: tuple, transport: ArrayKind) -> tuple[Any, Callable[[Any], Any]] | None:
+    """`(node(*args), pullback)` for a caller's arrays of kind `transport`, as that kind, with
+    `pullback(u)` the cotangent of `x` from the residuals of the forward pass (`Node.taped`), or
+    `None` where the substitute keeps none (the caller then evaluates `node` and its `pull()`)."""
+    to_operand, from_operand = node.sub.converters(transport)
+    if to_operand is not None:
+        args = tuple(map(to_operand, args))
+    found = node.taped(args)
+    if found is None:
+        return None
+    if to_operand is None or from_operand is None:  # the caller's arrays are the operand kind
+        return found
+    y, pullback = found
+    return from_operand(y), lambda u: from_operand(pullback(to_operand(u)))
 
 
 def evaluate_with_tangent(node: Node, args: tuple, t: Any, transport: ArrayKind) -> tuple[Any, Any]:

@@ -32,7 +32,7 @@ from anydiff.extend import array_kind, array_kinds, converter
 
 from . import AutoJAX
 
-__all__ = ["asarray", "call", "owns", "transparent"]
+__all__ = ["asarray", "call", "owns", "split_pullback", "transparent"]
 
 # By name: this module may first be imported inside a `jit` trace, where `jnp.zeros(())` is a tracer.
 _NUMPY, _JAX = array_kinds()["numpy"], array_kinds()["jax"]
@@ -72,6 +72,21 @@ def call(node: Node, args: tuple) -> Any:
     y = bridge_p.bind(*args, node=node)
     _called.setdefault(node, set()).add(signature)
     return y
+
+
+def split_pullback(f: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """For JAX as the substitute: `(forward, backward)`, the pullback of `f` split at a caller's
+    tape (`Base.taped`): `forward(x, *contexts) -> (f(x, *contexts), residuals)` and
+    `backward(u, residuals)`, the cotangent of `x`. `jax.vjp`'s pullback is a pytree of its
+    residuals, which compiled functions return and take."""
+
+    def forward(x: Any, *contexts: Any) -> Any:
+        return jax.vjp(lambda x: f(x, *contexts), x)
+
+    def backward(u: Any, pullback: Any) -> Any:
+        return pullback(u)[0]
+
+    return forward, backward
 
 
 def _value(a: Any) -> bool:

@@ -21,7 +21,16 @@ import torch._C._functorch as _functorch
 import torch.autograd.forward_ad as fwad
 from torch._functorch.pyfunctorch import coerce_cinterpreter
 
-from anydiff.bridge.nodes import Node, Vmap, cotangents, evaluate, evaluate_with_tangent, numpy_dtype, tangent
+from anydiff.bridge.nodes import (
+    Node,
+    Vmap,
+    cotangents,
+    evaluate,
+    evaluate_taped,
+    evaluate_with_tangent,
+    numpy_dtype,
+    tangent,
+)
 from anydiff.extend import array_kind, array_kinds, converter
 
 from . import AutoTorch
@@ -84,10 +93,33 @@ class _Call(torch.autograd.Function):
         return call(node.vmap(tuple(None if d is None else 0 for d in dims)), moved), 0
 
 
+class _Taped(torch.autograd.Function):
+    """`node(*args)` on torch's tape alone (no dual numbers, no `torch.func`): where the substitute
+    keeps the residuals of its forward pass (`evaluate_taped`), the backward pass applies their
+    pullback, and `f` is evaluated once; otherwise, or differentiated again (`create_graph`, dual
+    numbers), it is `_Call`'s rules."""
+
+    @staticmethod
+    def forward(ctx: Any, node: Node, *args: Any) -> Any:  # type: ignore[override]
+        ctx.node = node
+        ctx.save_for_backward(*args)
+        found = evaluate_taped(node, args, _TORCH)
+        ctx.pullback = None if found is None else found[1]
+        return evaluate(node, args, _TORCH) if found is None else found[0]
+
+    @staticmethod
+    def backward(ctx: Any, ct: Any) -> tuple:  # type: ignore[override]
+        if ctx.pullback is None or torch.is_grad_enabled() or fwad._current_level >= 0:
+            return _Call.backward(ctx, ct)
+        rest = (None,) * (len(ctx.needs_input_grad) - 2)  # the node, the contexts' leaves
+        return (None, ctx.pullback(ct) if ctx.needs_input_grad[1] else None, *rest)
+
+
 # `Function.apply` binds its arguments with `inspect.signature` on every call, which `torch.func`
 # needs; outside its transforms the C++ `apply` underneath does the same work 2x faster (measured
 # ~30 against ~70 µs per call on a loaded machine).
 _plain_apply = super(torch.autograd.Function, _Call).apply
+_taped_apply = super(torch.autograd.Function, _Taped).apply
 
 
 def call(node: Node, args: tuple) -> Any:
@@ -95,7 +127,7 @@ def call(node: Node, args: tuple) -> Any:
     if torch._C._are_functorch_transforms_active():
         return _in_transform(node, args)
     if torch.is_grad_enabled() and any(a.requires_grad for a in args):
-        return _plain_apply(node, *args)
+        return _taped_apply(node, *args) if fwad._current_level < 0 else _plain_apply(node, *args)
     if fwad._current_level < 0:  # no dual numbers anywhere (torch has one level of them at most)
         # Nothing would record the Function (a plain call, or a rule's call inside a backward pass
         # without `create_graph`): its ~20 µs per call buy nothing, so the node is evaluated at once.
