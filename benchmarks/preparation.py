@@ -6,7 +6,7 @@ Both libraries compile what anydiff prepares, and keep the machine code in a cac
   at the first call (anydiff makes that call while preparing, once for writable and once for
   read-only arrays, which are two Numba types). PyTensor keeps compiled graphs in
   `<base_compiledir>/numba`; the C linker (`PYTENSOR_FLAGS=linker=cvm`) keeps compiled C ops
-  in its own `compiledir`.
+  in its own `compiledir`; `mode=FAST_COMPILE` compiles nothing and calls NumPy op by op.
 - MLX: `mx.compile` fuses elementwise chains, which MLX's CPU backend turns into C++ kernels
   compiled by the system compiler at the first call, cached in `$TMPDIR/mlx/<version>/cpu`.
 
@@ -16,9 +16,11 @@ reports anydiff's import of the library, the preparation (`ad.prepare_*`), the f
 call, both again in the same process (`again`: what the library does once per process is done),
 and the prepared call itself (median of interleaved samples in the child).
 
-    python benchmarks/preparation.py
+    python benchmarks/preparation.py                     # every case
+    python benchmarks/preparation.py --library pytensor  # one library's cases, the others' kept
 
-Prints the table and writes `benchmarks/results/preparation.json`.
+Prints the table and writes `benchmarks/results/preparation.json` (with `--library`, the rows
+and load average of the other libraries are those already there).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ HERE = Path(__file__).parent
 CASES: dict[str, tuple[str, str, dict[str, str]]] = {
     "pytensor-hessian": ("pytensor", "rosenbrock hessian, n = 5, Numba linker (default)", {}),
     "pytensor-hessian-cvm": ("pytensor", "rosenbrock hessian, n = 5, C linker", {"linker": "cvm"}),
+    "pytensor-hessian-python": ("pytensor", "rosenbrock hessian, n = 5, NumPy op by op", {"mode": "FAST_COMPILE"}),
     "pytensor-gradient": ("pytensor", "rosenbrock gradient, n = 5, Numba linker (default)", {}),
     "mlx-gradient": ("mlx", "Σ sin(x) x² + tanh(x)³ gradient, n = 10, float64, compile=True (default)", {}),
     "mlx-hessian": ("mlx", "Σ sin(x) x² + tanh(x)³ hessian, n = 10, float64, compile=True (default)", {}),
@@ -118,8 +121,16 @@ def main() -> None:
     if "--case" in sys.argv:
         print(json.dumps(child(sys.argv[sys.argv.index("--case") + 1])))
         return
-    rows = []
+    libraries = sorted({library for library, _, _ in CASES.values()})
+    if "--library" in sys.argv:
+        libraries = [sys.argv[sys.argv.index("--library") + 1]]
+    path = HERE / "results" / "preparation.json"
+    kept = json.loads(path.read_text()) if path.exists() else {"meta": {"load_average": {}}, "rows": []}
+    rows = [row for row in kept["rows"] if row["library"] not in libraries]
+    load_average = {k: v for k, v in kept["meta"]["load_average"].items() if k not in libraries}
     for case, (library, description, _) in CASES.items():
+        if library not in libraries:
+            continue
         with tempfile.TemporaryDirectory() as cache:
             for caches in ("empty", "warm"):
                 result = run(case, cache)
@@ -140,6 +151,9 @@ def main() -> None:
                     }
                 )
                 print(rows[-1])
+        load_average[library] = list(os.getloadavg())
+    order = [description for _, description, _ in CASES.values()]
+    rows.sort(key=lambda row: order.index(row["case"]))
     columns = ("library", "case", "caches", "import", "prepare", "first call", "prepare + first call", "again", "call")
     columns += ("under 1 s",)
     print(table(rows, columns))
@@ -149,7 +163,7 @@ def main() -> None:
             versions[name] = getattr(importlib.import_module(name), "__version__", "installed")
         except ImportError:
             pass
-    path = save("preparation", rows, {"versions": versions, "load_average": list(os.getloadavg())})
+    path = save("preparation", rows, {"versions": versions, "load_average": load_average})
     print(f"\nwrote {path}")
 
 
