@@ -93,16 +93,18 @@ def _record(f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Any]:
 _run_backward = getattr(torch.autograd.graph, "_engine_run_backward", None)
 
 
-def _tape_grad(y: Any, leaf: Any, u: Any = None, retain: bool = False) -> Any:
-    """`u @ J` from the recorded tape (`u` = 1 for a scalar `y` when omitted); `allow_unused` is
-    free where `materialize_grads=True` doubles the cost of a small gradient (measured)."""
+def _tape_grad(y: Any, leaf: Any, u: Any = None, retain: bool = False, create: bool = False) -> Any:
+    """`u @ J` from the recorded tape (`u` = 1 for a scalar `y` when omitted), itself recorded when
+    `create` (`create_graph`); `allow_unused` is free where `materialize_grads=True` doubles the
+    cost of a small gradient (measured)."""
     if not y.requires_grad:  # `f` does not depend on `x`
         return torch.zeros_like(leaf)
+    retain = retain or create
     if _run_backward is None or (u is None and y.ndim):  # (torch's own error for a non-scalar `y`)
-        g = torch.autograd.grad(y, leaf, u, retain_graph=retain, allow_unused=True)[0]
+        g = torch.autograd.grad(y, leaf, u, retain_graph=retain, create_graph=create, allow_unused=True)[0]
     else:
         u = torch.ones_like(y) if u is None else u
-        g = _run_backward((y,), (u,), retain, False, (leaf,), True, accumulate_grad=False)[0]
+        g = _run_backward((y,), (u,), retain, create, (leaf,), True, accumulate_grad=False)[0]
     return torch.zeros_like(leaf) if g is None else g
 
 
@@ -439,14 +441,10 @@ _TAPE_ROWS = 16
 def _record_gradient(f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Any, Any]:
     """`(leaf, y, g)` with the gradient `g` itself recorded on the tape, to differentiate again."""
     leaf, y = _record(f, x, contexts)
-    if not y.requires_grad:  # `f` does not depend on `x`
-        return leaf, y, torch.zeros_like(leaf)
     if torch.is_grad_enabled():  # entering `enable_grad` costs ~0.7 µs
-        g = torch.autograd.grad(y, leaf, create_graph=True, allow_unused=True)[0]
-    else:
-        with torch.enable_grad():
-            g = torch.autograd.grad(y, leaf, create_graph=True, allow_unused=True)[0]
-    return leaf, y, torch.zeros_like(leaf) if g is None else g
+        return leaf, y, _tape_grad(y, leaf, create=True)
+    with torch.enable_grad():
+        return leaf, y, _tape_grad(y, leaf, create=True)
 
 
 def _tape_hvp(leaf: Any, gradient: Any, t: Any, batched: bool = False) -> Any:
