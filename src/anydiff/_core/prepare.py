@@ -71,8 +71,8 @@ def _tree_converter(convert: Callable[[Any], Any], native: ArrayKind) -> Callabl
     evaluate = native.evaluate
 
     def walk(r: Any) -> Any:
-        if isinstance(r, tuple):
-            return tuple([walk(v) for v in r])  # a list: faster than a generator (a tree's 50 leaves)
+        if isinstance(r, tuple):  # a list: faster than a generator; arrays without a call of `walk`
+            return tuple([convert(v) if array_kind(v) is native else walk(v) for v in r])
         return convert(r) if array_kind(r) is native else r
 
     if evaluate is None:
