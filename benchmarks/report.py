@@ -2,7 +2,8 @@
 
 Each benchmark writes its numbers to `results/<name>.json` (`_timing.save`); this script reads
 them all and writes `docs/benchmarks.md`: first the rows that carry a target and whether it is
-met, file by file, then each file's table with the conditions it was measured in (its `meta`).
+met, file by file, and `targets.md` (hand-written: why a target is not met), then each file's
+table with the conditions it was measured in (its `meta`).
 Nothing is measured here, so the page is always the committed results, and a test checks that
 it is up to date.
 
@@ -22,6 +23,8 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PAGE = HERE.parent / "docs" / "benchmarks.md"
 CONSTRAINTS = HERE.parent / "requirements" / "constraints.txt"
+#: hand-written: the targets not met, and their floors (after the tallies)
+NOTES = HERE / "targets.md"
 
 #: results written by a script of another name
 SCRIPTS = {"overhead_trees": "overhead.py", "bridge_hosts": "bridge.py", "import": "import_time.py"}
@@ -68,6 +71,7 @@ def render() -> str:
         "",
         *_table(["benchmark", "met", "not met"], tallies),
         "",
+        NOTES.read_text(),
     ]
     for name, data in files.items():
         lines += _section(name, data)
