@@ -15,6 +15,7 @@ import dataclasses
 import importlib
 import importlib.util
 import itertools
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -23,6 +24,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import anydiff as ad
 from anydiff.sparse.coloring import ORDERS, GreedyColoring, coloring
 from anydiff.sparse.decompression import make_decompression, seed_matrix
 
@@ -738,3 +740,72 @@ def test_decompression_errors():
         r"received shape \(2, 3\)",
     ):
         plan(np.ones((2, 3)))
+
+
+# ---------------------------------------------------------------------------------------
+# OptimalColoring (OR-Tools' CP-SAT)
+
+
+def crown_pattern() -> np.ndarray:
+    """Rows joining column pairs (a_i, b_j), i != j, columns a1 b1 a2 b2 a3 b3: a bipartite
+    conflict graph (2 colors) on which natural-order greedy needs 3."""
+    a, b = [0, 2, 4], [1, 3, 5]
+    pairs = [(a[i], b[j]) for i in range(3) for j in range(3) if i != j]
+    P = np.zeros((len(pairs), 6), dtype=bool)
+    for row, pair in enumerate(pairs):
+        P[row, list(pair)] = True
+    return P
+
+
+def test_optimal_coloring_finds_fewer_colors_than_greedy():
+    pytest.importorskip("ortools")
+    crown = crown_pattern()
+    assert ncolors(coloring(crown, "column", GreedyColoring("natural"))) == 3
+    for kind, pattern in (("column", crown), ("row", crown.T)):
+        colors = coloring(pattern, kind, ad.OptimalColoring("natural"))
+        assert ncolors(colors) == 2
+        assert is_column_coloring(pattern if kind == "column" else pattern.T, colors)
+    # the 5-point stencil: 7 colors greedy (largest first), 5 proven (a row holds 5 columns)
+    stencil = stencil_5(12)
+    assert ncolors(coloring(stencil, "column")) == 7
+    colors = coloring(stencil, "column", ad.OptimalColoring(time_limit=30))
+    assert ncolors(colors) == 5 and is_column_coloring(stencil, colors)
+    # a random pattern: never more colors than the greedy start, and a valid coloring
+    pattern = random_pattern(np.random.default_rng(3), 60, 40, 0.08)
+    colors = coloring(pattern, "column", ad.OptimalColoring(time_limit=5))
+    assert is_column_coloring(pattern, colors)
+    assert ncolors(colors) <= ncolors(coloring(pattern, "column"))
+
+
+def test_optimal_coloring_with_postprocessing_and_in_autosparse():
+    pytest.importorskip("ortools")
+    crown = np.hstack([crown_pattern(), np.zeros((6, 1), dtype=bool)])  # an empty last column
+    colors = coloring(crown, "column", ad.OptimalColoring("natural", postprocessing=True))
+    assert colors[-1] == -1 and ncolors(colors) == 2 and is_column_coloring(crown, colors)
+
+    def f(x):  # its Jacobian's pattern is the crown's
+        return x[[0, 0, 2, 2, 4, 4]] * x[[3, 5, 1, 5, 1, 3]]
+
+    x = np.linspace(0.5, 1.5, 6)
+    backend = ad.AutoSparse(ad.AutoFiniteDiff(), coloring_algorithm=ad.OptimalColoring("natural"))
+    prep = ad.prepare_jacobian(f, backend, x)
+    assert prep.ncolors == 2
+    want = np.zeros((6, 6))  # row i: x[j] x[k]
+    for i, (j, k) in enumerate(zip([0, 0, 2, 2, 4, 4], [3, 5, 1, 5, 1, 3], strict=True)):
+        want[i, j], want[i, k] = x[k], x[j]
+    np.testing.assert_allclose(ad.jacobian(f, backend, x, prep=prep).toarray(), want, rtol=1e-6)
+
+
+def test_optimal_coloring_errors(monkeypatch):
+    with pytest.raises(ValueError, match=r"`time_limit` must be a positive number of seconds; received 0"):
+        ad.OptimalColoring(time_limit=0)
+    with pytest.raises(ValueError, match=r"`time_limit` must be a positive number of seconds; received '5'"):
+        ad.OptimalColoring(time_limit="5")
+    with pytest.raises(ValueError, match=r"OptimalColoring colors the columns or rows.*kind='symmetric'"):
+        coloring(np.eye(3), "symmetric", ad.OptimalColoring())
+    for name in ("ortools", "ortools.sat.python"):  # as if not installed
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match=r"needs OR-Tools' CP-SAT solver.*pip install ortools"):
+        coloring(crown_pattern(), "column", ad.OptimalColoring("natural"))
+    # a greedy coloring at the lower bound needs no solver
+    assert ncolors(coloring(np.eye(3), "column", ad.OptimalColoring())) == 1

@@ -83,6 +83,7 @@ if _TYPE_CHECKING:
     from .sparse import DenseSparsityDetector as DenseSparsityDetector
     from .sparse import GreedyColoring as GreedyColoring
     from .sparse import KnownSparsity as KnownSparsity
+    from .sparse import OptimalColoring as OptimalColoring
     from .sparse import TracerSparsityDetector as TracerSparsityDetector
     from .sparse import coloring as coloring
     from .sparse import hessian_sparsity as hessian_sparsity
@@ -96,6 +97,7 @@ _SPARSE = frozenset(
         "DenseSparsityDetector",
         "GreedyColoring",
         "KnownSparsity",
+        "OptimalColoring",
         "TracerSparsityDetector",
         "coloring",
         "hessian_sparsity",
@@ -161,6 +163,7 @@ __all__ = [
     "JaxprSparsityDetector",
     "KnownSparsity",
     "MixedMode",
+    "OptimalColoring",
     "Prep",
     "PreparationMismatchError",
     "ProgramSizeWarning",
