@@ -27,6 +27,11 @@ Colors from the compiled and the pure kernels are checked to be identical.
 
 Run: `PYTHONPATH=src python benchmarks/coloring.py [--size 10000] [--budget 4]`.
 Writes `benchmarks/results/coloring.json`.
+
+`--optimal` instead colors small patterns (hundreds to 2 000 columns) with `OptimalColoring`
+(OR-Tools' CP-SAT, 5 s time limit) next to the greedy default and `order="best"`: colors, the
+lower bound (the most nonzeros in a row), and the wall time of one coloring. Writes
+`benchmarks/results/coloring_optimal.json`.
 """
 
 from __future__ import annotations
@@ -49,12 +54,13 @@ import scipy
 import scipy.sparse as sp
 from scipy.optimize._numdiff import group_columns
 
-from anydiff.sparse.coloring import ORDERS, GreedyColoring, coloring
+from anydiff.sparse.coloring import ORDERS, GreedyColoring, OptimalColoring, coloring
 
 # The module, not the function that `anydiff.sparse` re-exports under the same name.
 coloring_module = importlib.import_module("anydiff.sparse.coloring")
 
 RESULTS = Path(__file__).parent / "results" / "coloring.json"
+OPTIMAL_RESULTS = RESULTS.with_name("coloring_optimal.json")
 
 
 def laplacian_2d(side: int) -> sp.csr_array:
@@ -202,11 +208,55 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def optimal_rows() -> list[dict[str, Any]]:
+    """Greedy and CP-SAT colorings of small patterns: colors, lower bound, seconds (one run each)."""
+    small = {
+        "laplacian_2d": laplacian_2d(20),
+        "banded_5": banded(400),
+        "random": random_sparse(300),
+        "random, larger": random_sparse(2000),
+    }
+    algorithms = {
+        "greedy, largest_first": GreedyColoring(),
+        "greedy, best": GreedyColoring("best"),
+        "OptimalColoring(time_limit=5)": OptimalColoring(time_limit=5.0),
+    }
+    with_kernels(True, partial(coloring, small["random"], "column"))  # numba's kernels loaded
+    rows = []
+    for name, pattern in small.items():
+        bound = int(np.diff(pattern.indptr).max())
+        for method, algorithm in algorithms.items():
+            start = time.perf_counter()
+            colors = with_kernels(True, partial(coloring, pattern, "column", algorithm))
+            seconds = time.perf_counter() - start
+            rows.append(
+                {
+                    "pattern": name,
+                    "n": pattern.shape[1],
+                    "nnz": pattern.nnz,
+                    "method": method,
+                    "colors": int(colors.max()) + 1,
+                    "lower bound": bound,
+                    "seconds": round(seconds, 3),
+                }
+            )
+            print(f"  {name:15} n={pattern.shape[1]:<5} {method:30} {rows[-1]['colors']:>3} colors  {seconds:.3f} s")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=10_000, help="columns of the patterns (arrowhead: a tenth)")
     parser.add_argument("--budget", type=float, default=4.0, help="seconds of interleaved rounds per pattern")
+    parser.add_argument("--optimal", action="store_true", help="OptimalColoring on small patterns instead")
     args = parser.parse_args()
+    if args.optimal:
+        import ortools
+
+        meta = {"ortools": ortools.__version__, "cpus": os.cpu_count(), "load_average": list(os.getloadavg())}
+        OPTIMAL_RESULTS.write_text(json.dumps({"meta": meta, "rows": optimal_rows()}, indent=2) + "\n")
+        print(f"\nwrote {OPTIMAL_RESULTS}")
+        return
     try:
         import numba
 

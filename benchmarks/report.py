@@ -27,7 +27,12 @@ CONSTRAINTS = HERE.parent / "requirements" / "constraints.txt"
 NOTES = HERE / "targets.md"
 
 #: results written by a script of another name
-SCRIPTS = {"overhead_trees": "overhead.py", "bridge_hosts": "bridge.py", "import": "import_time.py"}
+SCRIPTS = {
+    "overhead_trees": "overhead.py",
+    "bridge_hosts": "bridge.py",
+    "import": "import_time.py",
+    "coloring_optimal": "coloring.py",
+}
 #: columns that repeat another one in other units (raw seconds are dropped everywhere)
 REPEATED = {"import": {"wall_ms", "wall_min_ms", "cpu_ms", "over_numpy_ms", "over_numpy_cpu_ms"}}
 #: tables too long for the page: which rows to show, and where the rest is summarised
