@@ -127,6 +127,33 @@ def test_scenario(backend: ad.AbstractBackend, scenario: Scenario) -> None:
         pytest.skip(outcome.message)
 
 
+# One scenario per operator, for the variants of a backend that compile `f` on request.
+_COMPILED_LABELS = (
+    "pushforward-vector-to-vector-batched",
+    "pullback-scalar-to-matrix-batched",
+    "derivative-scalar",
+    "gradient-matrix",
+    "jacobian-vector-to-vector",
+    "second_derivative-vector",
+    "hvp-vector-batched",
+    "hessian-matrix",
+)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+def test_torch_compiled_f() -> None:
+    # `AutoTorch(compile=True)` runs `f` through `torch.compile`, through which dual numbers
+    # lost their tangents (wrong pushforwards and derivatives, no error) before it used
+    # `torch.func.jvp` for them.
+    backend = ad.AutoTorch(compile=True)
+    if reason := _skip_reason(backend):
+        pytest.skip(reason)
+    scenarios = [s for s in default_scenarios() if s.label in _COMPILED_LABELS]
+    assert len(scenarios) == len(_COMPILED_LABELS)
+    outcomes = test_differentiation(backend, scenarios, allow_unsupported=False)
+    assert {o.status for o in outcomes} == {"works"}
+
+
 # -- derivatives against each other: dot products and finite differences -----------------------
 
 

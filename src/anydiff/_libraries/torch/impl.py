@@ -269,8 +269,13 @@ class TorchImpl(BackendImpl):
 
         return Kernels(pullback, value_and_pullback, {"mode": "reverse", "route": "autograd tape"})
 
+    # Dual numbers lose their tangents through a `torch.compile`d `f` (torch 2.13: wrong
+    # pushforwards, no error); `torch.func.jvp` (the generic routes) differentiates it correctly.
+
     def native_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
         f = self.function(f)
+        if self.compile_f:
+            return PUSHFORWARD.generic(self, f, x, tangents, contexts, spec)
 
         def value_and_pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
             y, ty = _dual_pushforward(f, x, tangents, contexts)
@@ -283,6 +288,8 @@ class TorchImpl(BackendImpl):
 
     def native_derivative(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         f = self.function(f)
+        if self.compile_f:
+            return DERIVATIVE.generic(self, f, x, None, contexts, spec)
 
         def value_and_derivative(x: Any, *contexts: Any) -> tuple[Any, Any]:
             y, ty = _dual_pushforward(f, x, (torch.ones_like(x),), contexts)
