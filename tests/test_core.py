@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+import traceback
 
 import numpy as np
 import pytest
@@ -247,6 +248,21 @@ def test_prep_mismatch_lists_expected_and_received():
     ad.gradient(energy, ad.AutoFiniteDiff(), np.zeros(4), prep=prep)
     with pytest.raises(TypeError, match=r"gradient: `prep` must come from `ad.prepare_gradient`; got dict"):
         ad.gradient(energy, backend, np.zeros(4), prep={})
+
+
+def test_a_prepared_call_shows_its_lines_in_a_traceback():
+    # Prepared calls are generated functions (`_core/calls.py`); a traceback through one shows its source.
+    def f(x, fail):
+        if fail:
+            raise ValueError("f failed")
+        return energy(x)
+
+    backend = ad.AutoFiniteDiff()
+    prep = ad.prepare_gradient(f, backend, np.zeros(3), ad.Constant(False))
+    with pytest.raises(ValueError, match="f failed") as info:
+        ad.gradient(f, backend, np.ones(3), ad.Constant(True), prep=prep)
+    text = "".join(traceback.format_exception(info.value))
+    assert "<anydiff prepared call" in text and "r = kernel(x, *convert_contexts(contexts))" in text
 
 
 def test_gradient_of_non_scalar_function():

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .arrays import ArrayKind, array_kind, dtype_name
+from .calls import Kernel, prepared_call
 from .errors import PreparationMismatchError
 from .operator import Operator
 
@@ -44,13 +45,16 @@ class Prep:
         "sparse",
     )
 
-    def __init__(self, *, plain: Callable[..., Any], with_value: Callable[..., Any], **fields: Any) -> None:
-        """`plain` and `with_value` are the bound calls, `(x, contexts)` or `(x, tangents, contexts)`;
-        the prep keeps them behind its signature guard (`_guarded`)."""
+    def __init__(
+        self, *, plain: Kernel | Callable[..., Any], with_value: Kernel | Callable[..., Any], **fields: Any
+    ) -> None:
+        """`plain` and `with_value` are the backend's kernels (`Kernel`) or calls `(x, contexts)` /
+        `(x, tangents, contexts)`; the prep keeps them behind its signature check, in one
+        function each (`prepared_call`)."""
         for name, value in fields.items():
             object.__setattr__(self, name, value)
-        object.__setattr__(self, "plain", self._guarded(plain))
-        object.__setattr__(self, "with_value", self._guarded(with_value))
+        object.__setattr__(self, "plain", prepared_call(self, plain))
+        object.__setattr__(self, "with_value", prepared_call(self, with_value))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("a Prep is immutable")
@@ -73,42 +77,6 @@ class Prep:
             f"<Prep {self.operator.name} with {self.backend!r} for {self.kind.name} "
             f"{dtype_name(self.dtype)} {self.shape}{chosen}>"
         )
-
-    def _guarded(self, call: Callable[..., Any]) -> Callable[..., Any]:
-        """`call` behind the per-call signature check:
-        `(operator, f, backend, x, contexts, y=None, tangents=None)`.
-
-        The check compares identities first, on closure variables: a prepared call in a loop pays
-        about 0.2 µs for it. It includes the operator, so that an operator's public function may
-        call a `Prep` it is given without going through `reuse`. What differs is then compared in
-        full by `check`, which raises `PreparationMismatchError` unless only identities differed
-        (an equal backend, a bound method). Positional parameters with defaults only: Python
-        calls such a function without a C frame (a `*args` one costs 0.1 µs more).
-        """
-        operator, f, backend, xtype = self.operator, self.f, self.backend, self.xtype
-        ncontexts, unbuffered, native_shape, dtype = self.ncontexts, self.buffer is None, self.native_shape, self.dtype
-        any_shape = xtype is float or self.tree is not None  # a tree's leaves: `TreeLayout.accept`
-        untangent, check = operator.tangents is None, self.check
-
-        def guarded(
-            operator_: Operator, f_: Any, backend_: Any, x: Any, contexts: tuple, y: Any = None, tangents: Any = None
-        ) -> Any:
-            if not (
-                operator_ is operator
-                and f_ is f
-                and backend_ is backend
-                and type(x) is xtype
-                and len(contexts) == ncontexts
-                and (y is None) is unbuffered
-                # `native_shape`: `x.shape` of the preparation as the library gives it (a torch.Size, a
-                # TensorShape), faster to compare with another than with a tuple (TensorFlow: 0.16
-                # against 1 µs); MLX makes a new dtype object on each access (equal, not identical)
-                and (any_shape or (x.shape == native_shape and (x.dtype is dtype or x.dtype == dtype)))
-            ):
-                check(operator_, f_, backend_, x, contexts, y)
-            return call(x, contexts) if untangent else call(x, tangents, contexts)
-
-        return guarded
 
     def check(self, operator: Operator, f: Any, backend: Any, x: Any, contexts: tuple, y: Any = None) -> None:
         """Raise `PreparationMismatchError` unless the call matches the prep, compared by equality

@@ -12,16 +12,16 @@ import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from contextlib import AbstractContextManager as ContextManager
 from typing import Any
 
 import numpy as np
 
 from .arrays import ArrayKind, ArrayLike, array_kind, converter, dtype_name, namespace, sparse_builder
 from .backend import AbstractBackend
-from .checks import TangentCheck, check_batch_size, check_flat, check_output, float_input, tangent_checker
+from .calls import Kernel, explained
+from .checks import check_batch_size, check_flat, check_output, float_input, tangent_checker
 from .contexts import Context, check_contexts
-from .errors import AnyDiffError, PreparationMismatchError
+from .errors import PreparationMismatchError
 from .guard import size_guard
 from .kernels import BATCH_SIZE, SparseLayout
 from .operator import Operator
@@ -222,7 +222,7 @@ def _prepare_array(
         except Exception as exc:
             if isinstance(exc, _TreeOutput):
                 raise
-            better = _explained(exc, translate, operator.name)
+            better = explained(exc, translate, operator.name)
             if better is None:
                 raise
             raise better from exc
@@ -254,16 +254,14 @@ def _prepare_array(
     if kernels.sparse is not None:
         plain_out, value_out = _sparse_outputs(kernels.sparse, kind, out)
 
-    def bind(kernel: Callable[..., Any], out: Callable[[Any], Any] | None) -> Callable[..., Any]:
-        return _bind(
-            kernel,
-            to_native,
-            convert_contexts,
-            out,
-            translate,
-            operator.name,
-            check_tangents,
-            context,
+    # The prepared call converts the arrays of a dense result itself (`Kernel.results`); a lazy
+    # kind's tuple goes through `out`, which evaluates its arrays at once.
+    inline = from_native is not None and kernels.sparse is None
+
+    def bind(kernel: Callable[..., Any], out: Callable[[Any], Any] | None, results: Any) -> Kernel:
+        convert = from_native if inline and results is not None else None
+        return Kernel(
+            kernel, to_native, convert_contexts, out, convert, results, native, translate, check_tangents, context
         )
 
     return Prep(
@@ -279,8 +277,8 @@ def _prepare_array(
         ncontexts=len(contexts),
         output=spec,
         info=kernels.info,
-        plain=bind(kernels.plain, plain_out),
-        with_value=bind(kernels.with_value, value_out),
+        plain=bind(kernels.plain, plain_out, operator.results[-1]),
+        with_value=bind(kernels.with_value, value_out, None if native.evaluate else operator.results),
         batch_size=batch_size,
         tree=None,
         flat=False,
@@ -483,7 +481,7 @@ def _fused_call(
                 parts = [leaves[i] for i in vary]
                 r = kernel(parts if to_native is None else [to_native(p) for p in parts], *args)
         except Exception as exc:
-            better = _explained(exc, translate, name)
+            better = explained(exc, translate, name)
             if better is None:
                 raise
             raise better from exc
@@ -606,94 +604,8 @@ def _sparse_outputs(
     return matrix, with_value
 
 
-def _explained(exc: Exception, translate: Callable[[Exception, str], Exception | None], name: str) -> Exception | None:
-    """The backend's explanation of an exception from the user's `f` (`translate_error`), or `None`
-    to raise it as it is (an anydiff error already explains itself)."""
-    return None if isinstance(exc, AnyDiffError) else translate(exc, name)
-
-
 def _compose(first: Callable[[Any], Any], then: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
     return first if then is None else (lambda v: then(first(v)))
-
-
-def _bind(
-    kernel: Callable[..., Any],
-    to_native: Callable[[Any], Any] | None,
-    convert_contexts: Callable[[tuple], tuple],
-    out: Callable[[Any], Any] | None,
-    translate: Callable[[Exception, str], Exception | None],
-    name: str,
-    check_tangents: TangentCheck | None,
-    context: Callable[[], ContextManager[Any]] | None,
-) -> Callable[..., Any]:
-    """The prepared call: convert inputs, run the kernel (in the backend's context), convert back.
-
-    Returns `call(x, contexts)` for operators without tangents and
-    `call(x, tangents, contexts) -> (result, single)` for the others. The common case (the
-    backend's own arrays, no contexts) costs one Python frame on top of the kernel. A kernel with
-    `enters_context = True` enters the array kind's context itself, when it needs it.
-    """
-    if context is None or getattr(kernel, "enters_context", False):
-        run = kernel
-    else:
-
-        def run(*args: Any) -> Any:
-            with context():
-                return kernel(*args)
-
-    if check_tangents is None:
-        if to_native is None and out is None:
-
-            def call(x: Any, contexts: tuple) -> Any:
-                try:
-                    return run(x, *convert_contexts(contexts)) if contexts else run(x)
-                except Exception as exc:
-                    better = _explained(exc, translate, name)
-                    if better is None:
-                        raise
-                    raise better from exc
-
-            return call
-
-        def convert_and_call(x: Any, contexts: tuple) -> Any:
-            if to_native is not None:
-                x = to_native(x)
-            try:
-                r = run(x, *convert_contexts(contexts)) if contexts else run(x)
-            except Exception as exc:
-                better = _explained(exc, translate, name)
-                if better is None:
-                    raise
-                raise better from exc
-            return r if out is None else out(r)
-
-        return convert_and_call
-
-    t_type, t_dtype, like, check = check_tangents
-
-    def call_with_tangents(x: Any, tangents: Any, contexts: tuple) -> tuple[Any, bool]:
-        # the usual case, one tangent like the preparation's, written out (a call less)
-        if (
-            type(tangents) is t_type
-            and (tangents.dtype is t_dtype or tangents.dtype == t_dtype)  # some libraries: equal, not identical
-            and tangents.shape == like
-        ):
-            batch, single = (tangents,), True
-        else:
-            batch, single = check(tangents)
-        if to_native is not None:
-            x = to_native(x)
-            batch = tuple(to_native(t) for t in batch)
-        try:
-            r = run(x, batch, *convert_contexts(contexts)) if contexts else run(x, batch)
-        except Exception as exc:
-            better = _explained(exc, translate, name)
-            if better is None:
-                raise
-            raise better from exc
-        return (r if out is None else out(r)), single
-
-    return call_with_tangents
 
 
 def reuse(
