@@ -71,7 +71,7 @@ def _compiled(fn: Callable[..., Any], context: Callable[[], ContextManager[Any]]
         with enter():
             return jitted(*args)
 
-    call.enters_context = True  # type: ignore[attr-defined]  # `_bind` leaves the array kind's context to it
+    call.enters_context = True  # type: ignore[attr-defined]  # the prepared call leaves the context to it
     return call
 
 
@@ -115,6 +115,8 @@ class JAXImpl(BackendImpl):
     def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
         if not self.jit:
             return fn
+        if type(x) is not _ARRAY:  # NumPy arrays: never the executable, which takes JAX arrays only
+            return jax.jit(fn)
         assert self.kind is not None and self.kind.context is not None
         return _compiled(fn, self.kind.context(x))
 
