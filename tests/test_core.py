@@ -147,6 +147,36 @@ def test_batched_tangents_and_dot_product_identity(backend):
     assert abs(u @ ad.pushforward(stretch, backend, x, v) - tx @ v) < 1e-6
 
 
+@pytest.mark.parametrize("backend", BACKENDS, ids=repr)
+@pytest.mark.parametrize("kind", ["numpy", "torch", "jax"])
+def test_one_prep_takes_one_tangent_a_tuple_of_one_and_several(backend, kind):
+    """The generic routes' kernels take one tangent alone (`Kernels.single_tangent`) and a tuple:
+    the same prep answers all three forms, in either order, with the right numbers."""
+    rng = np.random.default_rng(2)
+    x0, v, u = rng.uniform(-1, 1, (3, 4))
+    x, tv, tu = (to_kind(a, kind) for a in (x0, v, u))
+    jac = stretch_jacobian(x0)
+    hessian = np.diag(2 * np.cos(2 * x0))  # of `energy`
+    calls = [
+        (ad.prepare_pushforward, ad.pushforward, ad.value_and_pushforward, stretch, jac @ v, jac @ u),
+        (ad.prepare_pullback, ad.pullback, ad.value_and_pullback, stretch, v @ jac, u @ jac),
+        (ad.prepare_hvp, ad.hvp, ad.gradient_and_hvp, energy, hessian @ v, hessian @ u),
+    ]
+    for prepare, plain, value_and, f, at_v, at_u in calls:
+        prep = prepare(f, backend, x, tv)
+        for _ in range(2):  # a compiled kernel first called with one form, then the others
+            one = plain(f, backend, x, tv, prep=prep)
+            assert isinstance(one, KIND_TYPES[kind])
+            close(one, at_v, backend)
+            (first,) = plain(f, backend, x, (tv,), prep=prep)
+            close(first, at_v, backend)
+            _, both = value_and(f, backend, x, (tv, tu), prep=prep)
+            close(both[0], at_v, backend)
+            close(both[1], at_u, backend)
+            _, one = value_and(f, backend, x, tu, prep=prep)
+            close(one, at_u, backend)
+
+
 def matrix_function(x, a):
     xp = ad.namespace(x)
     return xp.matmul(a, xp.tanh(x))

@@ -53,8 +53,10 @@ from ._core.kernels import basis_rows as basis_rows
 from ._core.kernels import device as device
 from ._core.kernels import flat_size as flat_size
 from ._core.kernels import jacobian_batch as jacobian_batch
+from ._core.kernels import stack as stack
 from ._core.kernels import tangent_batch as tangent_batch
 from ._core.kernels import unstack as unstack
+from ._core.kernels import unstacked as unstacked
 from ._core.kernels import use_forward as use_forward
 from ._core.operator import Operator as Operator
 from ._core.prep import Prep as Prep
@@ -134,7 +136,9 @@ __all__ = [
     "register_namespace",
     "registered_backends",
     "sparse_builder",
+    "stack",
     "tangent_batch",
     "unstack",
+    "unstacked",
     "use_forward",
 ]

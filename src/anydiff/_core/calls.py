@@ -6,9 +6,10 @@ context manager, the translation of `f`'s errors) costs 0.1-0.3 µs as a Python 
 own, and a JAX call at n = 10 takes 8-12 µs. So, as `dataclasses` writes an `__init__`,
 `prepared_call` writes the layers a prep needs into one function: the source is put together from
 the pieces below for the prep's combination (tangents or not, conversion of the inputs, contexts,
-a context manager, conversion of the result), compiled once per combination, and each prep binds
-its values (kernel, converters, the signature it was built for) in a closure. The source is in
-`linecache`, so tracebacks through a prepared call show its lines.
+a context manager, conversion of the result, one tangent passed alone to a kernel that takes it
+so), compiled once per combination, and each prep binds its values (kernel, converters, the
+signature it was built for) in a closure. The source is in `linecache`, so tracebacks through a
+prepared call show its lines.
 """
 
 from __future__ import annotations
@@ -28,15 +29,15 @@ __all__ = ["Kernel", "explained", "prepared_call"]
 class Kernel(NamedTuple):
     """How a prepared call runs one of the backend's kernels (made by `_prepare_array`).
 
-    `kernel(x, *contexts)`, or `kernel(x, tangents, *contexts)` with a tuple of tangents, runs on
-    the backend's arrays: `to_native` converts `x` and the tangents to them (`None`: they are
-    taken as they are), `convert_contexts` the contexts' values. `out` converts a result back to
-    the kind of `x`. Where `results` says what the result is made of, the prepared call converts
-    its arrays of kind `native` with `convert` itself, written out: `results` is a role of
-    `Operator.results` (the plain form: one array, or a tuple of one per tangent) or a tuple of
-    them (the `value_and_` form); a result with a tuple per tangent is written out for one
-    tangent, and goes through `out` for several. A kernel marked `enters_context = True` enters
-    the array kind's `context` itself.
+    `kernel(x, *contexts)`, or `kernel(x, tangents, *contexts)` with a tuple of tangents (or one
+    tangent, for a `single_tangent` kernel: `Kernels.single_tangent`), runs on the backend's
+    arrays: `to_native` converts `x` and the tangents to them (`None`: they are taken as they
+    are), `convert_contexts` the contexts' values. `out` converts a result back to the kind of
+    `x`. `results` says what the result is made of: a role of `Operator.results` (the plain form:
+    one array, or a tuple of one per tangent) or a tuple of them (the `value_and_` form). With
+    `convert`, the prepared call converts the result's arrays of kind `native` itself, written
+    out; a result with a tuple per tangent is written out for one tangent, and goes through `out`
+    for several. A kernel marked `enters_context = True` enters the array kind's `context` itself.
     """
 
     kernel: Callable[..., Any]
@@ -44,7 +45,8 @@ class Kernel(NamedTuple):
     convert_contexts: Callable[[tuple], tuple]
     out: Callable[[Any], Any] | None
     convert: Callable[[Any], Any] | None
-    results: str | tuple[str, ...] | None
+    results: str | tuple[str, ...]
+    single_tangent: bool
     native: ArrayKind
     translate: Callable[[Exception, str], Exception | None]
     tangents: TangentCheck | None
@@ -90,15 +92,25 @@ def prepared_call(prep: Any, call: Kernel | Callable[..., Any]) -> Callable[...,
         "array_kind": array_kind,
     }
     if not isinstance(call, Kernel):
-        key: tuple = (shape, has_tangents, False, False, False, False, None)
+        key: tuple = (shape, has_tangents, False, False, False, False, None, None, False)
     else:
         context = None if getattr(call.kernel, "enters_context", False) else call.context
         values.update(call._asdict(), context=context, check_tangents=None)
         if call.tangents is not None:
             t_type, t_dtype, like, check_tangents = call.tangents
             values.update(t_type=t_type, t_dtype=t_dtype, like=like, check_tangents=check_tangents)
-        result = call.results if call.convert is not None else "out" if call.out is not None else None
-        key = (shape, has_tangents, True, call.to_native is not None, prep.ncontexts > 0, context is not None, result)
+        conversion = "inline" if call.convert is not None else "out" if call.out is not None else None
+        key = (
+            shape,
+            has_tangents,
+            True,
+            call.to_native is not None,
+            prep.ncontexts > 0,
+            context is not None,
+            call.results,
+            conversion,
+            has_tangents and call.single_tangent,
+        )
     make = _MAKERS.get(key) or _compile(key)
     return make(**{name: values.get(name) for name in _PARAMETERS})
 
@@ -138,9 +150,14 @@ _TANGENTS = """\
         and (tangents.dtype is t_dtype or tangents.dtype == t_dtype)
         and tangents.shape == like
     ):
-        batch, single = (tangents,), True
+        batch, single = {one}, True
     else:
         batch, single = check_tangents(tangents)
+"""
+# a `single_tangent` kernel takes one tangent alone
+_ALONE = """\
+        if single:
+            batch = batch[0]
 """
 _RUN = """\
     try:
@@ -153,21 +170,28 @@ _RUN = """\
 """
 
 
-def _converted(results: str | tuple[str, ...]) -> str:
-    """The lines converting a result `r` made of `results` (`Kernel.results`)."""
+def _finished(results: str | tuple[str, ...], conversion: str | None, alone: bool) -> str:
+    """The lines turning the kernel's result `r`, made of `results` (`Kernel.results`), into the
+    prepared call's: converted (`conversion`: `"inline"`, `"out"` or `None`), and the result of
+    one tangent in a tuple where the kernel gave it `alone`."""
 
-    def part(role: str, path: str) -> str:
+    def part(role: str, path: str, convert: bool) -> str:
         if role in _PER_TANGENT:  # written out for one tangent
-            return f"({part('y', path + '[0]')},)"
-        return f"(convert(v) if array_kind(v := {path}) is native else v)"
+            return f"({part('y', path if alone else path + '[0]', convert)},)"
+        return f"(convert(v) if array_kind(v := {path}) is native else v)" if convert else path
 
-    if isinstance(results, str):
-        expression = part(results, "r")
-    else:
-        expression = "(" + "".join(part(role, f"r[{i}]") + ", " for i, role in enumerate(results)) + ")"
-    if _PER_TANGENT.isdisjoint((results,) if isinstance(results, str) else results):
-        return f"    r = {expression}\n"
-    return f"    if single:\n        r = {expression}\n    else:\n        r = out(r)\n"
+    def whole(convert: bool) -> str:
+        if isinstance(results, str):
+            return part(results, "r", convert)
+        return "(" + "".join(part(role, f"r[{i}]", convert) + ", " for i, role in enumerate(results)) + ")"
+
+    roles = (results,) if isinstance(results, str) else results
+    if _PER_TANGENT.isdisjoint(roles):
+        return {"inline": f"    r = {whole(True)}\n", "out": "    r = out(r)\n", None: ""}[conversion]
+    if conversion == "inline":
+        return f"    if single:\n        r = {whole(True)}\n    else:\n        r = out(r)\n"
+    lines = "    r = out(r)\n" if conversion == "out" else ""
+    return lines + (f"    if single:\n        r = {whole(False)}\n" if alone else "")
 
 
 _PER_TANGENT = {"ys", "xs"}
@@ -175,24 +199,24 @@ _PER_TANGENT = {"ys", "xs"}
 
 def _source(key: tuple) -> str:
     """The source of `make(<_PARAMETERS>) -> prepared` for one combination of `prepared_call`:
-    `(shape, tangents, kernel, to_native, contexts, context, result)`."""
-    shape, has_tangents, kernel, to_native, contexts, context, result = key
+    `(shape, tangents, kernel, to_native, contexts, context, results, conversion, alone)`."""
+    shape, has_tangents, kernel, to_native, contexts, context, results, conversion, alone = key
     lines = _SIGNATURE + (_SHAPE if shape else "") + _CHECK
     if not kernel:  # a function `call`, called as it is
         lines += f"    return call(x, {'tangents, ' if has_tangents else ''}contexts)\n"
     else:
         if has_tangents:
-            lines += _TANGENTS
+            lines += _TANGENTS.format(one="tangents" if alone else "(tangents,)") + (_ALONE if alone else "")
         if to_native:
             lines += "    x = to_native(x)\n"
-            lines += "    batch = tuple([to_native(t) for t in batch])\n" if has_tangents else ""
+            if alone:
+                lines += "    batch = to_native(batch) if single else tuple([to_native(t) for t in batch])\n"
+            elif has_tangents:
+                lines += "    batch = tuple([to_native(t) for t in batch])\n"
         arguments = ", ".join(["x"] + ["batch"] * has_tangents + ["*convert_contexts(contexts)"] * contexts)
         enter = "with context():\n            " if context else ""
         lines += _RUN.format(enter=enter, arguments=arguments)
-        if result == "out":
-            lines += "    r = out(r)\n"
-        elif result is not None:
-            lines += _converted(result)
+        lines += _finished(results, conversion, alone)
         lines += "    return r, single\n" if has_tangents else "    return r\n"
     body = "".join("    " + line + "\n" for line in lines.splitlines())
     return f"def make({', '.join(_PARAMETERS)}):\n{body}    return prepared\n"

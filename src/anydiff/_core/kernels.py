@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from .arrays import itemsize
+from .arrays import itemsize, namespace
 
 __all__ = [
     "BATCH_SIZE",
@@ -21,8 +21,10 @@ __all__ = [
     "device",
     "flat_size",
     "jacobian_batch",
+    "stack",
     "tangent_batch",
     "unstack",
+    "unstacked",
     "use_forward",
 ]
 
@@ -47,7 +49,10 @@ class Kernels(NamedTuple):
 
     For an operator without tangents they are called as `plain(x, *contexts)`; for pushforward,
     pullback and hvp as `plain(x, tangents, *contexts)` with `tangents` a tuple of arrays, and
-    they return a tuple in the same order.
+    they return a tuple in the same order. Kernels marked `single_tangent` also take one tangent
+    array in place of the tuple, and then return its result alone (`stack`, `unstacked`): the
+    prepared call passes the usual single tangent so, without the tuple a compiled kernel would
+    take apart on every call (0.3-0.8 µs of a 12 µs JAX call at n = 10).
     """
 
     plain: Callable[..., Any]
@@ -58,6 +63,8 @@ class Kernels(NamedTuple):
     #: native array (`plain` alone, `with_value` last), and the prep builds the sparse matrix
     #: of the user's array kind from it with this layout
     sparse: SparseLayout | None = None
+    #: `plain` and `with_value` also take one tangent (an array) in place of a tuple of them
+    single_tangent: bool = False
 
 
 def flat_size(shape: tuple[int, ...]) -> int:
@@ -85,6 +92,18 @@ def device(a: Any) -> Any:
 def unstack(stacked: Any, k: int) -> tuple[Any, ...]:
     """The `k` leading slices of a stacked batch, as a tuple."""
     return tuple(stacked[i] for i in range(k))
+
+
+def stack(x: Any, tangents: Any) -> Any:
+    """A kernel's tangents, a tuple of arrays or one array (`Kernels.single_tangent`), as one
+    batch for a batched primitive: shape `(k,) + shape`, in `x`'s namespace."""
+    return namespace(x).stack(tangents if type(tangents) is tuple else (tangents,))
+
+
+def unstacked(results: Any, tangents: Any) -> Any:
+    """The batch of results of `stack(x, tangents)` in the form of `tangents`: a tuple, or the
+    one result of one tangent."""
+    return unstack(results, len(tangents)) if type(tangents) is tuple else results[0]
 
 
 #: The default bound on the memory of the tangents (and their results) that a Jacobian or

@@ -254,14 +254,23 @@ def _prepare_array(
     if kernels.sparse is not None:
         plain_out, value_out = _sparse_outputs(kernels.sparse, kind, out)
 
-    # The prepared call converts the arrays of a dense result itself (`Kernel.results`); a lazy
+    # The prepared call converts the arrays of a dense result itself (`Kernel.convert`); a lazy
     # kind's tuple goes through `out`, which evaluates its arrays at once.
     inline = from_native is not None and kernels.sparse is None
 
-    def bind(kernel: Callable[..., Any], out: Callable[[Any], Any] | None, results: Any) -> Kernel:
-        convert = from_native if inline and results is not None else None
+    def bind(kernel: Callable[..., Any], out: Callable[[Any], Any] | None, results: Any, convert: bool) -> Kernel:
         return Kernel(
-            kernel, to_native, convert_contexts, out, convert, results, native, translate, check_tangents, context
+            kernel,
+            to_native,
+            convert_contexts,
+            out,
+            from_native if convert else None,
+            results,
+            kernels.single_tangent,
+            native,
+            translate,
+            check_tangents,
+            context,
         )
 
     return Prep(
@@ -277,8 +286,8 @@ def _prepare_array(
         ncontexts=len(contexts),
         output=spec,
         info=kernels.info,
-        plain=bind(kernels.plain, plain_out, operator.results[-1]),
-        with_value=bind(kernels.with_value, value_out, None if native.evaluate else operator.results),
+        plain=bind(kernels.plain, plain_out, operator.results[-1], inline),
+        with_value=bind(kernels.with_value, value_out, operator.results, inline and not native.evaluate),
         batch_size=batch_size,
         tree=None,
         flat=False,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
-from .._core.arrays import namespace
-from .._core.kernels import Kernels, OutputSpec, unstack
+from .._core.kernels import Kernels, OutputSpec, stack, unstacked
 from .._core.operator import Operator
 from .._core.prep import Prep
 from .._core.prepare import prepare, reuse
@@ -136,17 +135,18 @@ def generic_pullback(
     contexts: tuple[Any, ...],
     spec: OutputSpec,
 ) -> Kernels:
-    """Stack the cotangents and call the backend's batched `vjp` primitive."""
+    """Stack the cotangents (a tuple, or one) and call the backend's batched `vjp` primitive."""
 
-    def value_and_pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
+    def value_and_pullback(x: Any, cotangents: Any, *contexts: Any) -> tuple[Any, Any]:
         y, pull = impl.vjp(f, x, contexts)
-        return y, unstack(pull(namespace(x).stack(cotangents)), len(cotangents))
+        return y, unstacked(pull(stack(x, cotangents)), cotangents)
 
-    def pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple:
+    def pullback(x: Any, cotangents: Any, *contexts: Any) -> Any:
         return value_and_pullback(x, cotangents, *contexts)[1]
 
     mode = "reverse" if impl.reverse else "one pushforward per input"
-    return Kernels(impl.compile(pullback, x), impl.compile(value_and_pullback, x), {"mode": mode})
+    compiled = impl.compile(pullback, x), impl.compile(value_and_pullback, x)
+    return Kernels(*compiled, {"mode": mode}, single_tangent=True)
 
 
 PULLBACK = Operator("pullback", results=("y", "xs"), tangents="y", two_argument=True, generic=generic_pullback)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
-from .._core.arrays import namespace
-from .._core.kernels import Kernels, OutputSpec, unstack
+from .._core.kernels import Kernels, OutputSpec, stack, unstacked
 from .._core.operator import Operator
 from .._core.prep import Prep
 from .._core.prepare import prepare, reuse
@@ -137,17 +136,18 @@ def generic_pushforward(
     contexts: tuple[Any, ...],
     spec: OutputSpec,
 ) -> Kernels:
-    """Stack the tangents and call the backend's batched `jvp` primitive."""
+    """Stack the tangents (a tuple, or one) and call the backend's batched `jvp` primitive."""
 
-    def value_and_pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
-        y, ty = impl.jvp(f, x, namespace(x).stack(tangents), contexts)
-        return y, unstack(ty, len(tangents))
+    def value_and_pushforward(x: Any, tangents: Any, *contexts: Any) -> tuple[Any, Any]:
+        y, ty = impl.jvp(f, x, stack(x, tangents), contexts)
+        return y, unstacked(ty, tangents)
 
-    def pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple:
+    def pushforward(x: Any, tangents: Any, *contexts: Any) -> Any:
         return value_and_pushforward(x, tangents, *contexts)[1]
 
     mode = "forward" if impl.forward else "one pullback per output"
-    return Kernels(impl.compile(pushforward, x), impl.compile(value_and_pushforward, x), {"mode": mode})
+    compiled = impl.compile(pushforward, x), impl.compile(value_and_pushforward, x)
+    return Kernels(*compiled, {"mode": mode}, single_tangent=True)
 
 
 PUSHFORWARD = Operator("pushforward", results=("y", "ys"), tangents="x", two_argument=True, generic=generic_pushforward)

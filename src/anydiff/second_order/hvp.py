@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
 from .._core.arrays import namespace
-from .._core.kernels import Kernels, OutputSpec, unstack
+from .._core.kernels import Kernels, OutputSpec, stack, unstacked
 from .._core.operator import Operator
 from .._core.prep import Prep
 from .._core.prepare import prepare, reuse
@@ -273,19 +273,20 @@ def generic_hvp(
     contexts: tuple[Any, ...],
     spec: OutputSpec,
 ) -> Kernels:
-    """Stack the tangents, compute the products by the pair's strategy, unstack them."""
+    """Stack the tangents (a tuple, or one), compute the products by the pair's strategy,
+    unstack them."""
     outer, inner, f = impl.parts(HVP, f)
     how, hvps, gradient_and_hvps = products(outer, inner, f, x, contexts, spec)
 
-    def gradient_and_hvp(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
-        g, stacked = gradient_and_hvps(x, namespace(x).stack(tangents), *contexts)
-        return g, unstack(stacked, len(tangents))
+    def gradient_and_hvp(x: Any, tangents: Any, *contexts: Any) -> tuple[Any, Any]:
+        g, stacked = gradient_and_hvps(x, stack(x, tangents), *contexts)
+        return g, unstacked(stacked, tangents)
 
-    def hvp(x: Any, tangents: tuple, *contexts: Any) -> tuple:
-        return unstack(hvps(x, namespace(x).stack(tangents), *contexts), len(tangents))
+    def hvp(x: Any, tangents: Any, *contexts: Any) -> Any:
+        return unstacked(hvps(x, stack(x, tangents), *contexts), tangents)
 
     compile = compiler(outer, inner)
-    return Kernels(compile(hvp, x), compile(gradient_and_hvp, x), {"strategy": how})
+    return Kernels(compile(hvp, x), compile(gradient_and_hvp, x), {"strategy": how}, single_tangent=True)
 
 
 HVP = Operator("hvp", results=("x", "xs"), tangents="x", output="scalar", order=2, generic=generic_hvp)
