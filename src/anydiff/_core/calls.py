@@ -175,10 +175,13 @@ def _finished(results: str | tuple[str, ...], conversion: str | None, alone: boo
     prepared call's: converted (`conversion`: `"inline"`, `"out"` or `None`), and the result of
     one tangent in a tuple where the kernel gave it `alone`."""
 
+    def array(path: str, convert: bool) -> str:
+        return f"(convert(v) if array_kind(v := {path}) is native else v)" if convert else path
+
     def part(role: str, path: str, convert: bool) -> str:
         if role in _PER_TANGENT:  # written out for one tangent
-            return f"({part('y', path if alone else path + '[0]', convert)},)"
-        return f"(convert(v) if array_kind(v := {path}) is native else v)" if convert else path
+            return f"({array(path if alone else path + '[0]', convert)},)"
+        return array(path, convert)
 
     def whole(convert: bool) -> str:
         if isinstance(results, str):
