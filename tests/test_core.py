@@ -396,6 +396,39 @@ def test_jax_never_changes_the_global_x64_flag():
     assert jax.config.jax_enable_x64 == before
 
 
+def test_jax_x64_is_enabled_for_each_prepared_call_and_left_as_it_was():
+    """float64 NumPy inputs run in x64 (a `Switch` on JAX's state), which is restored after each
+    call, also after one that raises (here a NumPy function called through `DifferentiateWith`),
+    and with x64 already enabled by the user."""
+
+    def host(x):
+        if x[0] > 5:
+            raise ValueError("x[0] is over 5")
+        return np.sin(x) ** 2
+
+    bridged = ad.DifferentiateWith(host, ad.AutoFiniteDiff())
+
+    def f(x):
+        xp = ad.namespace(x)
+        return xp.sum(bridged(x))
+
+    x = np.linspace(0.1, 1.0, 4)
+    prep = ad.prepare_gradient(f, ad.AutoJAX(), x)
+    for enabled in (False, True):
+        with jax.enable_x64(enabled):
+            g = ad.gradient(f, ad.AutoJAX(), x, prep=prep)
+            assert g.dtype == np.float64 and jax.enable_x64.value is enabled
+            np.testing.assert_allclose(g, energy_gradient(x), rtol=1e-6)
+            with pytest.raises(Exception, match="over 5"):
+                ad.gradient(f, ad.AutoJAX(), x + 10, prep=prep)
+            assert jax.enable_x64.value is enabled
+    switch = ad.extend.array_kind(jnp.zeros(())).context(x)
+    assert isinstance(switch, ad.extend.Switch)
+    with switch():
+        assert jax.enable_x64.value is True
+    assert jax.enable_x64.value is False
+
+
 def test_prep_reports_its_choices():
     prep = ad.prepare_jacobian(stretch, ad.AutoJAX(), np.ones(3))
     assert prep.info["mode"] == "forward" and prep.mode == "forward"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from ._core.arrays import ArrayKind as ArrayKind
 from ._core.arrays import ArrayLike as ArrayLike
+from ._core.arrays import Switch as Switch
 from ._core.arrays import array_kind as array_kind
 from ._core.arrays import array_kinds as array_kinds
 from ._core.arrays import converter as converter
@@ -104,6 +105,7 @@ __all__ = [
     "Prep",
     "PreparationMismatchError",
     "SparseLayout",
+    "Switch",
     "UnsupportedError",
     "array_kind",
     "array_kinds",

@@ -6,9 +6,9 @@ context manager, the translation of `f`'s errors) costs 0.1-0.3 µs as a Python 
 own, and a JAX call at n = 10 takes 8-12 µs. So, as `dataclasses` writes an `__init__`,
 `prepared_call` writes the layers a prep needs into one function: the source is put together from
 the pieces below for the prep's combination (tangents or not, conversion of the inputs, contexts,
-a context manager, conversion of the result, one tangent passed alone to a kernel that takes it
-so), compiled once per combination, and each prep binds its values (kernel, converters, the
-signature it was built for) in a closure. The source is in `linecache`, so tracebacks through a
+a context manager or a `Switch`, conversion of the result, one tangent passed alone to a kernel
+that takes it so), compiled once per combination, and each prep binds its values (kernel,
+converters, the signature it was built for) in a closure. The source is in `linecache`, so tracebacks through a
 prepared call show its lines.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
 from typing import Any, NamedTuple
 
-from .arrays import ArrayKind, array_kind
+from .arrays import ArrayKind, Switch, array_kind
 from .checks import TangentCheck
 from .errors import AnyDiffError
 
@@ -96,6 +96,8 @@ def prepared_call(prep: Any, call: Kernel | Callable[..., Any]) -> Callable[...,
     else:
         context = None if getattr(call.kernel, "enters_context", False) else call.context
         values.update(call._asdict(), context=context, check_tangents=None)
+        if isinstance(context, Switch):
+            values.update(enter=context.enter, leave=context.leave)
         if call.tangents is not None:
             t_type, t_dtype, like, check_tangents = call.tangents
             values.update(t_type=t_type, t_dtype=t_dtype, like=like, check_tangents=check_tangents)
@@ -106,7 +108,7 @@ def prepared_call(prep: Any, call: Kernel | Callable[..., Any]) -> Callable[...,
             True,
             call.to_native is not None,
             prep.ncontexts > 0,
-            context is not None,
+            "switch" if isinstance(context, Switch) else "with" if context is not None else None,
             call.results,
             conversion,
             has_tangents and call.single_tangent,
@@ -118,7 +120,7 @@ def prepared_call(prep: Any, call: Kernel | Callable[..., Any]) -> Callable[...,
 _PARAMETERS = (
     "operator", "f", "backend", "xtype", "ncontexts", "unbuffered", "native_shape", "dtype", "check", "name",
     "call", "explained", "array_kind", "kernel", "to_native", "convert_contexts", "out", "convert", "native",
-    "translate", "context", "t_type", "t_dtype", "like", "check_tangents",
+    "translate", "context", "enter", "leave", "t_type", "t_dtype", "like", "check_tangents",
 )  # fmt: skip
 
 _MAKERS: dict[tuple, Callable[..., Callable[..., Any]]] = {}
@@ -159,10 +161,15 @@ _ALONE = """\
         if single:
             batch = batch[0]
 """
+# the kernel's call, `{run}` below, in the kind's context entered as `Kernel.context` says
+_ENTERED = {
+    None: "        {call}\n",
+    "with": "        with context():\n            {call}\n",
+    "switch": "        token = enter()\n        try:\n            {call}\n        finally:\n            leave(token)\n",
+}
 _RUN = """\
     try:
-        {enter}r = kernel({arguments})
-    except Exception as exc:
+{run}    except Exception as exc:
         better = explained(exc, translate, name)
         if better is None:
             raise
@@ -202,7 +209,8 @@ _PER_TANGENT = {"ys", "xs"}
 
 def _source(key: tuple) -> str:
     """The source of `make(<_PARAMETERS>) -> prepared` for one combination of `prepared_call`:
-    `(shape, tangents, kernel, to_native, contexts, context, results, conversion, alone)`."""
+    `(shape, tangents, kernel, to_native, contexts, context, results, conversion, alone)`, where
+    `context` is how the kernel's context is entered: `"with"`, `"switch"` (a `Switch`) or `None`."""
     shape, has_tangents, kernel, to_native, contexts, context, results, conversion, alone = key
     lines = _SIGNATURE + (_SHAPE if shape else "") + _CHECK
     if not kernel:  # a function `call`, called as it is
@@ -217,8 +225,7 @@ def _source(key: tuple) -> str:
             elif has_tangents:
                 lines += "    batch = tuple([to_native(t) for t in batch])\n"
         arguments = ", ".join(["x"] + ["batch"] * has_tangents + ["*convert_contexts(contexts)"] * contexts)
-        enter = "with context():\n            " if context else ""
-        lines += _RUN.format(enter=enter, arguments=arguments)
+        lines += _RUN.format(run=_ENTERED[context].format(call=f"r = kernel({arguments})"))
         lines += _finished(results, conversion, alone)
         lines += "    return r, single\n" if has_tangents else "    return r\n"
     body = "".join("    " + line + "\n" for line in lines.splitlines())
