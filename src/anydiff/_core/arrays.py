@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager as ContextManager
 from types import MappingProxyType
-from typing import Any, NamedTuple, TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -45,7 +45,7 @@ ArrayLike: TypeAlias = Any
 _NO_NAMES: Mapping[str, str] = MappingProxyType({})
 
 
-class Switch(NamedTuple):
+class Switch:
     """A context entered and left by two calls, `token = enter()` then `leave(token)`, where a
     context manager would cost more than the switch itself (`ArrayKind.context`).
 
@@ -55,8 +55,10 @@ class Switch(NamedTuple):
     for every other use (`with switch(): ...`).
     """
 
-    enter: Callable[[], Any]
-    leave: Callable[[Any], Any]
+    __slots__ = ("enter", "leave")
+
+    def __init__(self, enter: Callable[[], Any], leave: Callable[[Any], Any]) -> None:
+        self.enter, self.leave = enter, leave
 
     def __call__(self) -> ContextManager[Any]:
         return _Switched(self)
