@@ -5,12 +5,13 @@ at n = 10, 1 000 and 100 000 (the dense Jacobian at n <= 1 000 only), with input
 backend's own array kind and with NumPy inputs. The native side is the fastest of the library's
 routes for the same work (for torch: the autograd tape, `torch.func`, forward-mode dual numbers),
 including, for NumPy inputs, the conversions a user would write. Calls are timed in alternation
-in one process (`_overhead.row`): the ratios of the medians and of the minimums (the least
-disturbed samples, on which the targets are checked) are reported: these machines are too noisy
-for anything else. The `floor` column is the ratio of the fastest native route behind the least a
-front with anydiff's contract must do on each call (`_overhead.checked_front`: one more Python
-call with anydiff's signature, and the checks of `f`, backend, contexts, and the type, shape and
-dtype of `x` and of the tangent), timed in the same alternation.
+in one process (`_overhead.row`): the ratio of the medians and the paired ratio (the median of
+the ratios of samples taken one after the other, on which the targets are checked) are
+reported: these machines are too noisy for anything else. The `floor` column is the paired ratio
+of the fastest native route behind the least a front with anydiff's contract must do on each
+call (`_overhead.checked_front`: one more Python call with anydiff's signature, and the checks
+of `f`, backend, contexts, and the type, shape and dtype of `x` and of the tangent), timed in the
+same alternation.
 
 A second case (issue 16) takes a tree `x`: the 50 parameters (a weight matrix and a bias per
 layer) of a 25-layer tanh MLP, as a dict of dicts, about 500 numbers in all (width 4) and about

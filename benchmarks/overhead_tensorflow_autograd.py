@@ -10,9 +10,9 @@ measured twice: against these public routes, and with the entries anydiff itself
 them (TensorFlow's concrete function entered by its flat list of tensors, with NumPy arrays made
 host tensors; autograd's `core.make_vjp` and `core.make_jvp`), which leaves anydiff's own
 overhead. Calls are timed in alternation in one process, in many short samples, and two ratios
-reported: of the medians (the house rule), and of the minimums, the least disturbed samples,
-which are what stays meaningful when other work shares the machine (the medians then move by
-±20 %); the targets are checked on those.
+reported: of the medians (the house rule), and the paired ratio (`_timing.paired_ratio`, the
+median of the ratios of samples taken one after the other), which stays meaningful when other
+work shares the machine (the medians then move by ±20 %); the targets are checked on it.
 
     python benchmarks/overhead_tensorflow_autograd.py [--quick]
 
@@ -217,8 +217,7 @@ def main() -> None:
                     if entries[op]:
                         groups["with anydiff's entry"] = {**candidates, **entries[op]}
                     for group, routes_of_group in groups.items():
-                        # Many short samples (151 of 2 ms, where there were 41 of 5 ms): the minimum,
-                        # on which the targets are checked, is more likely to find an undisturbed moment.
+                        # Many short samples (151 of 2 ms): many rounds for the paired ratio's median
                         rows.append(
                             row(
                                 n,

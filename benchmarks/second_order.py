@@ -5,7 +5,7 @@ For JAX and torch: `hvp` (one tangent) at n = 10, 1 000 and 100 000 and `hessian
 is the fastest of the library's routes for the same work (JAX: `jvp` of `grad`, `vjp` of `grad`,
 `jax.hessian`, `jacrev` of `grad`; torch: double backward on the tape, `torch.func`,
 `torch.autograd.functional`). Calls are timed in alternation in one process (`_overhead.row`:
-the ratios of the medians and of the minimums, on which the targets are checked, and the
+the ratio of the medians and the paired ratio, on which the targets are checked, and the
 `floor`, the fastest native route behind the least a checked front does per call). The last
 column is the cost of a prepared `hvp` over a prepared `gradient` (theory: a small constant,
 about 2-4).
