@@ -136,10 +136,10 @@ def prepared(operator_, f_, backend_, x, contexts, y=None, tangents=None):
         and len(contexts) == ncontexts
         and (y is None) is unbuffered
 """
-# MLX makes a new dtype object on each access (equal, not identical)
+# MLX makes a new dtype object on each access (equal, not identical): read once
 _SHAPE = """\
         and x.shape == native_shape
-        and (x.dtype is dtype or x.dtype == dtype)
+        and ((d := x.dtype) is dtype or d == dtype)
 """
 _CHECK = """\
     ):
@@ -149,7 +149,7 @@ _CHECK = """\
 _TANGENTS = """\
     if (
         type(tangents) is t_type
-        and (tangents.dtype is t_dtype or tangents.dtype == t_dtype)
+        and ((d := tangents.dtype) is t_dtype or d == t_dtype)
         and tangents.shape == like
     ):
         batch, single = {one}, True
