@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import subprocess
 import sys
 import traceback
@@ -147,11 +148,18 @@ def test_batched_tangents_and_dot_product_identity(backend):
     assert abs(u @ ad.pushforward(stretch, backend, x, v) - tx @ v) < 1e-6
 
 
-@pytest.mark.parametrize("backend", BACKENDS, ids=repr)
+AUTOGRAD = pytest.param(
+    ad.AutoAutograd(),
+    marks=pytest.mark.skipif(importlib.util.find_spec("autograd") is None, reason="autograd is not installed"),
+)
+
+
+@pytest.mark.parametrize("backend", [*BACKENDS, AUTOGRAD], ids=repr)
 @pytest.mark.parametrize("kind", ["numpy", "torch", "jax"])
 def test_one_prep_takes_one_tangent_a_tuple_of_one_and_several(backend, kind):
-    """The generic routes' kernels take one tangent alone (`Kernels.single_tangent`) and a tuple:
-    the same prep answers all three forms, in either order, with the right numbers."""
+    """The generic routes' kernels, and autograd's own, take one tangent alone
+    (`Kernels.single_tangent`) and a tuple: the same prep answers all three forms, in either
+    order, with the right numbers."""
     rng = np.random.default_rng(2)
     x0, v, u = rng.uniform(-1, 1, (3, 4))
     x, tv, tu = (to_kind(a, kind) for a in (x0, v, u))

@@ -159,29 +159,37 @@ class AutogradImpl(BackendImpl):
 
         return self._kernels(gradient, value_and_gradient, {"mode": "reverse"}, f, x, contexts, spec)
 
+    # The kernels with tangents take one tangent alone too (`Kernels.single_tangent`): the usual
+    # call then builds no tuple and maps nothing.
+
     def native_pullback(self, f: Any, x: Any, cotangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
 
-        def value_and_pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
+        def value_and_pullback(x: Any, cotangents: Any, *contexts: Any) -> tuple[Any, Any]:
             pull, y = _vjp(f, x, contexts)
-            return y, tuple(map(pull, cotangents))
+            return y, tuple(map(pull, cotangents)) if type(cotangents) is tuple else pull(cotangents)
 
-        def pullback(x: Any, cotangents: tuple, *contexts: Any) -> tuple:
-            return tuple(map(_vjp(f, x, contexts)[0], cotangents))
+        def pullback(x: Any, cotangents: Any, *contexts: Any) -> Any:
+            pull = _vjp(f, x, contexts)[0]
+            return tuple(map(pull, cotangents)) if type(cotangents) is tuple else pull(cotangents)
 
-        return self._kernels(pullback, value_and_pullback, {"mode": "reverse"}, f, x, contexts, spec)
+        return self._kernels(pullback, value_and_pullback, {"mode": "reverse"}, f, x, contexts, spec, single=True)
 
     def native_pushforward(self, f: Any, x: Any, tangents: tuple, contexts: tuple, spec: OutputSpec) -> Kernels:
 
         # `map` and `itemgetter` rather than comprehensions, which are a Python frame each
-        def value_and_pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple[Any, tuple]:
+        def value_and_pushforward(x: Any, tangents: Any, *contexts: Any) -> tuple[Any, Any]:
+            if type(tangents) is not tuple:
+                return _jvp(f, x, contexts)(tangents)
             pairs = tuple(map(_jvp(f, x, contexts), tangents))
             return pairs[0][0], tuple(map(_second, pairs))
 
-        def pushforward(x: Any, tangents: tuple, *contexts: Any) -> tuple:
+        def pushforward(x: Any, tangents: Any, *contexts: Any) -> Any:
+            if type(tangents) is not tuple:
+                return _jvp(f, x, contexts)(tangents)[1]
             return tuple(map(_second, map(_jvp(f, x, contexts), tangents)))
 
         info = {"mode": "forward"}
-        return self._kernels(pushforward, value_and_pushforward, info, f, x, contexts, spec)
+        return self._kernels(pushforward, value_and_pushforward, info, f, x, contexts, spec, single=True)
 
     def native_derivative(self, f: Any, x: Any, tangents: None, contexts: tuple, spec: OutputSpec) -> Kernels:
         seed = np.ones((), dtype=x.dtype)
@@ -282,8 +290,10 @@ class AutogradImpl(BackendImpl):
         contexts: tuple,
         spec: OutputSpec,
         second_order: bool = False,
+        single: bool = False,
     ) -> Kernels:
-        """The kernels, quiet where autograd would warn, and with results of the inputs' dtype.
+        """The kernels (`single`: they take one tangent alone too), quiet where autograd would
+        warn, and with results of the inputs' dtype.
 
         autograd warns on every call whose output does not depend on the input: first-order
         kernels test `f` at prepare time; second-order ones are always quiet (the gradient of a
@@ -296,7 +306,7 @@ class AutogradImpl(BackendImpl):
         dtype = np.result_type(x.dtype, spec.dtype)
         if dtype != np.float64:
             plain, with_value = _cast(plain, dtype), _cast(with_value, dtype)
-        return Kernels(plain, with_value, info)
+        return Kernels(plain, with_value, info, single_tangent=single)
 
     native = {
         GRADIENT: native_gradient,
