@@ -110,7 +110,16 @@ class JAXImpl(BackendImpl):
 
     def vjp(self, f: Callable[..., Any], x: Any, contexts: tuple) -> tuple[Any, Callable[[Any], Any]]:
         y, pull = jax.vjp(lambda x: f(x, *contexts), x)
-        return y, jax.vmap(lambda u: pull(u)[0])
+        batched = jax.vmap(lambda u: pull(u)[0])
+
+        def pullback(cotangents: Any) -> Any:
+            # one cotangent without `vmap`, as `jvp` pushes one tangent: no batch of one in the
+            # compiled program
+            if cotangents.shape[0] == 1:
+                return pull(cotangents[0])[0][None]
+            return batched(cotangents)
+
+        return y, pullback
 
     def compile(self, fn: Callable[..., Any], x: Any) -> Callable[..., Any]:
         if not self.jit:
