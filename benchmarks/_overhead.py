@@ -67,8 +67,10 @@ def checked_front(native: Callable[[], Any], x: Any, t: Any = None) -> Callable[
             and not contexts
             and type(x) is x_type
             and x.shape == x_shape
-            and x.dtype is x_dtype
-            and (t is None or (type(t) is x_type and t.shape == t_shape and t.dtype is t_dtype))
+            and ((d := x.dtype) is x_dtype or d == x_dtype)  # MLX: equal dtypes, not identical
+            and (
+                t is None or (type(t) is x_type and t.shape == t_shape and ((d := t.dtype) is t_dtype or d == t_dtype))
+            )
         ):
             return native()
         raise TypeError("not the prepared signature")

@@ -13,6 +13,14 @@ from typing import Any
 RESULTS = Path(__file__).parent / "results"
 
 
+def one_core() -> int:
+    """Run this process, and the threads it starts from now on, on one core (the last one it
+    may use); that core's number."""
+    core = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+    return core
+
+
 def calls_per_sample(fn: Callable[[], Any], target: float = 0.02) -> int:
     """How many calls of `fn` take about `target` seconds (at least one)."""
     fn()
@@ -62,8 +70,9 @@ def paired_ratio(ours: Sequence[float], native: Sequence[float]) -> float:
 
     A drift of the machine (other processes, frequency changes) slows both samples of a round
     alike and cancels in their ratio, and the median leaves out the rounds one of them was
-    disturbed in. Repeated runs of the same code agree within about 0.02 where the ratio of
-    the minimums, one lucky sample of each, moved by 0.1-0.3 (0.86-1.14 for one JAX row).
+    disturbed in. In three runs of the same five JAX rows at n = 1 000, the paired ratio of a row
+    moved by 0.01-0.08 (0.03 for most), the ratio of the minimums, one lucky sample of each, by
+    0.06-0.22.
     """
     return statistics.median(a / b for a, b in zip(ours, native, strict=True))
 

@@ -27,7 +27,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from _overhead import COLUMNS, energy, prepared_call, row, stretch  # noqa: E402
+from _overhead import COLUMNS, checked_front, energy, prepared_call, row, stretch  # noqa: E402
 from _timing import save, table  # noqa: E402
 
 import anydiff as ad  # noqa: E402
@@ -213,6 +213,7 @@ def main() -> None:
                 b, x, t, natives, entries = routes(n, kind)
                 for op, candidates in natives.items():
                     mine = prepared_call(op, b, x, t)
+                    tangent = t if op in ("pushforward", "pullback") else None
                     groups = {"public": candidates}
                     if entries[op]:
                         groups["with anydiff's entry"] = {**candidates, **entries[op]}
@@ -226,12 +227,13 @@ def main() -> None:
                                 mine,
                                 repeats=31 if quick else 151,
                                 target_seconds=0.002,
+                                floor=lambda native, x=x, t=tangent: checked_front(native, x, t),
                                 library=library,
                                 input=kind,
                                 routes=group,
                             )
                         )
-    print(table(rows, ["library", "input", "routes", *COLUMNS]))
+    print(table(rows, ["library", "input", "routes", *COLUMNS, "floor"]))
     print(f"\nwritten to {save('overhead_tensorflow_autograd', rows, {'quick': quick, 'load': os.getloadavg()})}")
 
 
