@@ -36,6 +36,11 @@ def stretch(x: Any) -> Any:
     return xp.sin(x) * xp.cumulative_sum(x)
 
 
+def tangent_of(operator: str, t: Any) -> Any:
+    """The tangent a call of `operator` takes: `t` for pushforward and pullback, else `None`."""
+    return t if operator in ("pushforward", "pullback") else None
+
+
 def prepared_call(operator: str, backend: Any, x: Any, t: Any) -> Callable[[], Any]:
     """The prepared anydiff call of `operator` (of `energy` for scalar operators, else `stretch`)."""
     f = energy if operator in ("gradient", "value_and_gradient", "hessian") else stretch

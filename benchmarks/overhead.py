@@ -35,7 +35,7 @@ import sys
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 import numpy as np  # noqa: E402
-from _overhead import COLUMNS, checked_front, row  # noqa: E402
+from _overhead import COLUMNS, checked_front, row, tangent_of  # noqa: E402
 from _timing import fastest, fmt_time, interleaved, paired_ratio, save, table  # noqa: E402
 
 import anydiff as ad  # noqa: E402
@@ -258,7 +258,7 @@ def array_rows(quick):
                 for op, candidates in natives.items():
                     if op == "jacobian" and n > 1000:
                         continue
-                    tangent = t if op in ("pushforward", "pullback") else None
+                    tangent = tangent_of(op, t)
                     rows.append(
                         row(
                             n,

@@ -31,7 +31,7 @@ import statistics
 import sys
 
 import numpy as np
-from _overhead import checked_front
+from _overhead import checked_front, tangent_of
 from _timing import RESULTS, fastest, fmt_time, interleaved, one_core, paired_ratio, save, table
 from overhead import energy, stretch
 
@@ -195,7 +195,7 @@ def main() -> None:
                     route, native = fastest(candidates)
                     kept_route, native_kept = fastest(kept)
                     mine = ours(op, b, x, t, sync)
-                    front = checked_front(native, x, t if op in ("pushforward", "pullback") else None)
+                    front = checked_front(native, x, tangent_of(op, t))
                     s_native, s_kept, s_front, s_ours = interleaved(
                         [native, native_kept, front, mine], repeats=repeats, statistic=list
                     )

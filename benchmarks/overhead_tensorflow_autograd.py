@@ -27,7 +27,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from _overhead import COLUMNS, checked_front, energy, prepared_call, row, stretch  # noqa: E402
+from _overhead import COLUMNS, checked_front, energy, prepared_call, row, stretch, tangent_of  # noqa: E402
 from _timing import save, table  # noqa: E402
 
 import anydiff as ad  # noqa: E402
@@ -213,7 +213,7 @@ def main() -> None:
                 b, x, t, natives, entries = routes(n, kind)
                 for op, candidates in natives.items():
                     mine = prepared_call(op, b, x, t)
-                    tangent = t if op in ("pushforward", "pullback") else None
+                    tangent = tangent_of(op, t)
                     groups = {"public": candidates}
                     if entries[op]:
                         groups["with anydiff's entry"] = {**candidates, **entries[op]}

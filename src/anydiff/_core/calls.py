@@ -8,8 +8,8 @@ own, and a JAX call at n = 10 takes 8-12 µs. So, as `dataclasses` writes an `__
 the pieces below for the prep's combination (tangents or not, conversion of the inputs, contexts,
 a context manager or a `Switch`, conversion of the result, one tangent passed alone to a kernel
 that takes it so), compiled once per combination, and each prep binds its values (kernel,
-converters, the signature it was built for) in a closure. The source is in `linecache`, so tracebacks through a
-prepared call show its lines.
+converters, the signature it was built for) in a closure. The source is in `linecache`, so
+tracebacks through a prepared call show its lines.
 """
 
 from __future__ import annotations

@@ -55,6 +55,11 @@ __all__ = ["AutogradImpl"]
 _second = itemgetter(1)  # the product of a `(value, product)` pair
 
 
+def _each(pull: Callable[[Any], Any], cotangents: Any) -> Any:
+    """`pull` of each cotangent of a tuple, or of one cotangent alone (`Kernels.single_tangent`)."""
+    return tuple(map(pull, cotangents)) if type(cotangents) is tuple else pull(cotangents)
+
+
 def _independent(f: Callable[..., Any], x: Any, contexts: tuple) -> bool:
     """Whether `f(x)` does not depend on `x` here: autograd then warns on every call.
 
@@ -166,11 +171,10 @@ class AutogradImpl(BackendImpl):
 
         def value_and_pullback(x: Any, cotangents: Any, *contexts: Any) -> tuple[Any, Any]:
             pull, y = _vjp(f, x, contexts)
-            return y, tuple(map(pull, cotangents)) if type(cotangents) is tuple else pull(cotangents)
+            return y, _each(pull, cotangents)
 
         def pullback(x: Any, cotangents: Any, *contexts: Any) -> Any:
-            pull = _vjp(f, x, contexts)[0]
-            return tuple(map(pull, cotangents)) if type(cotangents) is tuple else pull(cotangents)
+            return _each(_vjp(f, x, contexts)[0], cotangents)
 
         return self._kernels(pullback, value_and_pullback, {"mode": "reverse"}, f, x, contexts, spec, single=True)
 

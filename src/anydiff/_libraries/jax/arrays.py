@@ -36,6 +36,7 @@ def _jax_from_foreign(a: Any) -> Any:
         return jax.dlpack.from_dlpack(a)
 
 
+@functools.cache  # made on first use: it imports jax
 def _x64() -> Callable[[], ContextManager[Any]]:
     """What enables x64 for one call: a `Switch` on the state's own swap and restore (0.11 µs,
     where `with jax.enable_x64(True)` takes 0.5 µs, 5 % of a small jitted call), or the
@@ -52,15 +53,7 @@ def _x64() -> Callable[[], ContextManager[Any]]:
 def _jax_context(x: Any) -> Callable[[], ContextManager[Any]] | None:
     # JAX computes in float32 unless x64 is enabled; enabling it per call (thread-local) keeps
     # float64 without changing the user's global configuration.
-    if x.dtype.itemsize != 8:
-        return None
-    if not _X64:
-        _X64.append(_x64())
-    return _X64[0]
-
-
-#: `_x64()`, made on first use (it imports jax)
-_X64: list[Callable[[], ContextManager[Any]]] = []
+    return _x64() if x.dtype.itemsize == 8 else None
 
 
 def _jax_sparse(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> Callable[[Any], Any]:
