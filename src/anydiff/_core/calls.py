@@ -145,7 +145,9 @@ _CHECK = """\
     ):
         check(operator_, f_, backend_, x, contexts, y)
 """
-# the usual case, one tangent like the preparation's, written out; any other: `check_tangents`
+# the usual case, one tangent like the preparation's, written out (and converted, `{one}`); any
+# other: `check_tangents`, then the lines `{other}` (one tangent alone for a `single_tangent`
+# kernel, converted)
 _TANGENTS = """\
     if (
         type(tangents) is t_type
@@ -155,12 +157,7 @@ _TANGENTS = """\
         batch, single = {one}, True
     else:
         batch, single = check_tangents(tangents)
-"""
-# a `single_tangent` kernel takes one tangent alone
-_ALONE = """\
-        if single:
-            batch = batch[0]
-"""
+{other}"""
 # the kernel's call, `{run}` below, in the kind's context entered as `Kernel.context` says
 _ENTERED = {
     None: "        {call}\n",
@@ -217,13 +214,14 @@ def _source(key: tuple) -> str:
         lines += f"    return call(x, {'tangents, ' if has_tangents else ''}contexts)\n"
     else:
         if has_tangents:
-            lines += _TANGENTS.format(one="tangents" if alone else "(tangents,)") + (_ALONE if alone else "")
+            one = "to_native(tangents)" if to_native else "tangents"
+            other = ["        if single:\n            batch = batch[0]\n"] if alone else []
+            if to_native:
+                converted = "tuple([to_native(t) for t in batch])"
+                other.append(f"        batch = {'to_native(batch) if single else ' if alone else ''}{converted}\n")
+            lines += _TANGENTS.format(one=one if alone else f"({one},)", other="".join(other))
         if to_native:
             lines += "    x = to_native(x)\n"
-            if alone:
-                lines += "    batch = to_native(batch) if single else tuple([to_native(t) for t in batch])\n"
-            elif has_tangents:
-                lines += "    batch = tuple([to_native(t) for t in batch])\n"
         arguments = ", ".join(["x"] + ["batch"] * has_tangents + ["*convert_contexts(contexts)"] * contexts)
         lines += _RUN.format(run=_ENTERED[context].format(call=f"r = kernel({arguments})"))
         lines += _finished(results, conversion, alone)
