@@ -465,3 +465,29 @@ def test_namespace_of_one_array_is_remembered_until_a_namespace_is_registered():
     finally:
         del arrays._NAMESPACES[Marked]
     assert ad.namespace(a) is array_api_compat.array_namespace(a)
+
+
+def test_torch_tape_jacobian_reuses_its_identity_and_keeps_results_apart():
+    # Few outputs: rows pulled back from the tape, the identity made once per output signature.
+    def outer(x):
+        return x[:3, None] * x[None, 1:3] ** 2  # (3, 2) from 4 numbers
+
+    def expected(x):
+        jac = np.zeros((3, 2, 4))
+        for i in range(3):
+            for j in range(2):
+                jac[i, j, i] += x[j + 1] ** 2
+                jac[i, j, j + 1] += 2 * x[i] * x[j + 1]
+        return jac
+
+    backend = ad.AutoTorch()
+    points = [np.array([1.0, 2.0, -1.0, 0.5]), np.array([0.3, -0.7, 2.0, 1.5])]
+    prep = ad.prepare_jacobian(outer, backend, torch.tensor(points[0]))
+    assert prep.info["route"] == "autograd tape"
+    first = ad.jacobian(outer, backend, torch.tensor(points[0]), prep=prep)
+    y, second = ad.value_and_jacobian(outer, backend, torch.tensor(points[1]), prep=prep)
+    assert not first.requires_grad and not y.requires_grad
+    np.testing.assert_allclose(first.numpy(), expected(points[0]), rtol=1e-14)
+    np.testing.assert_allclose(second.numpy(), expected(points[1]), rtol=1e-14)
+    np.testing.assert_allclose(y.numpy(), outer(points[1]), rtol=1e-14)
+    np.testing.assert_allclose(ad.jacobian(outer, backend, torch.tensor(points[0]), prep=prep).numpy(), first.numpy())
