@@ -4,7 +4,8 @@ A benchmark names, per size and operator, the native routes a user of the librar
 for the same work (`{route name: call}`); `row` times them all and the prepared anydiff call in
 alternation in one process, keeps the route with the smallest median, and reports the ratio of
 the medians and the paired ratio (`_timing.paired_ratio`: the median of the ratios of samples
-taken one after the other, the steadiest on a shared machine), on which the targets are checked.
+taken in the same round, the steadiest on a shared machine), on which the targets are checked,
+with its 95 % confidence interval (`_timing.paired_interval`).
 
 Targets (issue 21, as for the other backends): ratio <= 1.10 at n = 10 and <= 1.02 at n >= 1 000.
 """
@@ -16,12 +17,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from _timing import fmt_time, interleaved, paired_ratio
+from _timing import fmt_time, interleaved, paired_interval, paired_ratio
 
 import anydiff as ad
 
 #: the columns of the printed table (after any the benchmark puts first)
-COLUMNS = ["n", "operator", "native route", "native", "anydiff", "ratio", "paired ratio", "target", "met"]
+COLUMNS = [
+    "n", "operator", "native route", "native", "anydiff", "ratio", "paired ratio", "95% interval", "target", "met"
+]  # fmt: skip
 
 
 def energy(x: Any) -> Any:
@@ -124,6 +127,7 @@ def row(
         "anydiff": fmt_time(ours_median),
         "ratio": f"{ratio:.3f}",
         "paired ratio": f"{paired:.3f}",
+        "95% interval": paired_interval(ours, native),
         "target": f"<= {target}" if checked else "-",
         "met": ("yes" if paired <= target else "no") if checked else "-",
         **floor_column,

@@ -36,7 +36,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_
 
 import numpy as np  # noqa: E402
 from _overhead import COLUMNS, checked_front, row, tangent_of  # noqa: E402
-from _timing import fastest, fmt_time, interleaved, paired_ratio, save, table  # noqa: E402
+from _timing import fastest, fmt_time, interleaved, paired_interval, paired_ratio, save, table  # noqa: E402
 
 import anydiff as ad  # noqa: E402
 
@@ -239,6 +239,7 @@ def measure(rows, fields, candidates, mine, target, repeats):
             "native": fmt_time(t_native),
             "anydiff": fmt_time(t_ours),
             "paired ratio": f"{ratio:.3f}",
+            "95% interval": paired_interval(s_ours, s_native),
             "target": f"<= {target}",
             "met": "yes" if ratio <= target else "no",
             "native_s": t_native,
@@ -265,7 +266,7 @@ def array_rows(quick):
                             op,
                             candidates,
                             ours(op, b, x, t, sync),
-                            repeats=21 if quick else 61,
+                            repeats=21 if quick else 61 if n <= 10 else 241,
                             target_seconds=0.002,
                             floor=lambda native, x=x, t=tangent: checked_front(native, x, t),
                             library=library,
@@ -286,14 +287,14 @@ def tree_rows(quick):
                 b, params, natives, sync = routes(tree_params(width), kind)
                 size = TREE_LAYERS * (width * width + width)
                 fields = {"library": library, "input": kind, "leaves": 2 * TREE_LAYERS, "parameters": size}
-                measure(rows, fields, natives, prepared_gradient(b, params, sync), target, 11 if quick else 41)
+                measure(rows, fields, natives, prepared_gradient(b, params, sync), target, 11 if quick else 121)
     return rows
 
 
 def main() -> None:
     quick = "--quick" in sys.argv
     case = sys.argv[sys.argv.index("--case") + 1] if "--case" in sys.argv else "all"
-    timing = ["native route", "native", "anydiff", "paired ratio", "target", "met"]
+    timing = ["native route", "native", "anydiff", "paired ratio", "95% interval", "target", "met"]
     if case in ("arrays", "all"):
         rows = array_rows(quick)
         print(table(rows, ["library", "input", *COLUMNS, "floor"]))

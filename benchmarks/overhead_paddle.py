@@ -7,7 +7,8 @@ dynamic graph: a leaf with `stop_gradient=False`, `f`, and `paddle.grad` (with `
 for a pullback, `retain_graph=True` for the rows of a Jacobian). Paddle's forward mode
 (`paddle.incubate.autograd.jvp`) and `paddle.autograd.jacobian` differentiate with
 `create_graph=True`, which fails on `cumsum` (no second derivative in Paddle): a native
-pushforward is the Jacobian's rows times `t`, as anydiff's. Timing and targets: `_overhead.py`.
+pushforward is the Jacobian's rows times `t`, as anydiff's. Timing, targets and the `floor`
+column: `_overhead.py`.
 
     python benchmarks/overhead_paddle.py [--quick]
 """
@@ -18,7 +19,7 @@ import os
 import sys
 
 import numpy as np
-from _overhead import COLUMNS, energy, prepared_call, row, stretch
+from _overhead import COLUMNS, checked_front, energy, prepared_call, row, stretch, tangent_of
 from _timing import save, table
 
 import anydiff as ad
@@ -77,9 +78,20 @@ def main() -> None:
         for n in (10, 1000):
             x, t, natives = routes(n, kind)
             for op, candidates in natives.items():
-                mine = prepared_call(op, backend, x, t)
-                rows.append(row(n, op, candidates, mine, repeats=11 if quick else 41, target_seconds=0.005, input=kind))
-    print(table(rows, ["input", *COLUMNS]))
+                mine, tangent = prepared_call(op, backend, x, t), tangent_of(op, t)
+                rows.append(
+                    row(
+                        n,
+                        op,
+                        candidates,
+                        mine,
+                        repeats=11 if quick else 41,
+                        target_seconds=0.005,
+                        floor=lambda native, x=x, t=tangent: checked_front(native, x, t),
+                        input=kind,
+                    )
+                )
+    print(table(rows, ["input", *COLUMNS, "floor"]))
     print(f"\nwritten to {save('overhead_paddle', rows, {'quick': quick, 'load': os.getloadavg()})}")
 
 

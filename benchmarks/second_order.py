@@ -122,7 +122,7 @@ def main() -> None:
                     op,
                     natives[op],
                     mine,
-                    repeats=21 if quick else 61,
+                    repeats=21 if quick else 61 if n <= 10 else 241,
                     target_seconds=0.005,
                     floor=lambda native, x=x, t=tangent: checked_front(native, x, t),
                     library=library,
