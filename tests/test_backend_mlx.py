@@ -90,6 +90,15 @@ def test_float64_is_kept_and_float32_stays_float32():
     assert ad.gradient(polynomial, MLX, X).dtype == np.float64
 
 
+def test_numpy_views_mlx_refuses_are_copied():
+    # MLX takes strided views but refuses negative strides (a reversed view): those are copied
+    for view in (X[::-1].copy()[::-1], X.astype(np.float32)[::-1], np.stack([X, X], axis=1)[:, 0]):
+        expected = 3 * view.astype(np.float64) ** 2 + 2 * view.sum()
+        g = ad.gradient(polynomial, MLX, view)
+        assert g.dtype == view.dtype
+        np.testing.assert_allclose(g, expected, rtol=1e-14 if view.dtype == np.float64 else 1e-5)
+
+
 def test_float64_precision():
     """MLX computes float64 sin/cos/exp in float32 arithmetic (mlx#3047); the rest is exact.
 

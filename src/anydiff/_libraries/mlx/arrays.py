@@ -24,14 +24,19 @@ _mlx: list[Any] = []
 
 def _mlx_from_numpy(a: np.ndarray) -> Any:
     # `mx.array` and `mx.from_dlpack` turn float64 into MLX's default float32 unless told, and
-    # refuse negative strides (a reversed view, as PyTensor's results can be).
+    # refuse negative strides (a reversed view, as PyTensor's results can be): such a view is
+    # copied when refused, rather than `a.flags` read on every call.
     if not _mlx:
         import mlx.core as mx
 
         _mlx.extend((mx.array, mx.float64))
     array, float64 = _mlx
-    a = a if a.flags.c_contiguous else a.copy()
-    return array(a, dtype=float64) if a.dtype is _FLOAT64 or a.dtype == _FLOAT64 else array(a)
+    try:
+        return array(a, dtype=float64) if (d := a.dtype) is _FLOAT64 or d == _FLOAT64 else array(a)
+    except ValueError:
+        if a.flags.c_contiguous:
+            raise
+        return _mlx_from_numpy(np.ascontiguousarray(a))
 
 
 def _mlx_evaluate(results: tuple) -> None:

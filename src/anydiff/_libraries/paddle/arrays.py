@@ -35,7 +35,8 @@ def _to_numpy(a: Any) -> np.ndarray:
 
 
 def _from_numpy(a: np.ndarray) -> Any:
-    if not a.flags.c_contiguous or not a.flags.writeable:
+    flags = a.flags  # a new object on each read
+    if not (flags.c_contiguous and flags.writeable):
         # Paddle's DLPack import wants C-contiguous memory; a read-only array cannot be shared.
         a = np.array(a, order="C")
     return load_paddle().from_dlpack(a)
