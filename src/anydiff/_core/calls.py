@@ -146,8 +146,8 @@ _CHECK = """\
         check(operator_, f_, backend_, x, contexts, y)
 """
 # the usual case, one tangent like the preparation's, written out (and converted, `{one}`); any
-# other: `check_tangents`, then the lines `{other}` (one tangent alone for a `single_tangent`
-# kernel, converted)
+# other: `check_tangents`, then `{other}` (one tangent alone for a `single_tangent` kernel, and
+# the tangents converted)
 _TANGENTS = """\
     if (
         type(tangents) is t_type
@@ -214,12 +214,14 @@ def _source(key: tuple) -> str:
         lines += f"    return call(x, {'tangents, ' if has_tangents else ''}contexts)\n"
     else:
         if has_tangents:
-            one = "to_native(tangents)" if to_native else "tangents"
-            other = ["        if single:\n            batch = batch[0]\n"] if alone else []
-            if to_native:
-                converted = "tuple([to_native(t) for t in batch])"
-                other.append(f"        batch = {'to_native(batch) if single else ' if alone else ''}{converted}\n")
-            lines += _TANGENTS.format(one=one if alone else f"({one},)", other="".join(other))
+            wrap = "to_native({})" if to_native else "{}"
+            one = wrap.format("tangents")
+            many = "tuple([to_native(t) for t in batch])" if to_native else "batch"
+            if alone:
+                other = f"        batch = {wrap.format('batch[0]')} if single else {many}\n"
+            else:
+                other = f"        batch = {many}\n" if to_native else ""
+            lines += _TANGENTS.format(one=one if alone else f"({one},)", other=other)
         if to_native:
             lines += "    x = to_native(x)\n"
         arguments = ", ".join(["x"] + ["batch"] * has_tangents + ["*convert_contexts(contexts)"] * contexts)
