@@ -95,19 +95,20 @@ def row(
     repeats: int,
     target_seconds: float,
     checked: bool = True,
-    floor: Callable[[Callable[[], Any]], Callable[[], Any]] | None = None,
+    floor: tuple[Any, Any] | None = None,
     **labels: Any,
 ) -> dict[str, Any]:
     """One row of the table: the fastest native route against `mine`, timed in alternation.
 
     `checked=False` for a size the targets do not speak of; `labels` go first in the row.
-    `floor` wraps a native route in the least a front must do (`checked_front`): each route's
-    wrapped form is timed in the same alternation, and the chosen route's gives the `floor` column.
+    `floor`, the `(x, t)` of the call (`t` as `tangent_of` gives it), puts each native route behind
+    the least a front must do with them (`checked_front`): each such front is timed in the same
+    alternation, and the chosen route's gives the `floor` column.
     """
     # Every native route is timed in the same alternation as `mine` and the one with the smallest
     # median kept: picked beforehand from a few samples, a route slowed down by chance then made
     # the ratio look better than it is (0.70 for a TensorFlow pullback in one run).
-    fronts = [floor(fn) for fn in natives.values()] if floor is not None else []
+    fronts = [checked_front(fn, *floor) for fn in natives.values()] if floor is not None else []
     *found, ours = interleaved(
         [*natives.values(), *fronts, mine], repeats=repeats, target=target_seconds, statistic=list
     )

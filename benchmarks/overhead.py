@@ -35,7 +35,7 @@ import sys
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 import numpy as np  # noqa: E402
-from _overhead import COLUMNS, checked_front, row, tangent_of  # noqa: E402
+from _overhead import COLUMNS, row, tangent_of  # noqa: E402
 from _timing import fastest, fmt_time, interleaved, paired_interval, paired_ratio, save, table  # noqa: E402
 
 import anydiff as ad  # noqa: E402
@@ -268,7 +268,7 @@ def array_rows(quick):
                             ours(op, b, x, t, sync),
                             repeats=21 if quick else 61 if n <= 10 else 241,
                             target_seconds=0.002,
-                            floor=lambda native, x=x, t=tangent: checked_front(native, x, t),
+                            floor=(x, tangent),
                             library=library,
                             input=kind,
                         )

@@ -27,7 +27,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from _overhead import COLUMNS, checked_front, energy, prepared_call, row, stretch, tangent_of  # noqa: E402
+from _overhead import COLUMNS, energy, prepared_call, row, stretch, tangent_of  # noqa: E402
 from _timing import save, table  # noqa: E402
 
 import anydiff as ad  # noqa: E402
@@ -227,7 +227,7 @@ def main() -> None:
                                 mine,
                                 repeats=31 if quick else 151,
                                 target_seconds=0.002,
-                                floor=lambda native, x=x, t=tangent: checked_front(native, x, t),
+                                floor=(x, tangent),
                                 library=library,
                                 input=kind,
                                 routes=group,
