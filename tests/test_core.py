@@ -437,6 +437,24 @@ def test_jax_x64_is_enabled_for_each_prepared_call_and_left_as_it_was():
     assert jax.enable_x64.value is False
 
 
+def test_conversions_into_jax_keep_every_dtype_and_leave_x64_as_it_was():
+    """NumPy arrays and torch tensors (through DLPack, one that requires grad too) become JAX
+    arrays of their own dtype, float64 and int64 included, whether the user has x64 enabled."""
+    kind = ad.extend.array_kind(jnp.zeros(()))
+    values = np.array([0.25, -1.5, 3.0])
+    for enabled in (False, True):
+        with jax.enable_x64(enabled):
+            for dtype in (np.float64, np.float32, np.int64, np.int32):
+                a = values.astype(dtype)
+                converted = [kind.from_numpy(a), kind.from_foreign(torch.from_numpy(a.copy()))]
+                if dtype in (np.float64, np.float32):
+                    converted.append(kind.from_foreign(torch.tensor(a, requires_grad=True)))
+                for b in converted:
+                    assert kind.is_array(type(b)) and b.dtype == dtype
+                    np.testing.assert_array_equal(np.asarray(b), a)
+                    assert jax.enable_x64.value is enabled
+
+
 def test_prep_reports_its_choices():
     prep = ad.prepare_jacobian(stretch, ad.AutoJAX(), np.ones(3))
     assert prep.info["mode"] == "forward" and prep.mode == "forward"

@@ -18,22 +18,31 @@ def _jax_is_array(tp: type) -> bool:
     return issubclass(tp, jax.Array)
 
 
-def _jax_from_numpy(a: np.ndarray) -> Any:
+@functools.cache  # made on first use: they import jax
+def _converters() -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """`(jnp.asarray, jax.dlpack.from_dlpack)`, kept rather than imported on every conversion."""
     import jax
     import jax.numpy as jnp
 
-    # Without x64 enabled JAX would silently turn float64 into float32.
-    with jax.enable_x64(a.dtype.itemsize == 8):
-        return jnp.asarray(a)
+    return jnp.asarray, jax.dlpack.from_dlpack
+
+
+def _jax_from_numpy(a: np.ndarray) -> Any:
+    asarray = _converters()[0]
+    if a.dtype.itemsize != 8:
+        return asarray(a)
+    with _x64()():  # without it JAX would silently turn float64 into float32
+        return asarray(a)
 
 
 def _jax_from_foreign(a: Any) -> Any:
-    import jax
-
+    from_dlpack = _converters()[1]
     if hasattr(a, "detach"):  # a torch tensor that requires grad cannot be exported as is
         a = a.detach()
-    with jax.enable_x64(itemsize(a.dtype) == 8):
-        return jax.dlpack.from_dlpack(a)
+    if itemsize(a.dtype) != 8:
+        return from_dlpack(a)
+    with _x64()():
+        return from_dlpack(a)
 
 
 @functools.cache  # made on first use: it imports jax
