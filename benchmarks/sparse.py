@@ -18,9 +18,12 @@ Side by side in one run (CPU, float64), the targets of the sparse issue:
    one jitted `u + 1` at the same n, which JAX's CPU client, like every kernel of 1 000 flops
    or more, runs on its worker thread (the dispatch a sparse call cannot avoid). The JAX rows
    are then measured again in a second process with `jax_cpu_enable_async_dispatch` off, where
-   every kernel runs inline in the calling thread;
+   every kernel runs inline in the calling thread. Their `CPU per call` column is the CPU time
+   of a call in all of the process's threads (`time.process_time`, timed apart): above the call's
+   wall time when one thread waits for another by spinning;
 4. sparse Hessians at n = 2 000 (chained Rosenbrock, arrowhead, 2-D stencil energy) against the
-   dense `jit(jax.hessian)` and torch's dense Hessian (target ≥ 50×).
+   dense `jit(jax.hessian)` and torch's dense Hessian (target ≥ 50×); for JAX, the compressed
+   Hessian-vector products alone, jitted by hand, are timed alongside (the floor of the call).
 
 Calls are timed in alternation (`_timing.interleaved`: ratio of medians); one-time work (detection,
 coloring) by the best of a few runs. Every sparse result is checked against its dense reference.
@@ -252,17 +255,26 @@ def compare(
     reference: str,
     targets: dict[str, list[Target]],
     extra: dict[str, dict],
+    cpu: bool = False,
 ) -> None:
     """Time `runs` in alternation, with ratios against `runs[reference]` (the dense Jacobian).
 
     Each target `(label, bound, other)` of a run asks for `time(other) / time(run) >= bound` (a
     speed-up), or with a negative bound for `time(run) / time(other) <= -bound` (within a factor).
+    With `cpu`, the rows also say the CPU time a call takes in all of the process's threads.
     """
     slowest = max(best(run, 1)[0] for run in runs.values())
     repeats = 3 if QUICK or slowest > 0.5 else 9  # dense references of seconds: fewer rounds
     times = dict(zip(runs, interleaved(list(runs.values()), repeats=repeats, target=0.05), strict=True))
+    cpu_times = (
+        dict(zip(runs, interleaved(list(runs.values()), repeats, 0.05, clock=time.process_time), strict=True))
+        if cpu
+        else {}
+    )
     for name, seconds in times.items():
         row: dict[str, Any] = dict(extra.get(name, {}))
+        if name in cpu_times:
+            row["CPU per call"] = fmt_time(cpu_times[name])
         if name != reference:
             speedup = times[reference] / seconds
             row["ratio"] = (
@@ -336,7 +348,7 @@ def jax_jacobian(f: Callable[[Any], Any], x_np: np.ndarray, n: int, expected: np
             }
             for sparse_name in (name, best_name):
                 targets[sparse_name].append(("≤ 1.2× asdex's time", -1.2, "asdex jit(asdex.jacobian), prepared"))
-        compare(section, "L u + u³", n, runs, "dense jit(jax.jacfwd)", targets, extra)
+        compare(section, "L u + u³", n, runs, "dense jit(jax.jacfwd)", targets, extra, cpu=True)
 
 
 def torch_jacobian(f: Callable[[Any], Any], x_np: np.ndarray, n: int, expected: np.ndarray) -> None:
@@ -427,18 +439,33 @@ def hessians() -> None:
             backend = ad.AutoSparse(ad.AutoJAX())
             prep, prepare_time = sparse_prep("hessian", f, backend, x)
             assert np.allclose(densify(ad.hessian(f, backend, x, prep=prep)), expected, rtol=1e-8, atol=1e-8)
+            products = jax.jit(hessian_products(f, prep.info["colors"], n))
             name = "anydiff AutoSparse(AutoJAX()), prepared"
+            floor = "the same products alone: jit(vmap(jvp(grad(f))))"
             runs = {
                 "dense jit(jax.hessian)": lambda dense=dense, x=x: dense(x).block_until_ready(),
                 name: lambda f=f, prep=prep, backend=backend, x=x: ad.hessian(
                     f, backend, x, prep=prep
                 ).data.block_until_ready(),
+                floor: lambda products=products, x=x: products(x).block_until_ready(),
             }
             extra = {name: {"colors": prep.ncolors, "prepare": fmt_time(prepare_time)}}
             targets = {name: [("≥ 50× dense", 50, "dense jit(jax.hessian)")]}
-            compare("hessian (JAX)", problem, n, runs, "dense jit(jax.hessian)", targets, extra)
+            compare("hessian (JAX)", problem, n, runs, "dense jit(jax.hessian)", targets, extra, cpu=True)
         if installed("torch"):
             torch_hessian(problem, f, x_np, n, expected)
+
+
+def hessian_products(f: Callable[[Any], Any], colors: np.ndarray, n: int) -> Callable[[Any], Any]:
+    """The compressed Hessian of `f` written by hand in JAX: one Hessian-vector product (forward
+    over reverse) per color of the star coloring, without the decompression: the floor of a
+    sparse Hessian's call."""
+    import jax
+
+    seeds = np.zeros((int(colors.max()) + 1, n))
+    seeds[colors, np.arange(n)] = 1.0
+    gradient = jax.grad(f)
+    return lambda x: jax.vmap(lambda seed: jax.jvp(gradient, (x,), (seed,))[1])(jax.numpy.asarray(seeds))
 
 
 def torch_hessian(problem: str, f: Callable[[Any], Any], x_np: np.ndarray, n: int, expected: np.ndarray) -> None:
@@ -480,7 +507,10 @@ def main() -> None:
     chosen = [name for name in sys.argv[1:] if name in parts] or list(parts)
     for name in chosen:
         parts[name]()
-    columns = ("section", "problem", "n", "method", "time", "colors", "prepare", "ratio", "target", "achieved", "met")
+    columns = (
+        "section", "problem", "n", "method", "time", "CPU per call",
+        "colors", "prepare", "ratio", "target", "achieved", "met",
+    )  # fmt: skip
     print(table(ROWS, columns))
     versions = {"numpy": np.__version__}
     for name in ("scipy", "jax", "torch", "asdex", "casadi"):
