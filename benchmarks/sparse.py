@@ -56,6 +56,7 @@ from coloring import with_kernels  # noqa: E402
 
 import anydiff as ad  # noqa: E402
 from anydiff.extend import implementation  # noqa: E402
+from anydiff.sparse.decompression import seed_matrix  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 # The JAX Jacobians alone, with JAX's asynchronous CPU dispatch off (rows printed as JSON): the
@@ -439,7 +440,7 @@ def hessians() -> None:
             backend = ad.AutoSparse(ad.AutoJAX())
             prep, prepare_time = sparse_prep("hessian", f, backend, x)
             assert np.allclose(densify(ad.hessian(f, backend, x, prep=prep)), expected, rtol=1e-8, atol=1e-8)
-            products = jax.jit(hessian_products(f, prep.info["colors"], n))
+            products = jax.jit(hessian_products(f, prep.info["colors"]))
             name = "anydiff AutoSparse(AutoJAX()), prepared"
             floor = "the same products alone: jit(vmap(jvp(grad(f))))"
             runs = {
@@ -456,14 +457,13 @@ def hessians() -> None:
             torch_hessian(problem, f, x_np, n, expected)
 
 
-def hessian_products(f: Callable[[Any], Any], colors: np.ndarray, n: int) -> Callable[[Any], Any]:
+def hessian_products(f: Callable[[Any], Any], colors: np.ndarray) -> Callable[[Any], Any]:
     """The compressed Hessian of `f` written by hand in JAX: one Hessian-vector product (forward
     over reverse) per color of the star coloring, without the decompression: the floor of a
     sparse Hessian's call."""
     import jax
 
-    seeds = np.zeros((int(colors.max()) + 1, n))
-    seeds[colors, np.arange(n)] = 1.0
+    seeds = seed_matrix(colors).T  # one seed per row
     gradient = jax.grad(f)
     return lambda x: jax.vmap(lambda seed: jax.jvp(gradient, (x,), (seed,))[1])(jax.numpy.asarray(seeds))
 
