@@ -27,22 +27,23 @@ def _converters() -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
     return jnp.asarray, jax.dlpack.from_dlpack
 
 
+def _converted(convert: Callable[[Any], Any], a: Any, wide: bool) -> Any:
+    """`convert(a)`, in x64 for an array of 8-byte items (`wide`): without it JAX would silently
+    turn float64 into float32."""
+    if not wide:
+        return convert(a)
+    with _x64()():
+        return convert(a)
+
+
 def _jax_from_numpy(a: np.ndarray) -> Any:
-    asarray = _converters()[0]
-    if a.dtype.itemsize != 8:
-        return asarray(a)
-    with _x64()():  # without it JAX would silently turn float64 into float32
-        return asarray(a)
+    return _converted(_converters()[0], a, a.dtype.itemsize == 8)
 
 
 def _jax_from_foreign(a: Any) -> Any:
-    from_dlpack = _converters()[1]
     if hasattr(a, "detach"):  # a torch tensor that requires grad cannot be exported as is
         a = a.detach()
-    if itemsize(a.dtype) != 8:
-        return from_dlpack(a)
-    with _x64()():
-        return from_dlpack(a)
+    return _converted(_converters()[1], a, itemsize(a.dtype) == 8)
 
 
 @functools.cache  # made on first use: it imports jax

@@ -6,6 +6,7 @@ kinds go through NumPy, without copies.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -23,16 +24,15 @@ def _to_numpy(a: Any) -> np.ndarray:
     return a.data
 
 
-# `mygrad.Tensor`, kept on first use: an `import mygrad` in a function costs 0.3 µs per call
-_tensor: list[Any] = []
+@functools.cache  # kept on first use: an `import mygrad` in a function costs 0.3 µs per call
+def _tensor() -> Any:
+    import mygrad
+
+    return mygrad.Tensor
 
 
 def _from_numpy(a: np.ndarray) -> Any:
-    if not _tensor:
-        import mygrad
-
-        _tensor.append(mygrad.Tensor)
-    return _tensor[0](a, copy=False)
+    return _tensor()(a, copy=False)
 
 
 def _namespace(a: Any) -> Any:
